@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop stand-ins for the world: gait generator, sensor and stimulator emulators."""

@@ -1,0 +1,86 @@
+"""Append-only session writers: every row is flushed as it is written, so nothing is lost on a crash."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+
+class CsvLog:
+    """A CSV file with a header row; each row is written and flushed at once."""
+
+    def __init__(self, path: str | os.PathLike[str], header: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.header = tuple(header)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        if self._file.tell() == 0:
+            self._writer.writerow(self.header)
+            self._file.flush()
+
+    def write(self, row: Sequence[Any]) -> None:
+        if len(row) != len(self.header):
+            raise ValueError(f"{self.path}: row has {len(row)} fields, header has {len(self.header)}")
+        self._writer.writerow([_fmt(v) for v in row])
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def __enter__(self) -> "CsvLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class JsonlLog:
+    """One JSON object a line, appended and flushed; the file is never rewritten."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._file.write(json.dumps(obj, separators=(",", ":"), default=_json_default) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def __enter__(self) -> "JsonlLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def format_time_s(t_s: float) -> str:
+    """Session times are written with 4 decimals (0.1 ms), as the CONTRACT asks."""
+    return f"{t_s:.4f}"
+
+
+def _fmt(value: Any) -> Any:
+    """Floats are written with repr (shortest exact form); callers format times themselves."""
+    return value
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if isinstance(obj, (bytes, bytearray)):
+        return obj.hex(" ")
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
