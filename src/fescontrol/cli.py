@@ -1,2 +1,74 @@
-def main() -> int:
-    return 0
+"""Command line: argument parsing only; each command calls one function of a module below."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from fescontrol.errors import ConfigError, FesError, OperatorStop
+
+EXIT_BAD_INPUT = 2
+EXIT_OPERATOR = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors exit 2 as well; keep its text
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fescontrol", description="Drop-foot FES controller (research software, "
+                     "not a certified medical device).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sim = sub.add_parser("simulate", help="run a whole session against emulated sensor and stimulator")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds of gait to simulate (default 60)")
+    sim.add_argument("--seed", type=int, default=1, help="seed of the gait generator (default 1)")
+    sim.add_argument("--scenario", default="healthy", help="healthy | hemiparetic (default healthy)")
+    sim.add_argument("--out", type=Path, help="output folder (new or empty; default runs/simulate-...)")
+    sim.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
+    sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")
+    sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
+    sim.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz (default 100)")
+
+    run = sub.add_parser("run", help="drive a real (or stand-alone emulated) sensor and stimulator")
+    run.add_argument("--device", required=True, choices=["rehastim2"], help="stimulator model")
+    run.add_argument("--sensor-port", required=True, help="serial port of the heel-switch sensor")
+    run.add_argument("--stimulator-port", required=True, help="serial port of the stimulator")
+    run.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
+    run.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
+    run.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz (default 100)")
+    run.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    run.add_argument("--yes", action="store_true",
+                     help="confirm that the electrodes are placed and the operator is present")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from fescontrol import console  # after parsing: --help stays fast
+
+    try:
+        if args.command == "simulate":
+            return console.simulate_command(args)
+        return console.run_command(args)
+    except ConfigError as exc:
+        print(f"fescontrol: bad input: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OperatorStop as exc:
+        print(f"fescontrol: {exc}; stimulation stopped", file=sys.stderr)
+        return EXIT_OPERATOR
+    except FesError as exc:
+        print(f"fescontrol: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

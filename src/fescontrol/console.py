@@ -1,0 +1,102 @@
+"""What the operator sees: the progress line, the report table, where the output went.
+
+This is the presentation layer of the CLI (the one place that writes to the terminal);
+everything it shows comes from the session and report objects of the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, operator_signals, run_session
+from fescontrol.control.simulate import SimulateRequest, default_out_dir, prepare_out_dir, simulate, validate
+from fescontrol.errors import ConfigError
+from fescontrol.records.report import write_report
+from fescontrol.records.scoring import format_report_table
+
+
+class ProgressLine:
+    """One line rewritten in place on a terminal; a line every 10 s when output is a file or pipe."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_plain = -1e9
+
+    def __call__(self, p: Progress) -> None:
+        text = (f"elapsed {p.elapsed_s:6.1f} s | t {p.t_s:6.1f} s | {p.phase:<6} | steps {p.steps:4d} "
+                f"| bursts {p.bursts:4d} | faults {p.faults}")
+        if self.tty:
+            self.stream.write("\r" + text)
+            self.stream.flush()
+        elif p.elapsed_s - self._last_plain >= 10.0:
+            self._last_plain = p.elapsed_s
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _finish(outcome: SessionOutcome, report: dict[str, object], out_dir: Path) -> int:
+    out = sys.stdout
+    out.write(f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n")
+    out.write(format_report_table(report) + "\n")
+    out.write(f"output folder: {out_dir}\n")
+    out.flush()
+    if outcome.exit_status == 3:
+        sys.stderr.write(f"fescontrol: safety fault: {outcome.fault_cause or outcome.reason}\n")
+    return outcome.exit_status
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    req = SimulateRequest(duration_s=args.duration, seed=args.seed, scenario=args.scenario, out_dir=args.out,
+                          profile_path=args.profile, device_path=args.device_config, speed=args.speed,
+                          rate_hz=args.rate)
+    validate(req)
+    out_dir = prepare_out_dir(args.out or default_out_dir(req))
+    sys.stdout.write(f"fescontrol simulate: {req.scenario}, seed {req.seed}, {req.duration_s:g} s "
+                     f"-> output folder {out_dir}\n")
+    sys.stdout.flush()
+    progress = ProgressLine()
+    with operator_signals():
+        try:
+            outcome, report = simulate(req, out_dir=out_dir, progress=progress)
+        finally:
+            progress.done()
+    return _finish(outcome, report, out_dir)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    device_path = Path(args.device_config or default_device_path(args.device))
+    profile_path = Path(args.profile or default_profile_path())
+    device, device_sha = load_device(device_path)
+    profile, profile_sha = load_profile(profile_path, device)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")
+        answer = input("Electrodes placed and operator present? Type 'yes' to start: ")
+        if answer.strip().lower() != "yes":
+            raise ConfigError("not confirmed: nothing was started")
+    out_dir = prepare_out_dir(args.out)
+    sys.stdout.write(f"fescontrol run: {args.device} on {args.stimulator_port}, sensor {args.sensor_port} "
+                     f"-> output folder {out_dir}\n")
+    sys.stdout.flush()
+    setup = SessionSetup(device=device, device_path=device_path, device_sha256=device_sha, profile=profile,
+                         profile_path=profile_path, profile_sha256=profile_sha, sensor_port=args.sensor_port,
+                         stimulator_port=args.stimulator_port, out_dir=out_dir, sensor_rate_hz=args.rate,
+                         metadata={"command": "run"})
+    progress = ProgressLine()
+    with operator_signals():
+        try:
+            outcome = run_session(setup, progress=progress)
+        finally:
+            progress.done()
+    report = write_report(out_dir, profile, profile_sha, outcome)
+    return _finish(outcome, report, out_dir)

@@ -1,0 +1,140 @@
+"""`fescontrol simulate`: start the sensor and stimulator emulators, run a session against them.
+
+The emulators are separate processes on real pseudo-terminals (package `fescontrol_hil`,
+started, never imported). Both share one session-time origin `t0` on CLOCK_MONOTONIC, so the
+stimulator's `stim.csv` and the sensor's `truth.csv` are on the same time axis as the
+controller's sample time. Children run in their own process group: Ctrl-C reaches only the
+controller, which stops the stimulator first and then ends the children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
+from fescontrol.core.warmup import warm_up
+from fescontrol.errors import ConfigError, DeviceInitError
+from fescontrol.records.report import write_report
+from fescontrol.records.writers import JsonlLog
+
+SCENARIOS = ("healthy", "hemiparetic")
+STARTUP_MARGIN_S = 1.5
+PORT_LINE_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    duration_s: float = 60.0
+    seed: int = 1
+    scenario: str = "healthy"
+    out_dir: Path | None = None
+    profile_path: Path | None = None
+    device_path: Path | None = None
+    speed: float = 1.0
+    rate_hz: float = 100.0
+
+
+def default_out_dir(req: SimulateRequest) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"simulate-{stamp}-{req.scenario}-seed{req.seed}"
+
+
+def validate(req: SimulateRequest) -> None:
+    if req.scenario not in SCENARIOS:
+        raise ConfigError(f"--scenario {req.scenario!r}: allowed {', '.join(SCENARIOS)}")
+    if not 10.0 <= req.duration_s <= 3600.0:
+        raise ConfigError(f"--duration {req.duration_s}: allowed 10 to 3600 s")
+    if not 0.1 <= req.speed <= 10.0:
+        raise ConfigError(f"--speed {req.speed}: allowed 0.1 to 10")
+    if not 20.0 <= req.rate_hz <= 1000.0:
+        raise ConfigError(f"--rate {req.rate_hz}: allowed 20 to 1000 Hz")
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """A new or empty folder only: logs are append-only, so two sessions must never share one."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"--out {str(path)!r}: folder exists and is not empty (choose a new folder)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _start_child(args: list[str], log_path: Path) -> subprocess.Popen[str]:
+    err = open(log_path, "a", encoding="utf-8")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdout=subprocess.PIPE,
+                                stderr=err, text=True, start_new_session=True)
+    finally:
+        err.close()
+
+
+def _read_port_line(proc: subprocess.Popen[str], what: str) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], PORT_LINE_TIMEOUT_S)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("PORT "):
+        raise DeviceInitError(f"{what} emulator did not report its port (got {line!r}, exit {proc.poll()})")
+    return line.split(" ", 1)[1].strip()
+
+
+def _end_child(proc: subprocess.Popen[str], *, terminate: bool, timeout_s: float = 5.0) -> int:
+    if terminate and proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+    finally:
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def simulate(req: SimulateRequest, *, out_dir: Path,
+             progress: Callable[[Progress], None] | None = None) -> tuple[SessionOutcome, dict[str, object]]:
+    """Run one simulated session into `out_dir` (already prepared) and return its outcome and report."""
+    validate(req)
+    device_path = Path(req.device_path or default_device_path())
+    profile_path = Path(req.profile_path or default_profile_path())
+    device, device_sha = load_device(device_path)
+    profile, profile_sha = load_profile(profile_path, device)
+    warm_up()  # before t0 is fixed, so the start-up margin is not eaten by compilation
+    t0 = time.monotonic_ns() + int(STARTUP_MARGIN_S * 1e9)
+    common = ["--t0-mono-ns", str(t0), "--speed", repr(req.speed)]
+    stim_proc = _start_child(["stimulator", "--out", str(out_dir), *common], out_dir / "hil-stimulator.log")
+    sensor_proc = None
+    try:
+        sensor_proc = _start_child(
+            ["sensor", "--scenario", req.scenario, "--seed", str(req.seed), "--duration", repr(req.duration_s),
+             "--rate", repr(req.rate_hz), "--truth", str(out_dir / "truth.csv"), *common],
+            out_dir / "hil-sensor.log")
+        stim_port = _read_port_line(stim_proc, "stimulator")
+        sensor_port = _read_port_line(sensor_proc, "sensor")
+        setup = SessionSetup(
+            device=device, device_path=device_path, device_sha256=device_sha,
+            profile=profile, profile_path=profile_path, profile_sha256=profile_sha,
+            sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=req.rate_hz,
+            metadata={"command": "simulate", "seed": req.seed, "scenario": req.scenario,
+                      "duration_s": req.duration_s, "speed": req.speed, "t0_mono_ns": t0,
+                      "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
+        outcome = run_session(setup, progress=progress)
+    finally:
+        # the controller has sent Stop (or never started): now the children may end
+        if sensor_proc is not None:
+            _end_child(sensor_proc, terminate=True)
+        _end_child(stim_proc, terminate=True)
+    report = write_report(out_dir, profile, profile_sha, outcome)
+    with JsonlLog(out_dir / "session.jsonl") as session_log:
+        session_log.write({"t_mono": time.monotonic_ns(), "t_s": round(outcome.t_end_s, 4), "kind": "report",
+                           "report": report})
+    return outcome, report

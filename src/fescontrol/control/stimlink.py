@@ -1,0 +1,201 @@
+"""Host side of a RehaStim 2 (ScienceMode2) link: handshake, one command in flight, keep-alive.
+
+Everything written goes through the safety gate; this class only decides *what* to send
+and *when*, and reads the device's answers. Time is passed in as monotonic nanoseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from fescontrol.errors import DeviceInitError, SafetyTrip
+from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.safety.gate import SafetyGate, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class ReadPort(Protocol):
+    def read(self, size: int = 1) -> bytes: ...
+
+    @property
+    def in_waiting(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class LinkTiming:
+    keepalive_ns: int
+    ack_timeout_ns: int
+    handshake_timeout_ns: int
+
+
+@dataclass
+class InFlight:
+    packet_number: int
+    command: int
+    sent_ns: int
+    frame_currents: tuple[int, ...] | None = None
+
+
+class StimulatorLink:
+    """One RehaStim 2: Init/InitAck, InitChannelListMode, updates, Stop; acks matched by (pn, cmd)."""
+
+    def __init__(self, port: ReadPort, gate: SafetyGate, timing: LinkTiming,
+                 channel_numbers: list[int], pulse_widths_us: dict[int, int],
+                 main_time_code: int, group_time_code: int,
+                 on_record: Callable[[dict[str, object]], None] | None = None) -> None:
+        self._port = port
+        self.gate = gate
+        self.timing = timing
+        self.channel_numbers = sorted(channel_numbers)
+        self.pulse_widths_us = pulse_widths_us
+        self.main_time_code = main_time_code
+        self.group_time_code = group_time_code
+        self._on_record = on_record or (lambda rec: None)
+        self._decoder = sm2.Decoder()
+        self.linked = False
+        self.initialised = False
+        self.in_flight: InFlight | None = None
+        self.last_tx_ns = 0
+        self.acked_currents: tuple[int, ...] = tuple(0 for _ in self.channel_numbers)
+        self.link_losses = 0
+        self.busy_retries = 0
+        self.last_ack_result: int | None = None
+
+    @property
+    def active_mask(self) -> int:
+        mask = 0
+        for n in self.channel_numbers:
+            mask |= 1 << (n - 1)
+        return mask
+
+    # -- receiving -------------------------------------------------------------------------
+    def poll(self, now_ns: int) -> None:
+        """Read what the device sent and act on it; raise SafetyTrip on a device fault."""
+        waiting = self._port.in_waiting
+        if waiting:
+            for item in self._decoder.feed(self._port.read(waiting)):
+                self._handle(item, now_ns)
+        if self.in_flight is not None and now_ns - self.in_flight.sent_ns > self.timing.ack_timeout_ns:
+            cmd = _name(self.in_flight.command)
+            raise SafetyTrip(f"no ack for {cmd} within {self.timing.ack_timeout_ns / 1e6:.0f} ms")
+
+    def _handle(self, item: sm2.Packet | sm2.BadFrame, now_ns: int) -> None:
+        if isinstance(item, sm2.BadFrame):
+            self._on_record({"kind": "stim_rx_bad_frame", "reason": item.reason, "hex": item.raw.hex(" ")})
+            return
+        msg = sm2.parse(item)
+        if isinstance(msg, sm2.Init):
+            if self.linked:
+                # The device dropped every mode (watchdog expiry or reset): output is off.
+                self.link_losses += 1
+                self._on_record({"kind": "stim_link_lost", "reason": "device sent Init again"})
+            self.linked = False
+            self.initialised = False
+            self.in_flight = None
+            self.gate.forget_device_state()
+            self._send(sm2.init_ack(msg.packet_number, 0), now_ns, expect_ack=False)
+            self.linked = True
+            self._on_record({"kind": "stim_link_up", "device_packet_number": msg.packet_number})
+            return
+        if isinstance(msg, sm2.StimulationError):
+            reasons = {-1: "emergency switch activated or not connected", -2: "electrode error",
+                       -3: "stimulation module error"}
+            raise SafetyTrip(f"stimulator reported {reasons.get(msg.error, f'error {msg.error}')}")
+        if isinstance(msg, sm2.UnknownCommand):
+            raise SafetyTrip(f"stimulator did not know command {msg.received_command}")
+        if isinstance(msg, sm2.Ack):
+            self._handle_ack(msg, now_ns)
+
+    def _handle_ack(self, ack: "sm2.Ack", now_ns: int) -> None:
+        flight = self.in_flight
+        if flight is None or ack.packet_number != flight.packet_number or \
+                sm2.ACK_OF.get(sm2.Cmd(flight.command)) != sm2.Cmd(ack.command):
+            self._on_record({"kind": "stim_unexpected_ack", "command": _name(ack.command),
+                             "packet_number": ack.packet_number, "result": ack.result})
+            return
+        self.in_flight = None
+        self.last_ack_result = ack.result
+        self._on_record({"kind": "stim_ack", "command": _name(ack.command), "result": ack.result,
+                         "latency_ms": round((now_ns - flight.sent_ns) / 1e6, 3)})
+        if ack.result == sm2.Result.BUSY:
+            # Nothing was done; the caller sends again on its next tick (state unchanged).
+            self.busy_retries += 1
+            return
+        if ack.result != sm2.Result.OK:
+            raise SafetyTrip(f"stimulator refused {_name(flight.command)} with result {ack.result}")
+        if flight.command == sm2.Cmd.INIT_CHANNEL_LIST_MODE:
+            self.initialised = True
+        elif flight.command == sm2.Cmd.START_CHANNEL_LIST_MODE and flight.frame_currents is not None:
+            self.acked_currents = flight.frame_currents
+        elif flight.command == sm2.Cmd.STOP_CHANNEL_LIST_MODE:
+            self.initialised = False
+            self.acked_currents = tuple(0 for _ in self.channel_numbers)
+
+    # -- sending ---------------------------------------------------------------------------
+    def _send(self, frame: bytes, now_ns: int, *, expect_ack: bool,
+              currents: tuple[int, ...] | None = None) -> Verdict:
+        verdict = self.gate.send(frame, now_ns)
+        if not verdict.sent:
+            raise SafetyTrip(f"gate blocked {verdict.command}: {verdict.reason}")
+        self.last_tx_ns = now_ns
+        if expect_ack:
+            decoded = sm2.Decoder().feed(frame)[0]
+            assert isinstance(decoded, sm2.Packet)
+            self.in_flight = InFlight(decoded.packet_number, decoded.command, now_ns, currents)
+        return verdict
+
+    def ready(self) -> bool:
+        return self.linked and self.in_flight is None
+
+    def initialise_channels(self, now_ns: int) -> None:
+        pn = self.gate.next_packet_number()
+        frame = sm2.init_channel_list_mode(
+            pn, active_channels=self.active_mask, group_time_code=self.group_time_code,
+            main_time_code=self.main_time_code)
+        self._send(frame, now_ns, expect_ack=True)
+
+    def set_currents(self, currents: tuple[int, ...], now_ns: int) -> Verdict:
+        """Send one StartChannelListMode (start or update); the caller checks `ready()` first."""
+        settings = [sm2.ChannelSetting(0, self.pulse_widths_us[n], c)
+                    for n, c in zip(self.channel_numbers, currents)]
+        frame = sm2.start_channel_list_mode(self.gate.next_packet_number(), settings)
+        return self._send(frame, now_ns, expect_ack=True, currents=currents)
+
+    def keepalive(self, now_ns: int) -> bool:
+        """Send Watchdog when nothing else went out for a keep-alive period (no ack is defined)."""
+        if self.linked and self.in_flight is None and now_ns - self.last_tx_ns >= self.timing.keepalive_ns:
+            self._send(sm2.watchdog(self.gate.next_packet_number()), now_ns, expect_ack=False)
+            return True
+        return False
+
+    def send_stop(self, now_ns: int) -> None:
+        """Stop now through the gate (bypasses the one-in-flight rule: Stop never waits)."""
+        pn = self.gate.send_stop(now_ns)
+        self.last_tx_ns = now_ns
+        self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
+
+    def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
+        """Wait for the device's Init, answer it, and set up the channel list."""
+        start = clock()
+        while True:
+            now = clock()
+            if now - start > self.timing.handshake_timeout_ns:
+                state = "no Init from the device" if not self.linked else "no InitChannelListMode ack"
+                raise DeviceInitError(
+                    f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: {state}")
+            self.poll(now)
+            if self.linked and not self.initialised and self.in_flight is None:
+                self.initialise_channels(now)
+            if self.initialised:
+                return
+            sleep(0.002)
+
+
+def _name(command: int) -> str:
+    try:
+        return "".join(p.capitalize() for p in sm2.Cmd(command).name.split("_"))
+    except ValueError:
+        return f"cmd{command}"

@@ -1,0 +1,242 @@
+"""The safety gate: the only object that holds the stimulator transport.
+
+Modelled on the panda/opendbc safety layer (house-style.md 1.4). Every outgoing frame is
+decoded again with the protocol decoder, checked in integer units against the device caps
+and the patient profile, and then forwarded or blocked. Any block trips the gate: Stop is
+sent at once and the fault is latched until an operator acknowledges it. The gate starts
+DISARMED (zero output only) and is ARMED only on an explicit rising edge. Time is passed in
+(`now_ns`); the gate never reads a clock. Standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from fescontrol.errors import ProtocolError
+from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.safety.limits import GateLimits
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> int | None: ...
+
+
+class GateState(enum.Enum):
+    DISARMED = "disarmed"
+    ARMED = "armed"
+    LATCHED_FAULT = "latched_fault"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    sent: bool
+    command: str
+    reason: str
+    currents_ma: tuple[int, ...] = ()
+
+
+# Commands the host may send at all (default deny). SinglePulse is not used by the controller.
+_ALLOWED = {
+    sm2.Cmd.INIT_ACK,
+    sm2.Cmd.WATCHDOG,
+    sm2.Cmd.GET_STIMULATION_MODE,
+    sm2.Cmd.INIT_CHANNEL_LIST_MODE,
+    sm2.Cmd.START_CHANNEL_LIST_MODE,
+    sm2.Cmd.STOP_CHANNEL_LIST_MODE,
+}
+
+
+@dataclass
+class GateCounters:
+    sent: int = 0
+    blocked: int = 0
+    stops: int = 0
+    blocked_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class SafetyGate:
+    """Checks and forwards stimulator frames; trips, stops and latches on any violation."""
+
+    def __init__(self, transport: Transport, limits: GateLimits,
+                 on_record: Callable[[dict[str, object]], None] | None = None) -> None:
+        self._transport = transport
+        self._limits = limits
+        self._on_record = on_record or (lambda rec: None)
+        self.reset()
+
+    def reset(self) -> None:
+        """Set every field to its start value (a fresh gate and a reset gate are equal)."""
+        self.state = GateState.DISARMED
+        self.fault_cause: str | None = None
+        self.counters = GateCounters()
+        self._active_mask: int | None = None
+        self._last_current_ma: dict[int, int] = {n: 0 for n in self._limits.channels}
+        self._packet_number = 0
+
+    # -- packet numbers: one counter for every frame on this link -------------------------
+    def next_packet_number(self) -> int:
+        pn = self._packet_number
+        self._packet_number = (pn + 1) % 256
+        return pn
+
+    # -- arming ---------------------------------------------------------------------------
+    def arm(self, now_ns: int) -> bool:
+        """Rising edge of ARM: allowed only from DISARMED (a latched fault needs acknowledge first)."""
+        if self.state is not GateState.DISARMED:
+            return False
+        self.state = GateState.ARMED
+        self._record("arm", now_ns)
+        return True
+
+    def disarm(self, now_ns: int) -> None:
+        if self.state is GateState.ARMED:
+            self.state = GateState.DISARMED
+            self._record("disarm", now_ns)
+
+    def acknowledge(self, now_ns: int, operator_note: str) -> bool:
+        """Clear a latched fault (logged with its cause); re-arming needs a separate edge."""
+        if self.state is not GateState.LATCHED_FAULT:
+            return False
+        self._record("acknowledge", now_ns, cause=self.fault_cause, note=operator_note)
+        self.state = GateState.DISARMED
+        self.fault_cause = None
+        return True
+
+    # -- the one way out ------------------------------------------------------------------
+    def send(self, frame: bytes, now_ns: int) -> Verdict:
+        """Decode `frame`, check it, forward or block. A block trips the gate."""
+        verdict = self._check(frame)
+        if verdict.sent:
+            self._write(frame)
+            self.counters.sent += 1
+            self._record("sent", now_ns, command=verdict.command, currents_ma=list(verdict.currents_ma))
+            if verdict.command == "StartChannelListMode":
+                self._remember_currents(verdict.currents_ma)
+            elif verdict.command == "StopChannelListMode":
+                self._last_current_ma = {n: 0 for n in self._limits.channels}
+                self.counters.stops += 1
+        else:
+            self.counters.blocked += 1
+            self.counters.blocked_by_reason[verdict.reason] = (
+                self.counters.blocked_by_reason.get(verdict.reason, 0) + 1)
+            self._record("blocked", now_ns, command=verdict.command, reason=verdict.reason,
+                         currents_ma=list(verdict.currents_ma))
+            self.trip(f"blocked {verdict.command}: {verdict.reason}", now_ns)
+        return verdict
+
+    def trip(self, cause: str, now_ns: int) -> None:
+        """Stop first, then latch and explain. Idempotent: the first cause is kept."""
+        self.send_stop(now_ns)
+        if self.state is not GateState.LATCHED_FAULT:
+            self.state = GateState.LATCHED_FAULT
+            self.fault_cause = cause
+            self._record("fault", now_ns, cause=cause)
+            log.warning("safety gate tripped: %s", cause)
+
+    def send_stop(self, now_ns: int) -> int:
+        """Write StopChannelListMode now, in any state; returns its packet number."""
+        pn = self.next_packet_number()
+        self._write(sm2.stop_channel_list_mode(pn))
+        self._last_current_ma = {n: 0 for n in self._limits.channels}
+        self.counters.stops += 1
+        self._record("stop", now_ns, command="StopChannelListMode", packet_number=pn)
+        return pn
+
+    def forget_device_state(self) -> None:
+        """The device reset itself (watchdog or Init): its channel list is gone."""
+        self._active_mask = None
+        self._last_current_ma = {n: 0 for n in self._limits.channels}
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check(self, frame: bytes) -> Verdict:
+        decoder = sm2.Decoder()
+        items = decoder.feed(frame)
+        if len(items) != 1 or not isinstance(items[0], sm2.Packet):
+            return Verdict(False, "unknown", "frame does not decode to exactly one valid packet")
+        packet = items[0]
+        if sm2.encode(packet) != bytes(frame):
+            return Verdict(False, "unknown", "frame does not round-trip through the codec")
+        try:
+            cmd = sm2.Cmd(packet.command)
+        except ValueError:
+            return Verdict(False, f"cmd{packet.command}", "command not in the allow-list")
+        name = _camel(cmd.name)
+        if cmd not in _ALLOWED:
+            return Verdict(False, name, "command not in the allow-list")
+        try:
+            msg = sm2.parse(packet, self._active_mask)
+        except ProtocolError as exc:
+            return Verdict(False, name, f"malformed: {exc}")
+        if self.state is GateState.LATCHED_FAULT and cmd is sm2.Cmd.INIT_CHANNEL_LIST_MODE:
+            return Verdict(False, name, "latched fault: stimulation cannot be set up")
+        if isinstance(msg, sm2.InitChannelListMode):
+            return self._check_init(msg, name)
+        if isinstance(msg, sm2.StartChannelListMode):
+            return self._check_start(msg, name)
+        return Verdict(True, name, "ok")
+
+    def _check_init(self, msg: "sm2.InitChannelListMode", name: str) -> Verdict:
+        lim = self._limits
+        if msg.active_channels == 0 or msg.active_channels & ~lim.allowed_mask():
+            return Verdict(False, name, f"channel mask 0x{msg.active_channels:02X} outside configured channels")
+        if msg.low_frequency_channels or msg.low_frequency_factor:
+            return Verdict(False, name, "low-frequency channels are not used")
+        if msg.main_time_code < lim.min_main_time_code:
+            return Verdict(False, name, f"main time code {msg.main_time_code} below {lim.min_main_time_code}")
+        if msg.group_time_code < lim.min_group_time_code:
+            return Verdict(False, name, f"group time code {msg.group_time_code} below {lim.min_group_time_code}")
+        if msg.channel_execution != 0:
+            return Verdict(False, name, "channel execution must be 0")
+        self._active_mask = msg.active_channels
+        return Verdict(True, name, "ok")
+
+    def _check_start(self, msg: "sm2.StartChannelListMode", name: str) -> Verdict:
+        lim = self._limits
+        if self._active_mask is None:
+            return Verdict(False, name, "no channel list initialised")
+        numbers = [n for n in range(1, 9) if self._active_mask >> (n - 1) & 1]
+        currents = tuple(s.current_ma for s in msg.settings)
+        for number, s in zip(numbers, msg.settings):
+            ch = lim.channels[number]
+            where = f"channel {number}"
+            if s.mode != 0:
+                return Verdict(False, name, f"{where}: mode {s.mode} (only single pulses allowed)", currents)
+            if s.current_ma > ch.max_current_ma:
+                return Verdict(False, name, f"{where}: current {s.current_ma} mA > limit {ch.max_current_ma} mA", currents)
+            if s.current_ma % lim.current_step_ma:
+                return Verdict(False, name, f"{where}: current {s.current_ma} mA not a multiple of {lim.current_step_ma} mA", currents)
+            if s.pulse_width_us > ch.max_pulse_width_us:
+                return Verdict(False, name, f"{where}: pulse width {s.pulse_width_us} us > limit {ch.max_pulse_width_us} us", currents)
+            if s.current_ma and s.pulse_width_us < lim.min_pulse_width_us:
+                return Verdict(False, name, f"{where}: pulse width {s.pulse_width_us} us < minimum {lim.min_pulse_width_us} us", currents)
+            charge = s.current_ma * s.pulse_width_us
+            if charge > lim.max_charge_per_phase_nc:
+                return Verdict(False, name, f"{where}: phase charge {charge} nC > limit {lim.max_charge_per_phase_nc} nC", currents)
+            if s.current_ma and self.state is not GateState.ARMED:
+                return Verdict(False, name, f"{where}: non-zero current while {self.state.value}", currents)
+            step = s.current_ma - self._last_current_ma.get(number, 0)
+            if step > lim.max_ramp_step_ma:
+                return Verdict(False, name, f"{where}: current step +{step} mA > ramp limit {lim.max_ramp_step_ma} mA", currents)
+        return Verdict(True, name, "ok", currents)
+
+    def _remember_currents(self, currents: tuple[int, ...]) -> None:
+        if self._active_mask is None:
+            return
+        numbers = [n for n in range(1, 9) if self._active_mask >> (n - 1) & 1]
+        for number, current in zip(numbers, currents):
+            self._last_current_ma[number] = current
+
+    def _write(self, frame: bytes) -> None:
+        self._transport.write(frame)
+
+    def _record(self, kind: str, now_ns: int, **fields: object) -> None:
+        self._on_record({"kind": f"gate_{kind}", "now_ns": now_ns, **fields})
+
+
+def _camel(enum_name: str) -> str:
+    return "".join(part.capitalize() for part in enum_name.split("_"))
