@@ -35,7 +35,7 @@ def _edited(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize("old,new,expected", [
     ("plateau_current_ma = 30", "plateau_current_ma = 300", ["channels.0.plateau_current_ma", "300", "<= 130"]),
     ("ramp_up_s = 0.06", "ramp_up_s = -1", ["envelope.ramp_up_s", "-1", ">= 0"]),
-    ("release_threshold_n = 40.0", "release_threshold_n = 90.0", ["contact_threshold_n", "hysteresis"]),
+    ("release_threshold_n = 25.0", "release_threshold_n = 90.0", ["contact_threshold_n", "hysteresis"]),
     ("side = \"left\"", "side = \"middle\"", ["patient.side", "middle", "left"]),
     ("debounce_samples = 2", "debounce_samples = 2\nfoo = 1", ["detector.foo", "Extra inputs"]),
     ("plateau_current_ma = 30", "plateau_current_ma = 50", ["plateau_current_ma (50) exceeds max_current_ma"]),

@@ -34,6 +34,7 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any)
         "exit_status": outcome.exit_status,
         "end_reason": outcome.reason,
         "samples": outcome.samples,
+        "end_s": outcome.t_end_s,
         "controller_bursts": outcome.bursts,
         "detected_steps": outcome.steps,
         "sensor_frames_bad": outcome.sensor_frames_bad,

@@ -1,0 +1,5 @@
+import sys
+
+from fescontrol.cli import main
+
+sys.exit(main())

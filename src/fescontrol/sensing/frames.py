@@ -1,0 +1,239 @@
+"""Our own sensor wire format (heel switch / FSR), encoder and sans-I/O incremental decoder.
+
+The format is small enough for any microcontroller: two sync bytes, a type, a length, a
+16-bit sequence counter (so a lost frame is seen, not guessed) and a CRC-8 a table-less
+MCU can compute bit by bit. The decoder does no I/O and reads no clock; sample time is
+the unwrapped sequence counter over the sensor's rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fescontrol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+SYNC1 = 0xA5
+SYNC2 = 0x5A
+SYNC = bytes((SYNC1, SYNC2))
+TYPE_HEEL = 0x01
+TYPE_IMU6 = 0x02  # reserved for a 6-axis IMU; not decoded here (skipped when its CRC is valid)
+HEEL_PAYLOAD_LEN = 2
+HEEL_FRAME_LEN = 9
+HEADER_LEN = 6          # sync1, sync2, type, length, seq lo, seq hi
+MAX_PAYLOAD_LEN = 32    # longer declared lengths are corrupt: bounds how long a bad header stalls
+HEEL_UNIT_N = 0.1
+HEEL_MAX_N = 6553.5
+
+SENSOR_FRAME_DOC = """\
+One frame per sample, little-endian. A heel-switch / FSR frame is 9 bytes.
+
+| offset | size | field | value |
+|---|---|---|---|
+| 0 | 1 | sync 1 | `0xA5` |
+| 1 | 1 | sync 2 | `0x5A` |
+| 2 | 1 | type | `0x01` heel switch / FSR; `0x02` reserved (6-axis IMU) |
+| 3 | 1 | payload length `n` | `0x02` for type `0x01`; at most 32 for any type |
+| 4 | 2 | sequence counter | uint16 LE, +1 per sample, wraps 65535 -> 0 |
+| 6 | n | payload | type `0x01`: heel force, uint16 LE, unit 0.1 N (0 .. 6553.5 N) |
+| 6+n | 1 | CRC-8 | CRC-8/SMBUS (poly `0x07`, init `0x00`, no reflection, no final XOR) over bytes 2 .. 5+n |
+
+Worked example: sample 1 at 700.0 N -> `A5 5A 01 02 01 00 58 1B 1E`
+(7000 = `0x1B58`; CRC-8 over `01 02 01 00 58 1B` = `0x1E`).
+
+The receiver resynchronises on the next `A5 5A` after any bad frame (bad CRC, bad length),
+searching from the byte after the failed sync. Frames of other types with a valid CRC are
+skipped, so a sensor may add frame types without breaking older hosts. A gap in the
+sequence counter is a dropped sample; the host unwraps the counter and takes the first
+counter it sees as the absolute sample index (it opens the stream before the first wrap).
+"""
+
+
+def _make_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _make_table()
+
+
+def crc8_smbus(data: bytes | bytearray | memoryview) -> int:
+    """CRC-8/SMBUS (poly 0x07, init 0, no reflection, no xor-out); check("123456789") = 0xF4."""
+    crc = 0
+    table = _CRC_TABLE
+    for b in bytes(data):
+        crc = table[crc ^ b]
+    return crc
+
+
+def encode_heel_frame(seq: int, heel_N: float) -> bytes:
+    """Encode one heel sample; seq is taken modulo 65536, force clamped to 0..6553.5 N.
+
+    The force is rounded to the nearest 0.1 N (halves up), the resolution of the wire.
+    """
+    if seq < 0:
+        raise ProtocolError(f"heel frame: sequence {seq} is negative")
+    if not math.isfinite(heel_N):
+        raise ProtocolError(f"heel frame: force {heel_N!r} N is not a finite number")
+    units = int(math.floor(min(max(heel_N, 0.0), HEEL_MAX_N) * 10.0 + 0.5))
+    units = min(units, 0xFFFF)
+    s = seq & 0xFFFF
+    body = bytes((TYPE_HEEL, HEEL_PAYLOAD_LEN, s & 0xFF, s >> 8, units & 0xFF, units >> 8))
+    return SYNC + body + bytes((crc8_smbus(body),))
+
+
+@dataclass(frozen=True, eq=False)
+class HeelSamples:
+    """Decoded heel samples: unwrapped sequence numbers (int64) and force in N (float64)."""
+
+    seq: np.ndarray
+    heel_N: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.seq.size)
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes in any split, get the complete heel samples.
+
+    Counters (never reset; a caller diffs them per tick):
+    `frames_ok` heel frames decoded; `frames_bad` frames rejected for a bad CRC or a bad
+    length (a type 0x01 frame whose length is not 2, or any length above 32), whatever the
+    type; `frames_skipped` well-formed frames of another type (valid CRC);
+    `frames_out_of_order` heel frames whose counter did not advance (a duplicate or an
+    older frame; dropped, so sample time never goes back); `samples_dropped` samples
+    missing from sequence gaps; `bytes_discarded` bytes not part of an accepted frame
+    (garbage, and every byte of a bad frame that is not the start of a later good one).
+
+    Sequence unwrapping assumes the first counter seen is the absolute sample index (the
+    stream is opened within the first wrap) and that no gap reaches half the counter range
+    (32768 samples, 5.5 min at 100 Hz): a jump of 32768 or more reads as "older frame".
+    A sensor that restarts its counter therefore yields out-of-order frames until the
+    counter passes the old one; the caller's stale-sensor check must treat that as a loss.
+
+    A false header (an `A5 5A` inside garbage) with a plausible length holds the bytes
+    behind it until the declared frame is complete: at most 38 bytes, about 4 heel frames,
+    after which its CRC fails and those frames are decoded. At end of stream, call
+    `finish()` so a last false header does not hold back the final samples.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._last_raw: int | None = None
+        self._last_abs = -1
+        self.frames_ok = 0
+        self.frames_bad = 0
+        self.frames_skipped = 0
+        self.frames_out_of_order = 0
+        self.bytes_discarded = 0
+        self.samples_dropped = 0
+
+    @property
+    def bytes_pending(self) -> int:
+        """Bytes held back as the possible start of a frame that has not fully arrived."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> HeelSamples:
+        """Add bytes; return the heel samples completed by them (possibly none)."""
+        self._buf += data
+        return self._parse(final=False)
+
+    def finish(self) -> HeelSamples:
+        """End of stream: an unfinished frame can never complete, so count it bad and
+        decode any frames behind it (a false header must not swallow the last samples)."""
+        out = self._parse(final=True)
+        self.bytes_discarded += len(self._buf)
+        self._buf.clear()
+        return out
+
+    def _parse(self, final: bool) -> HeelSamples:
+        buf = self._buf
+        seqs: list[int] = []
+        forces: list[int] = []
+        i = 0
+        n = len(buf)
+        table = _CRC_TABLE
+        while True:
+            j = buf.find(SYNC, i)
+            if j < 0:
+                # keep a trailing 0xA5: it may be the first sync byte of the next frame
+                keep = 1 if n > i and buf[n - 1] == SYNC1 else 0
+                self.bytes_discarded += n - i - keep
+                i = n - keep
+                break
+            self.bytes_discarded += j - i
+            i = j
+            if n - i < 4:
+                if final:
+                    self._reject(i, "truncated at end of stream")
+                    i += 1
+                    continue
+                break
+            ftype = buf[i + 2]
+            plen = buf[i + 3]
+            if plen > MAX_PAYLOAD_LEN or (ftype == TYPE_HEEL and plen != HEEL_PAYLOAD_LEN):
+                self._reject(i, f"bad length {plen} for type 0x{ftype:02X}")
+                i += 1
+                continue
+            end = i + HEADER_LEN + plen + 1
+            if n < end:
+                if final:
+                    self._reject(i, "truncated at end of stream")
+                    i += 1
+                    continue
+                break
+            crc = 0
+            for k in range(i + 2, end - 1):
+                crc = table[crc ^ buf[k]]
+            if crc != buf[end - 1]:
+                self._reject(i, f"bad CRC 0x{buf[end - 1]:02X}, expected 0x{crc:02X}")
+                i += 1
+                continue
+            if ftype != TYPE_HEEL:
+                self.frames_skipped += 1
+                i = end
+                continue
+            raw = buf[i + 4] | (buf[i + 5] << 8)
+            absolute = self._unwrap(raw)
+            if absolute is not None:
+                seqs.append(absolute)
+                forces.append(buf[i + 6] | (buf[i + 7] << 8))
+                self.frames_ok += 1
+            i = end
+        del buf[:i]
+        return HeelSamples(seq=np.asarray(seqs, dtype=np.int64),
+                           heel_N=np.asarray(forces, dtype=np.float64) * HEEL_UNIT_N)
+
+    def _reject(self, pos: int, why: str) -> None:
+        """Count a bad frame; its first byte is discarded, the rest is searched again."""
+        self.frames_bad += 1
+        self.bytes_discarded += 1
+        log.debug("sensor frame at buffer offset %d rejected: %s", pos, why)
+
+    def _unwrap(self, raw: int) -> int | None:
+        """Map a 16-bit counter to the absolute sample index; None for a non-advancing frame."""
+        if self._last_raw is None:
+            self._last_raw = raw
+            self._last_abs = raw
+            return raw
+        delta = (raw - self._last_raw) & 0xFFFF
+        if delta == 0 or delta >= 0x8000:
+            self.frames_out_of_order += 1
+            # its bytes were a well-formed frame; count them as discarded
+            self.bytes_discarded += HEEL_FRAME_LEN
+            log.debug("sensor frame seq %d does not advance on %d; dropped", raw, self._last_raw)
+            return None
+        self.samples_dropped += delta - 1
+        self._last_raw = raw
+        self._last_abs += delta
+        return self._last_abs

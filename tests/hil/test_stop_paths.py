@@ -1,0 +1,91 @@
+"""Stop on every exit path, judged by what the stimulator emulator recorded.
+
+SIGTERM to the controller mid-swing: the emulator records current 0 within 50 ms.
+SIGKILL: nothing more comes from the host, and the emulator's own 1200 ms watchdog stops
+the output no later than 1250 ms after the last packet it received.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import read_csv, read_jsonl, start_hil, stop_process, wait_for
+
+
+def _start_rig(tmp_path: Path) -> tuple[int, subprocess.Popen[str], subprocess.Popen[str], subprocess.Popen[str], Path]:
+    t0 = time.monotonic_ns() + 2_500_000_000
+    emu_dir = tmp_path / "emulator"
+    emu_dir.mkdir()
+    stim, stim_port = start_hil("stimulator", "--out", str(emu_dir), "--t0-mono-ns", str(t0))
+    sensor, sensor_port = start_hil("sensor", "--scenario", "healthy", "--seed", "3", "--duration", "30",
+                                    "--t0-mono-ns", str(t0), "--truth", str(emu_dir / "truth.csv"))
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "fescontrol", "run", "--device", "rehastim2", "--sensor-port", sensor_port,
+         "--stimulator-port", stim_port, "--yes", "--out", str(tmp_path / "run")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return t0, stim, sensor, controller, emu_dir
+
+
+def _first_burst_row(stim_csv: Path) -> dict[str, str] | None:
+    if not stim_csv.exists():
+        return None
+    rows = read_csv(stim_csv)
+    return next((r for r in rows if float(r["current_mA"]) > 0), None)
+
+
+def _zero_rows_after(stim_csv: Path, t_s: float) -> dict[str, float]:
+    """The first time at or after t_s at which each channel's output was set to 0."""
+    out: dict[str, float] = {}
+    for r in read_csv(stim_csv):
+        if float(r["t_s"]) >= t_s - 1e-4 and float(r["current_mA"]) == 0 and r["channel"] not in out:
+            out[r["channel"]] = float(r["t_s"])
+    return out
+
+
+def test_sigterm_mid_swing_stops_within_50_ms(tmp_path: Path) -> None:
+    t0, stim, sensor, controller, emu_dir = _start_rig(tmp_path)
+    try:
+        wait_for(lambda: _first_burst_row(emu_dir / "stim.csv"), 20, "the first burst")
+        time.sleep(0.08)  # inside the swing, on the plateau
+        kill_ns = time.monotonic_ns()
+        controller.send_signal(signal.SIGTERM)
+        _, stderr = controller.communicate(timeout=10)
+        assert controller.returncode == 130, stderr
+        t_kill = (kill_ns - t0) / 1e9
+        zeros = wait_for(lambda: len(_zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
+                         and _zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
+        for channel, t_zero in zeros.items():
+            assert 0 <= t_zero - t_kill <= 0.050, (channel, t_zero - t_kill)
+        log = read_jsonl(tmp_path / "run" / "session.jsonl")
+        end = [rec for rec in log if rec["kind"] == "session_end"][0]
+        assert end["exit_status"] == 130 and "SIGTERM" in str(end["reason"])
+    finally:
+        for p in (controller, sensor, stim):
+            stop_process(p)
+
+
+def test_sigkill_leaves_it_to_the_device_watchdog(tmp_path: Path) -> None:
+    t0, stim, sensor, controller, emu_dir = _start_rig(tmp_path)
+    try:
+        wait_for(lambda: _first_burst_row(emu_dir / "stim.csv"), 20, "the first burst")
+        time.sleep(0.08)
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(timeout=10)
+        time.sleep(1.6)
+        rx = [rec for rec in read_jsonl(emu_dir / "device.jsonl") if rec.get("dir") == "rx"]
+        last_rx_s = (int(rx[-1]["t_mono_ns"]) - t0) / 1e9
+        stim_rows = read_csv(emu_dir / "stim.csv")
+        on_before = [r for r in stim_rows if float(r["t_s"]) <= last_rx_s and float(r["current_mA"]) > 0]
+        zeros = _zero_rows_after(emu_dir / "stim.csv", last_rx_s + 1e-4)
+        assert on_before, "the output was not on when the controller died"
+        assert set(zeros) == {"1", "2"}, stim_rows[-4:]
+        for channel, t_zero in zeros.items():
+            gap = t_zero - last_rx_s
+            assert 1.2 - 0.005 <= gap <= 1.25, (channel, gap)
+    finally:
+        for p in (controller, sensor, stim):
+            stop_process(p)
