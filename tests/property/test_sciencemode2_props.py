@@ -1,0 +1,68 @@
+"""Property tests: whatever is encoded decodes back, whatever the splits and line noise."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.protocol.sciencemode2 import Decoder, Packet
+
+packets = st.builds(
+    Packet,
+    packet_number=st.integers(0, 255),
+    command=st.integers(0, 255),
+    data=st.binary(max_size=sm2.MAX_DATA_LEN),
+)
+garbage = st.binary(max_size=40).map(lambda b: b.replace(b"\xf0", b""))
+
+
+def _feed_in_pieces(decoder: Decoder, stream: bytes, cuts: list[int]) -> list[object]:
+    out: list[object] = []
+    last = 0
+    for cut in sorted(c % (len(stream) + 1) for c in cuts):
+        out += decoder.feed(stream[last:cut])
+        last = cut
+    out += decoder.feed(stream[last:])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(packet=packets, prefix=garbage, cuts=st.lists(st.integers(0, 10_000), max_size=8))
+def test_round_trip_with_splits_and_garbage_prefix(packet: Packet, prefix: bytes, cuts: list[int]) -> None:
+    frame = sm2.encode(packet)
+    assert len(frame) <= sm2.MAX_FRAME_LEN
+    d = Decoder()
+    assert _feed_in_pieces(d, prefix + frame, cuts) == [packet]
+    assert (d.frames_ok, d.frames_bad, d.bytes_discarded, d.pending) == (1, 0, len(prefix), 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(st.tuples(garbage, packets), min_size=1, max_size=5),
+       cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_stream_of_frames_with_noise_between(items: list[tuple[bytes, Packet]], cuts: list[int]) -> None:
+    stream = b"".join(noise + sm2.encode(p) for noise, p in items)
+    d = Decoder()
+    assert _feed_in_pieces(d, stream, cuts) == [p for _noise, p in items]
+    assert d.bytes_discarded == sum(len(noise) for noise, _p in items)
+
+
+@settings(max_examples=200, deadline=None)
+@given(packet=packets)
+def test_stuffed_body_has_no_delimiters_and_unstuffs(packet: Packet) -> None:
+    body = bytes((packet.packet_number, packet.command)) + packet.data
+    stuffed = sm2.stuff(body)
+    assert sm2.START not in stuffed.replace(b"\x81\xa5", b"")
+    assert sm2.unstuff(stuffed) == body
+    assert sm2.decode_frame(sm2.encode(packet)) == packet
+
+
+@settings(max_examples=200, deadline=None)
+@given(noise=st.binary(max_size=300), packet=packets)
+def test_decoder_survives_arbitrary_noise_and_then_decodes(noise: bytes, packet: Packet) -> None:
+    d = Decoder()
+    d.feed(noise)
+    assert d.pending <= sm2.MAX_FRAME_LEN
+    # an F0 always ends any half-read span, so a fresh frame is never lost after noise
+    got = d.feed(sm2.encode(packet))
+    assert got[-1] == packet
