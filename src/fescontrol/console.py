@@ -60,6 +60,9 @@ def simulate_command(args: argparse.Namespace) -> int:
                           profile_path=args.profile, device_path=args.device_config, speed=args.speed,
                           rate_hz=args.rate)
     validate(req)
+    # every input is checked before anything is created: bad input changes nothing
+    device, _ = load_device(Path(req.device_path or default_device_path()))
+    load_profile(Path(req.profile_path or default_profile_path()), device)
     out_dir = prepare_out_dir(args.out or default_out_dir(req))
     sys.stdout.write(f"fescontrol simulate: {req.scenario}, seed {req.seed}, {req.duration_s:g} s "
                      f"-> output folder {out_dir}\n")

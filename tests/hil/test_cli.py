@@ -1,0 +1,92 @@
+"""The command line as a user meets it: bad input exits 2 and changes nothing; faults exit 3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fescontrol.config.loading import default_profile_path
+
+from .conftest import read_csv, read_jsonl, start_hil, stop_process
+
+
+def fescontrol(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fescontrol", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_unknown_scenario_exits_2_naming_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = fescontrol("simulate", "--scenario", "marathon", "--out", str(out))
+    assert r.returncode == 2
+    assert "--scenario 'marathon'" in r.stderr and "healthy" in r.stderr
+    assert not out.exists()
+
+
+def test_too_short_duration_exits_2(tmp_path: Path) -> None:
+    r = fescontrol("simulate", "--duration", "3", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "--duration 3.0" in r.stderr and "10 to 3600" in r.stderr
+
+
+def test_bad_profile_exits_2_and_creates_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(default_profile_path().read_text().replace("plateau_current_ma = 30", "plateau_current_ma = 90"))
+    out = tmp_path / "out"
+    r = fescontrol("simulate", "--profile", str(bad), "--out", str(out))
+    assert r.returncode == 2
+    assert str(bad) in r.stderr and "plateau_current_ma" in r.stderr and "90" in r.stderr
+    assert not out.exists()
+
+
+def test_non_empty_output_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("earlier session")
+    r = fescontrol("simulate", "--out", str(tmp_path))
+    assert r.returncode == 2 and "not empty" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_run_without_yes_when_not_interactive_exits_2(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "fescontrol", "run", "--device", "rehastim2", "--sensor-port", "/dev/null",
+                        "--stimulator-port", "/dev/null", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_port_is_a_clear_fault(tmp_path: Path) -> None:
+    r = fescontrol("run", "--device", "rehastim2", "--sensor-port", str(tmp_path / "no-such-port"),
+                   "--stimulator-port", str(tmp_path / "nor-this"), "--yes", "--out", str(tmp_path / "o"))
+    assert r.returncode == 3
+    assert "no-such-port" in r.stderr
+
+
+def test_electrode_error_stops_and_exits_3(tmp_path: Path) -> None:
+    """A device-reported electrode error is a latched fault: Stop first, exit 3, reason logged."""
+    t0 = time.monotonic_ns() + 2_500_000_000
+    emu = tmp_path / "emulator"
+    emu.mkdir()
+    stim, stim_port = start_hil("stimulator", "--out", str(emu), "--t0-mono-ns", str(t0),
+                                "--electrode-error-at", "6.0")
+    sensor, sensor_port = start_hil("sensor", "--seed", "5", "--duration", "20", "--t0-mono-ns", str(t0))
+    try:
+        r = fescontrol("run", "--device", "rehastim2", "--sensor-port", sensor_port, "--stimulator-port",
+                       stim_port, "--yes", "--out", str(tmp_path / "run"), timeout=60)
+        assert r.returncode == 3, r.stderr
+        assert "electrode error" in r.stderr
+        log = read_jsonl(tmp_path / "run" / "session.jsonl")
+        faults = [rec for rec in log if rec["kind"] == "fault"]
+        assert faults and "electrode error" in str(faults[0]["reason"])
+        states = [(rec["source"], rec["dest"]) for rec in log if rec["kind"] == "state"]
+        assert states[-1][1] == "fault"
+        # after the error the device output is zero and stays zero
+        rows = read_csv(emu / "stim.csv")
+        after = [row for row in rows if float(row["t_s"]) >= 6.0]
+        assert after and all(float(row["current_mA"]) == 0 for row in after)
+        # and the controller's Stop reached the device (it is in device.jsonl as received)
+        rx = [rec for rec in read_jsonl(emu / "device.jsonl") if rec.get("dir") == "rx"]
+        assert rx[-1]["command"] == "STOP_CHANNEL_LIST_MODE"
+    finally:
+        stop_process(sensor)
+        stop_process(stim)
