@@ -89,3 +89,26 @@ def test_sigkill_leaves_it_to_the_device_watchdog(tmp_path: Path) -> None:
     finally:
         for p in (controller, sensor, stim):
             stop_process(p)
+
+
+def test_sensor_falling_silent_mid_swing_is_a_fault(tmp_path: Path) -> None:
+    """SIGSTOP the sensor emulator while stimulating: no fresh sample, so Stop and exit 3."""
+    t0, stim, sensor, controller, emu_dir = _start_rig(tmp_path)
+    try:
+        wait_for(lambda: _first_burst_row(emu_dir / "stim.csv"), 20, "the first burst")
+        time.sleep(0.05)
+        freeze_ns = time.monotonic_ns()
+        sensor.send_signal(signal.SIGSTOP)
+        _, stderr = controller.communicate(timeout=10)
+        assert controller.returncode == 3, stderr
+        assert "sensor stale" in stderr
+        t_freeze = (freeze_ns - t0) / 1e9
+        zeros = _zero_rows_after(emu_dir / "stim.csv", t_freeze)
+        assert set(zeros) == {"1", "2"}
+        stale_s = 0.150  # sensor_stale_ms of the example profile
+        for channel, t_zero in zeros.items():
+            assert t_zero - t_freeze <= stale_s + 0.060, (channel, t_zero - t_freeze)
+    finally:
+        sensor.send_signal(signal.SIGCONT)
+        for p in (controller, sensor, stim):
+            stop_process(p)
