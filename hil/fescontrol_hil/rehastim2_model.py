@@ -25,6 +25,10 @@ behaviour UNVERIFIED, this model picks one reading and says so:
 - Outputs: frequency = 1000 / t1, divided by (factor + 1) on low-frequency channels.
   A channel that is off is (0 mA, 0 us, 0 Hz). A single pulse, or a list run in one-shot
   mode, is recorded as the pulse at frequency 0 followed at the same instant by "off".
+  Values are recorded as commanded: a channel sent 0 mA at 300 us is (0, 300, f), not off.
+- Watchdog expiry: outputs off at the expiry instant, modes reset, link lost, a command
+  still being processed is dropped unanswered, Init resumes at once and every 500 ms.
+- Device-originated packets (Init, StimulationError) share one 8-bit counter.
 """
 
 from __future__ import annotations

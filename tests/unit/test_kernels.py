@@ -39,7 +39,6 @@ from fescontrol.core.heelswitch import (
     floor_samples,
     new_detector_state,
 )
-from fescontrol.core.warmup import warm_up
 
 RATE = 100.0
 HI = 200.0  # clearly loaded

@@ -257,7 +257,7 @@ def _control_loop(setup: SessionSetup, sensor: serial.Serial, link: StimulatorLi
                 for i in np.flatnonzero(event):
                     t_event = (int(seq[i]) - int(back[i])) / rate
                     _on_event(int(event[i]), t_event, machine, records, outcome)
-                if machine.phase is Phase.ARMED and det_state[0] == hs_kernels.PH_CONTACT:
+                if machine.phase is Phase.ARMED and det_state[hs_kernels.DET_PHASE] == hs_kernels.PH_CONTACT:
                     machine.contact()
                 level = float(levels[-1])
         # liveness: non-zero output needs a fresh sample

@@ -57,6 +57,7 @@ stimulation); a heel off in RAMP_UP, PLATEAU or LOCKOUT is ignored.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,7 +250,7 @@ class EnvelopeParams:
         owner = type(self).__name__
         for name in ("ramp_up_s", "extension_s", "ramp_down_s", "max_stim_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise ValueError(f"{owner}.{name} must be a number of seconds, got {value!r}")
             v = float(value)
             if not math.isfinite(v):
@@ -260,6 +261,7 @@ class EnvelopeParams:
             raise ValueError(f"{owner}.max_stim_s must be > 0 s, got {self.max_stim_s!r}")
 
     def kernel_args(self) -> tuple[float, float, float, float]:
-        """(ramp_up_s, extension_s, ramp_down_s, max_stim_s) as Python floats, the kernel's types."""
+        """(ramp_up_s, extension_s, ramp_down_s, max_stim_s) as Python floats: the kernel's
+        argument types, so no new numba signature is compiled."""
         return (float(self.ramp_up_s), float(self.extension_s), float(self.ramp_down_s),
                 float(self.max_stim_s))

@@ -36,6 +36,7 @@ Decisions and their reasons
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -129,7 +130,10 @@ def floor_samples(duration_s: float, rate_hz: float) -> int:
 
 @njit(cache=True)
 def new_detector_state() -> np.ndarray:
-    """Fresh state: phase UNKNOWN, no run, no sample seen (compiled so the batch kernel can use it)."""
+    """Fresh state: phase UNKNOWN, no run, no sample seen.
+
+    Compiled so that the batch kernel starts from exactly the state the live loop starts from.
+    """
     state = np.zeros(DETECTOR_STATE_SIZE, dtype=np.float64)
     state[DET_PHASE] = PH_UNKNOWN
     state[DET_AGE] = -1.0
@@ -159,7 +163,8 @@ def detect_heel_switch(
     """
     n = force_N.shape[0]
     if out_event.shape[0] != n or out_onset_back.shape[0] != n:
-        raise ValueError("detect_heel_switch: out_event and out_onset_back must match force_N in length")
+        raise ValueError(
+            "detect_heel_switch: out_event and out_onset_back must match force_N in length")
     if state.shape[0] != DETECTOR_STATE_SIZE:
         raise ValueError("detect_heel_switch: state has the wrong size (use new_detector_state())")
     debounce = debounce_samples if debounce_samples > 1 else 1
@@ -222,7 +227,7 @@ class DetectorSamples(NamedTuple):
 
 
 def _check_finite(owner: str, name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{owner}.{name} must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
@@ -250,16 +255,18 @@ class HeelSwitchParams:
         contact = _check_finite(owner, "contact_threshold_N", self.contact_threshold_N)
         release = _check_finite(owner, "release_threshold_N", self.release_threshold_N)
         if contact <= 0.0:
-            raise ValueError(f"{owner}.contact_threshold_N must be > 0 N, got {self.contact_threshold_N!r}")
+            raise ValueError(
+                f"{owner}.contact_threshold_N must be > 0 N, got {self.contact_threshold_N!r}")
         if release <= 0.0:
-            raise ValueError(f"{owner}.release_threshold_N must be > 0 N, got {self.release_threshold_N!r}")
+            raise ValueError(
+                f"{owner}.release_threshold_N must be > 0 N, got {self.release_threshold_N!r}")
         if not contact > release:
             raise ValueError(
                 f"{owner}.release_threshold_N must be < contact_threshold_N (hysteresis), "
                 f"got release {release!r} N >= contact {contact!r} N"
             )
         d = self.debounce_samples
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
             raise ValueError(f"{owner}.debounce_samples must be an integer >= 1, got {d!r}")
         for name in ("min_contact_s", "min_swing_s"):
             v = _check_finite(owner, name, getattr(self, name))

@@ -457,9 +457,11 @@ def init_channel_list_mode(pn: int, *, active_channels: int, low_frequency_chann
 
 
 def _setting_bytes(index: int, setting: ChannelSetting) -> bytes:
-    return bytes((_check_int(f"settings[{index}].mode", setting.mode, 0, 2),)) \
-        + _check_int(f"settings[{index}].pulse_width_us", setting.pulse_width_us, 0, 0xFFFF).to_bytes(2, "big") \
-        + bytes((_check_int(f"settings[{index}].current_ma", setting.current_ma, 0, 255),))
+    name = f"settings[{index}]"
+    mode = _check_int(f"{name}.mode", setting.mode, 0, 2)
+    pulse_width = _check_int(f"{name}.pulse_width_us", setting.pulse_width_us, 0, 0xFFFF)
+    current = _check_int(f"{name}.current_ma", setting.current_ma, 0, 255)
+    return bytes((mode,)) + pulse_width.to_bytes(2, "big") + bytes((current,))
 
 
 def start_channel_list_mode(pn: int, settings: Sequence[ChannelSetting]) -> bytes:
