@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Sequence, Union
 
+from fescontrol.crc import crc8_smbus
 from fescontrol.errors import ProtocolError
 
 START = 0xF0
@@ -117,25 +118,9 @@ def _signed(byte: int) -> int:
 # --------------------------------------------------------------------------- CRC, stuffing
 
 
-def _make_crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _make_crc_table()
-
-
 def crc8(data: bytes) -> int:
-    """CRC-8/SMBUS (poly 0x07, init 0, no reflection, no final XOR); the wire carries crc^0x55."""
-    crc = 0
-    for byte in data:
-        crc = _CRC_TABLE[crc ^ byte]
-    return crc
+    """CRC-8/SMBUS over the stuffed body; the wire carries crc^0x55 (do not apply 0x55 twice)."""
+    return crc8_smbus(data)
 
 
 def stuff(body: bytes) -> bytes:

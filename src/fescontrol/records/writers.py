@@ -6,10 +6,28 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self, Sequence, TextIO
 
 
-class CsvLog:
+class _AppendOnly:
+    """An open-for-append text file that is flushed and synced on close; a context manager."""
+
+    _file: TextIO
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CsvLog(_AppendOnly):
     """A CSV file with a header row; each row is written and flushed at once."""
 
     def __init__(self, path: str | os.PathLike[str], header: Sequence[str]) -> None:
@@ -25,23 +43,11 @@ class CsvLog:
     def write(self, row: Sequence[Any]) -> None:
         if len(row) != len(self.header):
             raise ValueError(f"{self.path}: row has {len(row)} fields, header has {len(self.header)}")
-        self._writer.writerow([_fmt(v) for v in row])
+        self._writer.writerow(row)
         self._file.flush()
 
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
 
-    def __enter__(self) -> "CsvLog":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class JsonlLog:
+class JsonlLog(_AppendOnly):
     """One JSON object a line, appended and flushed; the file is never rewritten."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -53,27 +59,10 @@ class JsonlLog:
         self._file.write(json.dumps(obj, separators=(",", ":"), default=_json_default) + "\n")
         self._file.flush()
 
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-
-    def __enter__(self) -> "JsonlLog":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def format_time_s(t_s: float) -> str:
     """Session times are written with 4 decimals (0.1 ms), as the CONTRACT asks."""
     return f"{t_s:.4f}"
-
-
-def _fmt(value: Any) -> Any:
-    """Floats are written with repr (shortest exact form); callers format times themselves."""
-    return value
 
 
 def _json_default(obj: Any) -> Any:

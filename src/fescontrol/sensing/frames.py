@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fescontrol.crc import crc8_smbus
 from fescontrol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -52,28 +53,6 @@ skipped, so a sensor may add frame types without breaking older hosts. A gap in 
 sequence counter is a dropped sample; the host unwraps the counter and takes the first
 counter it sees as the absolute sample index (it opens the stream before the first wrap).
 """
-
-
-def _make_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _make_table()
-
-
-def crc8_smbus(data: bytes | bytearray | memoryview) -> int:
-    """CRC-8/SMBUS (poly 0x07, init 0, no reflection, no xor-out); check("123456789") = 0xF4."""
-    crc = 0
-    table = _CRC_TABLE
-    for b in bytes(data):
-        crc = table[crc ^ b]
-    return crc
 
 
 def encode_heel_frame(seq: int, heel_N: float) -> bytes:
@@ -162,7 +141,6 @@ class FrameDecoder:
         forces: list[int] = []
         i = 0
         n = len(buf)
-        table = _CRC_TABLE
         while True:
             j = buf.find(SYNC, i)
             if j < 0:
@@ -192,9 +170,7 @@ class FrameDecoder:
                     i += 1
                     continue
                 break
-            crc = 0
-            for k in range(i + 2, end - 1):
-                crc = table[crc ^ buf[k]]
+            crc = crc8_smbus(memoryview(buf)[i + 2:end - 1])
             if crc != buf[end - 1]:
                 self._reject(i, f"bad CRC 0x{buf[end - 1]:02X}, expected 0x{crc:02X}")
                 i += 1
