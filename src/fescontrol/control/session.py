@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import platform
+import selectors
 import signal
 import threading
 import time
@@ -46,6 +47,8 @@ EXIT_OPERATOR = 130
 # How long a silent sensor may stay silent, with output already at zero, before it is a fault.
 SENSOR_LOST_S = 2.0
 STOP_ACK_TIMEOUT_S = 0.5
+# Longest wait for either port before the loop checks liveness and keep-alive again.
+LOOP_WAIT_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     link: StimulatorLink | None = None
     gate: SafetyGate | None = None
     try:
-        sensor = _open_port(setup.sensor_port, "sensor", baudrate=115200, timeout=0.005)
+        sensor = _open_port(setup.sensor_port, "sensor", baudrate=115200, timeout=0)
         link_cfg = device.link
         stim = _open_port(setup.stimulator_port, "stimulator", baudrate=link_cfg.baudrate,
                           parity={"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN,
@@ -185,7 +188,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
         link.connect(time.monotonic_ns, time.sleep)
         machine.link_up()
         gate.arm(time.monotonic_ns())
-        _control_loop(setup, sensor, link, gate, machine, records, outcome, progress, progress_period_s)
+        _control_loop(setup, sensor, stim, link, machine, records, outcome, progress, progress_period_s)
     except OperatorStop as exc:
         outcome.exit_status, outcome.reason = EXIT_OPERATOR, str(exc)
     except SafetyTrip as exc:
@@ -203,7 +206,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     return outcome
 
 
-def _control_loop(setup: SessionSetup, sensor: serial.Serial, link: StimulatorLink, gate: SafetyGate,
+def _control_loop(setup: SessionSetup, sensor: serial.Serial, stim: serial.Serial, link: StimulatorLink,
                   machine: ControllerMachine, records: _Records, outcome: SessionOutcome,
                   progress: Callable[[Progress], None] | None, progress_period_s: float) -> None:
     profile, device = setup.profile, setup.device
@@ -225,15 +228,23 @@ def _control_loop(setup: SessionSetup, sensor: serial.Serial, link: StimulatorLi
     started_ns = time.monotonic_ns()
     next_progress_ns = started_ns
     zero = tuple(0 for _ in plateau)
+    # one wait for both ports: a sample or an ack wakes the loop at once; the timeout paces
+    # the liveness checks and the keep-alive when neither comes
+    wake = selectors.DefaultSelector()
+    wake.register(sensor.fileno(), selectors.EVENT_READ, "sensor")
+    wake.register(stim.fileno(), selectors.EVENT_READ, "stimulator")
     while True:
-        try:
-            data = sensor.read(max(1, sensor.in_waiting))
-        except serial.SerialException:
-            outcome.reason = "sensor stream ended"
-            return
-        except OSError as exc:
-            outcome.reason = f"sensor stream ended ({exc.strerror})"
-            return
+        ready = {key.data for key, _ in wake.select(LOOP_WAIT_S)}
+        data = b""
+        if "sensor" in ready:
+            try:
+                data = sensor.read(max(1, sensor.in_waiting))
+            except serial.SerialException:
+                outcome.reason = "sensor stream ended"
+                return
+            except OSError as exc:
+                outcome.reason = f"sensor stream ended ({exc.strerror})"
+                return
         now = time.monotonic_ns()
         if data:
             samples = decoder.feed(data)
