@@ -67,9 +67,13 @@ class _Session:
         return (t_ns - self.t0_ns) / 1e9 * self.speed
 
     def drain(self, model: RehaStim2Model) -> None:
+        """Write what the model did. `t_mono_ns` is the device-clock time of the packet (when it
+        was due); `t_logged_mono_ns` is when this process actually handled it, so a late
+        emulator loop shows up in the log instead of hiding behind exact model times."""
+        logged_ns = time.monotonic_ns()
         for rec in model.pop_packet_records():
-            entry = {"t_mono_ns": rec.t_ns, "t_s": round(self.t_s(rec.t_ns), 6), "dir": rec.direction,
-                     "hex": rec.raw.hex(" ")}
+            entry = {"t_mono_ns": rec.t_ns, "t_logged_mono_ns": logged_ns, "t_s": round(self.t_s(rec.t_ns), 6),
+                     "dir": rec.direction, "hex": rec.raw.hex(" ")}
             entry.update(sm2.describe(rec.item))
             self.device.write(entry)
         for ch in model.pop_output_changes():
