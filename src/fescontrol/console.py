@@ -81,6 +81,9 @@ def run_command(args: argparse.Namespace) -> int:
     profile_path = Path(args.profile or default_profile_path())
     device, device_sha = load_device(device_path)
     profile, profile_sha = load_profile(profile_path, device)
+    for option, port in (("--sensor-port", args.sensor_port), ("--stimulator-port", args.stimulator_port)):
+        if "://" not in port and not Path(port).exists():
+            raise ConfigError(f"{option} {port!r}: no such device (is it plugged in, or the emulator started?)")
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")

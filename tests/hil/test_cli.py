@@ -55,11 +55,21 @@ def test_run_without_yes_when_not_interactive_exits_2(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_port_is_a_clear_fault(tmp_path: Path) -> None:
+def test_missing_port_exits_2_naming_it(tmp_path: Path) -> None:
     r = fescontrol("run", "--device", "rehastim2", "--sensor-port", str(tmp_path / "no-such-port"),
-                   "--stimulator-port", str(tmp_path / "nor-this"), "--yes", "--out", str(tmp_path / "o"))
+                   "--stimulator-port", "/dev/null", "--yes", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "--sensor-port" in r.stderr and "no-such-port" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_port_that_is_not_a_serial_device_is_a_fault_after_a_clean_stop(tmp_path: Path) -> None:
+    r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/null",
+                   "--stimulator-port", "/dev/null", "--yes", "--out", str(tmp_path / "o"))
     assert r.returncode == 3
-    assert "no-such-port" in r.stderr
+    assert "/dev/null" in r.stderr
+    log = read_jsonl(tmp_path / "o" / "session.jsonl")
+    assert log[-1]["kind"] == "session_end" and log[-1]["exit_status"] == 3
 
 
 def test_electrode_error_stops_and_exits_3(tmp_path: Path) -> None:
