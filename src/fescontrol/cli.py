@@ -14,17 +14,12 @@ EXIT_BAD_INPUT = 2
 EXIT_OPERATOR = 130
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors exit 2 as well; keep its text
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fescontrol", description="Drop-foot FES controller (research software, "
+    # argparse's own errors (unknown option, missing value) exit with status 2 as well
+    parser = argparse.ArgumentParser(prog="fescontrol", description="Drop-foot FES controller (research software, "
                      "not a certified medical device).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="run a whole session against emulated sensor and stimulator")
     sim.add_argument("--duration", type=float, default=60.0, help="seconds of gait to simulate (default 60)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
 from fescontrol.errors import ConfigError
@@ -20,7 +21,7 @@ def test_embedded_defaults_load_and_fit_each_other() -> None:
 
 def test_models_are_frozen() -> None:
     profile, _ = load_profile(default_profile_path())
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         profile.envelope.ramp_up_s = 0.5  # type: ignore[misc]
 
 

@@ -43,6 +43,15 @@ class ControllerMachine:
     """Model object for `transitions`; `on_change(old, new, trigger)` is called on every transition."""
 
     state: Phase
+    # trigger methods bound by transitions.Machine (annotations only, so binding is not skipped)
+    link_up: Callable[[], bool]
+    contact: Callable[[], bool]
+    heel_off: Callable[[], bool]
+    heel_strike: Callable[[], bool]
+    link_lost: Callable[[], bool]
+    finish: Callable[[], bool]
+    trip: Callable[[], bool]
+    acknowledge: Callable[[], bool]
 
     def __init__(self, on_change: Callable[[str, str, str], None] | None = None) -> None:
         self._on_change = on_change

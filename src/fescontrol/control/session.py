@@ -127,9 +127,10 @@ class _Records:
         kind = str(rec["kind"])
         if kind in ("gate_sent", "gate_stop", "gate_blocked"):
             currents = rec.get("currents_ma") or []
+            assert isinstance(currents, list)
             decision = "blocked" if kind == "gate_blocked" else "sent"
             self.commands.write((format_time_s(self.t_s), rec.get("command", ""),
-                                 " ".join(str(c) for c in currents),  # type: ignore[union-attr]
+                                 " ".join(str(c) for c in currents),
                                  decision, rec.get("reason", "ok" if decision == "sent" else "")))
             if kind == "gate_sent":
                 return
