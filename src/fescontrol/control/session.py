@@ -174,10 +174,11 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
                           parity={"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN,
                                   "odd": serial.PARITY_ODD}[link_cfg.parity],
                           stopbits=link_cfg.stopbits, timeout=0)
+        # from here on only the gate holds the stimulator port: every write goes through its checks
         gate = SafetyGate(stim, limits_from_config(device, profile), records.gate_record)
         channels = [c.number for c in profile.channels]
         link = StimulatorLink(
-            stim, gate,
+            gate,
             LinkTiming(keepalive_ns=link_cfg.keepalive_interval_ms * 1_000_000,
                        ack_timeout_ns=2 * link_cfg.max_response_ms * 1_000_000,
                        handshake_timeout_ns=link_cfg.handshake_timeout_ms * 1_000_000),
@@ -189,7 +190,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
         link.connect(time.monotonic_ns, time.sleep)
         machine.link_up()
         gate.arm(time.monotonic_ns())
-        _control_loop(setup, sensor, stim, link, machine, records, outcome, progress, progress_period_s)
+        _control_loop(setup, sensor, link, machine, records, outcome, progress, progress_period_s)
     except OperatorStop as exc:
         outcome.exit_status, outcome.reason = EXIT_OPERATOR, str(exc)
     except SafetyTrip as exc:
@@ -207,7 +208,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     return outcome
 
 
-def _control_loop(setup: SessionSetup, sensor: serial.Serial, stim: serial.Serial, link: StimulatorLink,
+def _control_loop(setup: SessionSetup, sensor: serial.Serial, link: StimulatorLink,
                   machine: ControllerMachine, records: _Records, outcome: SessionOutcome,
                   progress: Callable[[Progress], None] | None, progress_period_s: float) -> None:
     profile, device = setup.profile, setup.device
@@ -233,7 +234,7 @@ def _control_loop(setup: SessionSetup, sensor: serial.Serial, stim: serial.Seria
     # the liveness checks and the keep-alive when neither comes
     wake = selectors.DefaultSelector()
     wake.register(sensor.fileno(), selectors.EVENT_READ, "sensor")
-    wake.register(stim.fileno(), selectors.EVENT_READ, "stimulator")
+    wake.register(link.gate.fileno(), selectors.EVENT_READ, "stimulator")
     while True:
         ready = {key.data for key, _ in wake.select(LOOP_WAIT_S)}
         data = b""

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 from fescontrol.errors import DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import SafetyGate, Verdict
 
 log = logging.getLogger(__name__)
-
-
-class ReadPort(Protocol):
-    def read(self, size: int = 1) -> bytes: ...
-
-    @property
-    def in_waiting(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -42,11 +35,10 @@ class InFlight:
 class StimulatorLink:
     """One RehaStim 2: Init/InitAck, InitChannelListMode, updates, Stop; acks matched by (pn, cmd)."""
 
-    def __init__(self, port: ReadPort, gate: SafetyGate, timing: LinkTiming,
+    def __init__(self, gate: SafetyGate, timing: LinkTiming,
                  channel_numbers: list[int], pulse_widths_us: dict[int, int],
                  main_time_code: int, group_time_code: int,
                  on_record: Callable[[dict[str, object]], None] | None = None) -> None:
-        self._port = port
         self.gate = gate
         self.timing = timing
         self.channel_numbers = sorted(channel_numbers)
@@ -74,9 +66,9 @@ class StimulatorLink:
     # -- receiving -------------------------------------------------------------------------
     def poll(self, now_ns: int) -> None:
         """Read what the device sent and act on it; raise SafetyTrip on a device fault."""
-        waiting = self._port.in_waiting
-        if waiting:
-            for item in self._decoder.feed(self._port.read(waiting)):
+        data = self.gate.read_available()
+        if data:
+            for item in self._decoder.feed(data):
                 self._handle(item, now_ns)
         if self.in_flight is not None and now_ns - self.in_flight.sent_ns > self.timing.ack_timeout_ns:
             cmd = _name(self.in_flight.command)

@@ -147,6 +147,16 @@ class SafetyGate:
         self._record("stop", now_ns, command="StopChannelListMode", packet_number=pn)
         return pn
 
+    def read_available(self) -> bytes:
+        """What the device sent. Reading needs no check; only the gate may hold the port."""
+        reader = self._transport
+        waiting = getattr(reader, "in_waiting", 0)
+        return reader.read(waiting) if waiting else b""  # type: ignore[attr-defined, no-any-return]
+
+    def fileno(self) -> int:
+        """For the control loop's wait on the port (it waits; it never writes)."""
+        return int(self._transport.fileno())  # type: ignore[attr-defined]
+
     def forget_device_state(self) -> None:
         """The device reset itself (watchdog or Init): its channel list is gone."""
         self._active_mask = None
