@@ -89,3 +89,29 @@ def test_session_log_has_header_states_and_report(sessions) -> None:  # type: ig
     states = [(rec["source"], rec["dest"]) for rec in log if rec["kind"] == "state"]
     assert states[0] == ("idle", "armed")
     assert ("stance", "swing") in states and ("swing", "stance") in states
+
+
+@pytest.mark.parametrize("case", CASES[1:3], ids=[f"{s}-seed{k}" for s, k in CASES[1:3]])
+def test_live_events_equal_the_batch_runner_on_the_same_recording(sessions, case) -> None:  # type: ignore[no-untyped-def]
+    """The live loop (chunks as they arrive over the pty) and the batch entry (the whole
+    recording inside numba) run the same kernels: the same events at the same sample times."""
+    from fescontrol.core.batch import run_batch
+    from fescontrol.core.envelope import EnvelopeParams
+    from fescontrol.core.heelswitch import HeelSwitchParams
+    from fescontrol_hil.gait import generate
+
+    out, _ = sessions[case]
+    scenario, seed = case
+    profile, _ = load_profile(default_profile_path())
+    det, env = profile.detector, profile.envelope
+    recording = generate(scenario, seed, DURATION_S)
+    # the sensor sends forces at 0.1 N resolution; the batch sees the same quantised values
+    force = (recording.heel_N.astype("float64") * 10.0 + 0.5) // 1 / 10.0
+    batch = run_batch(force, recording.rate_hz,
+                      HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n, det.debounce_samples,
+                                       det.min_contact_s, det.min_swing_s),
+                      EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s))
+    live = [(round(e.t_s, 4), e.kind) for e in read_events_csv(out / "events.csv")]
+    expected = [(round(t, 4), kind) for t, kind in batch.event_times(recording.rate_hz)]
+    assert live == expected
+    assert len(live) >= 20

@@ -215,8 +215,11 @@ def _control_loop(setup: SessionSetup, sensor: serial.Serial, link: StimulatorLi
     rate = setup.sensor_rate_hz
     det = profile.detector
     env = profile.envelope
-    min_contact = int(np.ceil(det.min_contact_s * rate))
-    min_swing = int(np.ceil(det.min_swing_s * rate))
+    # the same conversions (seconds -> samples, Python scalar types) as the batch runner uses
+    det_args = hs_kernels.HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n, det.debounce_samples,
+                                           det.min_contact_s, det.min_swing_s).kernel_args(rate)
+    env_args = env_kernels.EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s,
+                                          env.max_stim_s).kernel_args()
     plateau = [c.plateau_current_ma for c in profile.channels]
     step_ma = device.device.current_step_ma
     max_step = profile.safety.max_ramp_step_ma
@@ -259,10 +262,8 @@ def _control_loop(setup: SessionSetup, sensor: serial.Serial, link: StimulatorLi
                 event = np.zeros(n, dtype=np.int8)
                 back = np.zeros(n, dtype=np.int32)
                 levels = np.zeros(n, dtype=np.float64)
-                hs_kernels.detect_heel_switch(force, det_state, det.contact_threshold_n, det.release_threshold_n,
-                                              det.debounce_samples, min_contact, min_swing, event, back)
-                env_kernels.shape_envelope(event, env_state, rate, env.ramp_up_s, env.extension_s,
-                                           env.ramp_down_s, env.max_stim_s, levels)
+                hs_kernels.detect_heel_switch(force, det_state, *det_args, event, back)
+                env_kernels.shape_envelope(event, env_state, float(rate), *env_args, levels)
                 seq = samples.seq
                 sample_index = int(seq[-1]) + 1
                 records.t_s = sample_index / rate
