@@ -82,7 +82,8 @@ def test_session_log_has_header_states_and_report(sessions) -> None:  # type: ig
     log = read_jsonl(out / "session.jsonl")
     first = log[0]
     assert first["kind"] == "session_start"
-    for key in ("fescontrol", "profile_path", "profile_sha256", "device", "sensor_port", "stimulator_port", "seed"):
+    assert first["versions"]["numba"] and first["versions"]["fescontrol"]
+    for key in ("versions", "profile_path", "profile_sha256", "device", "sensor_port", "stimulator_port", "seed"):
         assert key in first, key
     kinds = [rec["kind"] for rec in log]
     assert "state" in kinds and kinds[-1] == "report"

@@ -105,6 +105,19 @@ def operator_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _versions() -> dict[str, str]:
+    """Every piece of SOUP that shapes a decision, as installed (house-style 1.5: pinned and logged)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"fescontrol": __version__, "python": platform.python_version()}
+    for dist in ("numpy", "numba", "llvmlite", "pyserial", "transitions", "pydantic"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover - an incomplete install
+            out[dist] = "missing"
+    return out
+
+
 def _quantise(level: float, plateau_ma: int, step_ma: int) -> int:
     return int(round(level * plateau_ma / step_ma)) * step_ma
 
@@ -157,7 +170,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     profile, device = setup.profile, setup.device
     rate = setup.sensor_rate_hz
     records.log(
-        "session_start", fescontrol=__version__, python=platform.python_version(), numpy=np.__version__,
+        "session_start", versions=_versions(),
         profile_path=str(setup.profile_path), profile_sha256=setup.profile_sha256,
         device=device.device.model, device_path=str(setup.device_path), device_sha256=setup.device_sha256,
         sensor_port=setup.sensor_port, stimulator_port=setup.stimulator_port, sensor_rate_hz=rate,
