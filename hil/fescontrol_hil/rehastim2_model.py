@@ -267,6 +267,7 @@ class RehaStim2Model:
         self._recent_init_pns.clear()
 
     # ------------------------------------------------------------------ processing
+    # (each handler checks the mode first: a wrong mode answers -3 before a bad parameter -2)
 
     def _process_pending(self, t_ns: int) -> None:
         assert self._pending is not None
@@ -281,18 +282,15 @@ class RehaStim2Model:
         self._send(t_ns, frame)
 
     def _do_get_mode(self, packet: Packet, t_ns: int) -> int:
-        try:
-            sm2.parse(packet)
-        except ProtocolError:
+        if _parsed(packet) is None:
             return Result.PARAMETER_ERROR
         return Result.OK
 
     def _do_init_list(self, packet: Packet, t_ns: int) -> int:
         if self._mode is not StimMode.START:
             return Result.WRONG_MODE
-        try:
-            msg = sm2.parse(packet)
-        except ProtocolError:
+        msg = _parsed(packet)
+        if msg is None:
             return Result.PARAMETER_ERROR
         assert isinstance(msg, sm2.InitChannelListMode)
         ok = (msg.active_channels != 0 and msg.low_frequency_factor <= 7
@@ -309,9 +307,8 @@ class RehaStim2Model:
         if self._mode not in (StimMode.INITIALISED, StimMode.STARTED) or self._config is None:
             return Result.WRONG_MODE
         config = self._config
-        try:
-            msg = sm2.parse(packet, active_channels=config.active_channels)
-        except ProtocolError:
+        msg = _parsed(packet, config.active_channels)
+        if msg is None:
             return Result.PARAMETER_ERROR
         assert isinstance(msg, sm2.StartChannelListMode)
         if not all(s.mode <= 2 and _pulse_ok(s.pulse_width_us, s.current_ma) for s in msg.settings):
@@ -332,9 +329,7 @@ class RehaStim2Model:
         return Result.OK
 
     def _do_stop_list(self, packet: Packet, t_ns: int) -> int:
-        try:
-            sm2.parse(packet)
-        except ProtocolError:
+        if _parsed(packet) is None:
             return Result.PARAMETER_ERROR
         self._all_off(t_ns)
         self._mode = StimMode.START
@@ -344,9 +339,8 @@ class RehaStim2Model:
     def _do_single_pulse(self, packet: Packet, t_ns: int) -> int:
         if self._mode is not StimMode.START:
             return Result.WRONG_MODE
-        try:
-            msg = sm2.parse(packet)
-        except ProtocolError:
+        msg = _parsed(packet)
+        if msg is None:
             return Result.PARAMETER_ERROR
         assert isinstance(msg, sm2.SinglePulse)
         if msg.channel_index >= sm2.MAX_CHANNELS or not _pulse_ok(msg.pulse_width_us, msg.current_ma):
@@ -380,3 +374,11 @@ class RehaStim2Model:
 def _pulse_ok(pulse_width_us: int, current_ma: int) -> bool:
     lo, hi = PW_RANGE_US
     return (pulse_width_us == 0 or lo <= pulse_width_us <= hi) and 0 <= current_ma <= MAX_CURRENT_MA
+
+
+def _parsed(packet: Packet, active_channels: int | None = None) -> sm2.Message | None:
+    """The typed message, or None when its parameters are malformed (the device answers -2)."""
+    try:
+        return sm2.parse(packet, active_channels)
+    except ProtocolError:
+        return None
