@@ -88,7 +88,7 @@ class StimulatorLink:
             self.initialised = False
             self.in_flight = None
             self.gate.forget_device_state()
-            self._send(sm2.init_ack(msg.packet_number, 0), now_ns, expect_ack=False)
+            self._send(sm2.init_ack(msg.packet_number, 0), now_ns)
             self.linked = True
             self._on_record({"kind": "stim_link_up", "device_packet_number": msg.packet_number})
             return
@@ -127,16 +127,14 @@ class StimulatorLink:
             self.acked_currents = tuple(0 for _ in self.channel_numbers)
 
     # -- sending ---------------------------------------------------------------------------
-    def _send(self, frame: bytes, now_ns: int, *, expect_ack: bool,
-              currents: tuple[int, ...] | None = None) -> Verdict:
+    def _send(self, frame: bytes, now_ns: int, *, awaiting: InFlight | None = None) -> Verdict:
+        """Send through the gate; `awaiting` (packet number and command of `frame`) marks it in flight."""
         verdict = self.gate.send(frame, now_ns)
         if not verdict.sent:
             raise SafetyTrip(f"gate blocked {verdict.command}: {verdict.reason}")
         self.last_tx_ns = now_ns
-        if expect_ack:
-            decoded = sm2.Decoder().feed(frame)[0]
-            assert isinstance(decoded, sm2.Packet)
-            self.in_flight = InFlight(decoded.packet_number, decoded.command, now_ns, currents)
+        if awaiting is not None:
+            self.in_flight = awaiting
         return verdict
 
     def ready(self) -> bool:
@@ -147,19 +145,21 @@ class StimulatorLink:
         frame = sm2.init_channel_list_mode(
             pn, active_channels=self.active_mask, group_time_code=self.group_time_code,
             main_time_code=self.main_time_code)
-        self._send(frame, now_ns, expect_ack=True)
+        self._send(frame, now_ns, awaiting=InFlight(pn, sm2.Cmd.INIT_CHANNEL_LIST_MODE, now_ns))
 
     def set_currents(self, currents: tuple[int, ...], now_ns: int) -> Verdict:
         """Send one StartChannelListMode (start or update); the caller checks `ready()` first."""
         settings = [sm2.ChannelSetting(0, self.pulse_widths_us[n], c)
                     for n, c in zip(self.channel_numbers, currents)]
-        frame = sm2.start_channel_list_mode(self.gate.next_packet_number(), settings)
-        return self._send(frame, now_ns, expect_ack=True, currents=currents)
+        pn = self.gate.next_packet_number()
+        frame = sm2.start_channel_list_mode(pn, settings)
+        return self._send(frame, now_ns,
+                          awaiting=InFlight(pn, sm2.Cmd.START_CHANNEL_LIST_MODE, now_ns, currents))
 
     def keepalive(self, now_ns: int) -> bool:
         """Send Watchdog when nothing else went out for a keep-alive period (no ack is defined)."""
         if self.linked and self.in_flight is None and now_ns - self.last_tx_ns >= self.timing.keepalive_ns:
-            self._send(sm2.watchdog(self.gate.next_packet_number()), now_ns, expect_ack=False)
+            self._send(sm2.watchdog(self.gate.next_packet_number()), now_ns)
             return True
         return False
 

@@ -209,7 +209,7 @@ class SafetyGate:
         lim = self._limits
         if self._active_mask is None:
             return Verdict(False, name, "no channel list initialised")
-        numbers = [n for n in range(1, 9) if self._active_mask >> (n - 1) & 1]
+        numbers = _channels_in(self._active_mask)
         currents = tuple(s.current_ma for s in msg.settings)
         for number, s in zip(numbers, msg.settings):
             ch = lim.channels[number]
@@ -237,8 +237,7 @@ class SafetyGate:
     def _remember_currents(self, currents: tuple[int, ...]) -> None:
         if self._active_mask is None:
             return
-        numbers = [n for n in range(1, 9) if self._active_mask >> (n - 1) & 1]
-        for number, current in zip(numbers, currents):
+        for number, current in zip(_channels_in(self._active_mask), currents):
             self._last_current_ma[number] = current
 
     def _write(self, frame: bytes) -> None:
@@ -250,3 +249,8 @@ class SafetyGate:
 
 def _camel(enum_name: str) -> str:
     return "".join(part.capitalize() for part in enum_name.split("_"))
+
+
+def _channels_in(mask: int) -> list[int]:
+    """Channel numbers (1-8) set in a ScienceMode2 channel mask, ascending (the block order)."""
+    return [n for n in range(1, 9) if mask >> (n - 1) & 1]
