@@ -11,12 +11,32 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from .conftest import read_csv, read_jsonl, start_hil, stop_process, wait_for
 
 
-def _start_rig(tmp_path: Path) -> tuple[int, subprocess.Popen[str], subprocess.Popen[str], subprocess.Popen[str], Path]:
+@dataclass
+class Rig:
+    """Both emulators and `fescontrol run` against them, sharing one session-time origin t0."""
+
+    t0: int
+    stim: subprocess.Popen[str]
+    sensor: subprocess.Popen[str]
+    controller: subprocess.Popen[str]
+    emu_dir: Path
+
+    def wait_into_first_burst(self, after_s: float) -> None:
+        wait_for(lambda: _first_burst_row(self.emu_dir / "stim.csv"), 20, "the first burst")
+        time.sleep(after_s)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
     t0 = time.monotonic_ns() + 2_500_000_000
     emu_dir = tmp_path / "emulator"
     emu_dir.mkdir()
@@ -27,7 +47,11 @@ def _start_rig(tmp_path: Path) -> tuple[int, subprocess.Popen[str], subprocess.P
         [sys.executable, "-m", "fescontrol", "run", "--device", "rehastim2", "--sensor-port", sensor_port,
          "--stimulator-port", stim_port, "--yes", "--out", str(tmp_path / "run")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return t0, stim, sensor, controller, emu_dir
+    yield Rig(t0, stim, sensor, controller, emu_dir)
+    if sensor.poll() is None:
+        sensor.send_signal(signal.SIGCONT)  # in case a test froze it
+    for p in (controller, sensor, stim):
+        stop_process(p)
 
 
 def _first_burst_row(stim_csv: Path) -> dict[str, str] | None:
@@ -46,80 +70,64 @@ def _zero_rows_after(stim_csv: Path, t_s: float) -> dict[str, float]:
     return out
 
 
-def test_sigterm_mid_swing_stops_within_50_ms(tmp_path: Path) -> None:
-    t0, stim, sensor, controller, emu_dir = _start_rig(tmp_path)
-    try:
-        wait_for(lambda: _first_burst_row(emu_dir / "stim.csv"), 20, "the first burst")
-        time.sleep(0.08)  # inside the swing, on the plateau
-        kill_ns = time.monotonic_ns()
-        controller.send_signal(signal.SIGTERM)
-        _, stderr = controller.communicate(timeout=10)
-        assert controller.returncode == 130, stderr
-        t_kill = (kill_ns - t0) / 1e9
-        zeros = wait_for(lambda: len(_zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
-                         and _zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
-        print(f"SIGTERM -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
-        for channel, t_zero in zeros.items():
-            assert 0 <= t_zero - t_kill <= 0.050, (channel, t_zero - t_kill)
-        log = read_jsonl(tmp_path / "run" / "session.jsonl")
-        end = [rec for rec in log if rec["kind"] == "session_end"][0]
-        assert end["exit_status"] == 130 and "SIGTERM" in str(end["reason"])
-    finally:
-        for p in (controller, sensor, stim):
-            stop_process(p)
+def test_sigterm_mid_swing_stops_within_50_ms(rig: Rig, tmp_path: Path) -> None:
+    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
+    kill_ns = time.monotonic_ns()
+    controller.send_signal(signal.SIGTERM)
+    _, stderr = controller.communicate(timeout=10)
+    assert controller.returncode == 130, stderr
+    t_kill = (kill_ns - t0) / 1e9
+    zeros = wait_for(lambda: len(_zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
+                     and _zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
+    print(f"SIGTERM -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
+    for channel, t_zero in zeros.items():
+        assert 0 <= t_zero - t_kill <= 0.050, (channel, t_zero - t_kill)
+    log = read_jsonl(tmp_path / "run" / "session.jsonl")
+    end = [rec for rec in log if rec["kind"] == "session_end"][0]
+    assert end["exit_status"] == 130 and "SIGTERM" in str(end["reason"])
 
 
-def test_sigkill_leaves_it_to_the_device_watchdog(tmp_path: Path) -> None:
-    t0, stim, sensor, controller, emu_dir = _start_rig(tmp_path)
-    try:
-        wait_for(lambda: _first_burst_row(emu_dir / "stim.csv"), 20, "the first burst")
-        time.sleep(0.08)
-        controller.send_signal(signal.SIGKILL)
-        controller.wait(timeout=10)
-        time.sleep(1.6)
-        rx = [rec for rec in read_jsonl(emu_dir / "device.jsonl") if rec.get("dir") == "rx"]
-        last_rx_s = (int(rx[-1]["t_mono_ns"]) - t0) / 1e9
-        stim_rows = read_csv(emu_dir / "stim.csv")
-        on_before = [r for r in stim_rows if float(r["t_s"]) <= last_rx_s and float(r["current_mA"]) > 0]
-        zeros = _zero_rows_after(emu_dir / "stim.csv", last_rx_s + 1e-4)
-        assert on_before, "the output was not on when the controller died"
-        assert set(zeros) == {"1", "2"}, stim_rows[-4:]
-        print(f"last packet -> watchdog stop: {[round((t - last_rx_s) * 1000, 1) for t in zeros.values()]} ms")
-        # the emulator really acted in time: the Init it sends on expiry was handled by then
-        last_rx_ns = int(rx[-1]["t_mono_ns"])
-        init_after = [rec for rec in read_jsonl(emu_dir / "device.jsonl") if rec.get("dir") == "tx"
-                      and rec.get("command") == "INIT" and int(rec["t_mono_ns"]) > last_rx_ns]
-        assert init_after, "no Init after the watchdog expired"
-        acted_s = (int(init_after[0]["t_logged_mono_ns"]) - last_rx_ns) / 1e9
-        print(f"last packet -> emulator handled the expiry: {acted_s * 1000:.1f} ms")
-        assert acted_s <= 1.25
-        for channel, t_zero in zeros.items():
-            gap = t_zero - last_rx_s
-            assert 1.2 - 0.005 <= gap <= 1.25, (channel, gap)
-    finally:
-        for p in (controller, sensor, stim):
-            stop_process(p)
+def test_sigkill_leaves_it_to_the_device_watchdog(rig: Rig) -> None:
+    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.08)
+    controller.send_signal(signal.SIGKILL)
+    controller.wait(timeout=10)
+    time.sleep(1.6)
+    rx = [rec for rec in read_jsonl(emu_dir / "device.jsonl") if rec.get("dir") == "rx"]
+    last_rx_s = (int(rx[-1]["t_mono_ns"]) - t0) / 1e9
+    stim_rows = read_csv(emu_dir / "stim.csv")
+    on_before = [r for r in stim_rows if float(r["t_s"]) <= last_rx_s and float(r["current_mA"]) > 0]
+    zeros = _zero_rows_after(emu_dir / "stim.csv", last_rx_s + 1e-4)
+    assert on_before, "the output was not on when the controller died"
+    assert set(zeros) == {"1", "2"}, stim_rows[-4:]
+    print(f"last packet -> watchdog stop: {[round((t - last_rx_s) * 1000, 1) for t in zeros.values()]} ms")
+    # the emulator really acted in time: the Init it sends on expiry was handled by then
+    last_rx_ns = int(rx[-1]["t_mono_ns"])
+    init_after = [rec for rec in read_jsonl(emu_dir / "device.jsonl") if rec.get("dir") == "tx"
+                  and rec.get("command") == "INIT" and int(rec["t_mono_ns"]) > last_rx_ns]
+    assert init_after, "no Init after the watchdog expired"
+    acted_s = (int(init_after[0]["t_logged_mono_ns"]) - last_rx_ns) / 1e9
+    print(f"last packet -> emulator handled the expiry: {acted_s * 1000:.1f} ms")
+    assert acted_s <= 1.25
+    for channel, t_zero in zeros.items():
+        gap = t_zero - last_rx_s
+        assert 1.2 - 0.005 <= gap <= 1.25, (channel, gap)
 
 
-def test_sensor_falling_silent_mid_swing_is_a_fault(tmp_path: Path) -> None:
+def test_sensor_falling_silent_mid_swing_is_a_fault(rig: Rig) -> None:
     """SIGSTOP the sensor emulator while stimulating: no fresh sample, so Stop and exit 3."""
-    t0, stim, sensor, controller, emu_dir = _start_rig(tmp_path)
-    try:
-        wait_for(lambda: _first_burst_row(emu_dir / "stim.csv"), 20, "the first burst")
-        time.sleep(0.05)
-        freeze_ns = time.monotonic_ns()
-        sensor.send_signal(signal.SIGSTOP)
-        _, stderr = controller.communicate(timeout=10)
-        assert controller.returncode == 3, stderr
-        assert "sensor stale" in stderr
-        t_freeze = (freeze_ns - t0) / 1e9
-        zeros = _zero_rows_after(emu_dir / "stim.csv", t_freeze)
-        assert set(zeros) == {"1", "2"}
-        stale_s = 0.150  # sensor_stale_ms of the example profile
-        print(f"sensor frozen -> current 0: {[round((t - t_freeze) * 1000, 1) for t in zeros.values()]} ms")
-        for channel, t_zero in zeros.items():
-            assert t_zero - t_freeze <= stale_s + 0.060, (channel, t_zero - t_freeze)
-    finally:
-        sensor.send_signal(signal.SIGCONT)
-        for p in (controller, sensor, stim):
-            stop_process(p)
+    t0, sensor, controller, emu_dir = rig.t0, rig.sensor, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.05)
+    freeze_ns = time.monotonic_ns()
+    sensor.send_signal(signal.SIGSTOP)
+    _, stderr = controller.communicate(timeout=10)
+    assert controller.returncode == 3, stderr
+    assert "sensor stale" in stderr
+    t_freeze = (freeze_ns - t0) / 1e9
+    zeros = _zero_rows_after(emu_dir / "stim.csv", t_freeze)
+    assert set(zeros) == {"1", "2"}
+    stale_s = 0.150  # sensor_stale_ms of the example profile
+    print(f"sensor frozen -> current 0: {[round((t - t_freeze) * 1000, 1) for t in zeros.values()]} ms")
+    for channel, t_zero in zeros.items():
+        assert t_zero - t_freeze <= stale_s + 0.060, (channel, t_zero - t_freeze)
