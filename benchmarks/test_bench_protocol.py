@@ -17,7 +17,8 @@ from fescontrol.sensing.frames import FrameDecoder, encode_heel_frame
 
 LIMITS = GateLimits(channels={1: ChannelLimits(40, 300), 2: ChannelLimits(30, 250)}, min_pulse_width_us=20,
                     current_step_ma=2, max_charge_per_phase_nc=15000, min_main_time_code=38,
-                    min_group_time_code=13, max_ramp_step_ma=30)
+                    min_group_time_code=13, max_ramp_step_ma=30,
+    max_on_ns=10**12, duty_window_ns=10**13, max_duty_on_ns=10**13, max_session_on_ns=10**14, max_sample_age_ns=10**12)
 
 
 class NullPort:
@@ -27,6 +28,7 @@ class NullPort:
 
 def test_bench_gate_send_update(benchmark):
     gate = SafetyGate(NullPort(), LIMITS)
+    gate.sensor_sample(0)
     gate.send(sm2.init_channel_list_mode(0, active_channels=3, group_time_code=13, main_time_code=48), 0)
     gate.arm(0)
     frame = sm2.start_channel_list_mode(1, [sm2.ChannelSetting(0, 300, 20), sm2.ChannelSetting(0, 250, 14)])

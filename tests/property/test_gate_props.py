@@ -11,7 +11,8 @@ from fescontrol.safety.limits import ChannelLimits, GateLimits
 
 LIMITS = GateLimits(channels={1: ChannelLimits(40, 300), 2: ChannelLimits(30, 250)}, min_pulse_width_us=20,
                     current_step_ma=2, max_charge_per_phase_nc=11000, min_main_time_code=38,
-                    min_group_time_code=13, max_ramp_step_ma=12)
+                    min_group_time_code=13, max_ramp_step_ma=12,
+    max_on_ns=10**12, duty_window_ns=10**13, max_duty_on_ns=10**13, max_session_on_ns=10**14, max_sample_age_ns=10**12)
 
 
 class Wire:
@@ -50,6 +51,7 @@ action = st.one_of(
 def test_no_unchecked_output_ever_reaches_the_wire(actions: list[tuple[str, object]]) -> None:
     wire = Wire()
     gate = SafetyGate(wire, LIMITS)
+    gate.sensor_sample(0)
     gate.send(sm2.init_channel_list_mode(gate.next_packet_number(), active_channels=0b11, group_time_code=13,
                                          main_time_code=48), 0)
     gate.arm(0)

@@ -78,3 +78,29 @@ class ControllerMachine:
 
     def stimulation_allowed(self) -> bool:
         return self.phase in STIMULATION_ALLOWED
+
+    # -- the loop's decisions, in one place: detector events in, transitions out --------------
+    def on_contact(self) -> None:
+        """The detector sees the heel loaded: a first contact arms the gait phases."""
+        if self.phase is Phase.ARMED:
+            self.contact()
+
+    def on_heel_off(self) -> None:
+        """Heel off starts a swing; in ARMED it also proves the contact before it."""
+        self.on_contact()
+        if self.phase is Phase.STANCE:
+            self.heel_off()
+
+    def on_heel_strike(self) -> None:
+        """Heel strike ends a swing; elsewhere it changes nothing."""
+        if self.phase is Phase.SWING:
+            self.heel_strike()
+
+    def output_allowed(self, sensor_fresh: bool) -> bool:
+        """Non-zero output needs a gait phase that allows it and a fresh sensor sample."""
+        return sensor_fresh and self.stimulation_allowed()
+
+    def on_fault(self) -> None:
+        """Enter FAULT now (idempotent): the moment a fault happens, not at teardown."""
+        if self.phase is not Phase.FAULT:
+            self.trip()

@@ -10,11 +10,13 @@ controller, which stops the stimulator first and then ends the children.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,21 +52,62 @@ def default_out_dir(req: SimulateRequest) -> Path:
 
 
 def validate(req: SimulateRequest) -> None:
+    """Refuse bad numbers before anything starts (NaN fails every range test, so it is named first)."""
     if req.scenario not in SCENARIOS:
         raise ConfigError(f"--scenario {req.scenario!r}: allowed {', '.join(SCENARIOS)}")
-    if not 10.0 <= req.duration_s <= 3600.0:
-        raise ConfigError(f"--duration {req.duration_s}: allowed 10 to 3600 s")
-    if not 0.1 <= req.speed <= 10.0:
-        raise ConfigError(f"--speed {req.speed}: allowed 0.1 to 10")
-    if not 20.0 <= req.rate_hz <= 1000.0:
-        raise ConfigError(f"--rate {req.rate_hz}: allowed 20 to 1000 Hz")
+    for option, value, lo, hi, unit in (("--duration", req.duration_s, 10.0, 3600.0, " s"),
+                                        ("--speed", req.speed, 0.1, 10.0, ""),
+                                        ("--rate", req.rate_hz, 20.0, 1000.0, " Hz")):
+        if not math.isfinite(value):
+            raise ConfigError(f"{option} {value}: is not a finite number (allowed: {lo:g} to {hi:g}{unit})")
+        if not lo <= value <= hi:
+            raise ConfigError(f"{option} {value}: allowed {lo:g} to {hi:g}{unit}")
 
 
-def prepare_out_dir(path: Path) -> Path:
-    """A new or empty folder only: logs are append-only, so two sessions must never share one."""
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ConfigError(f"--out {str(path)!r}: folder exists and is not empty (choose a new folder)")
-    path.mkdir(parents=True, exist_ok=True)
+def prepare_out_dir(path: Path, *, create: bool = True) -> Path:
+    """A new or empty, writable folder only: logs are append-only, so two sessions must never share one.
+
+    Everything that would otherwise fail mid-session (a file in the way, /proc or /sys, a
+    read-only mount, no write permission) is refused here with a ConfigError (exit 2). With
+    ``create=False`` nothing is made, so a command can check its output folder before it asks
+    the operator anything; with ``create=True`` the folder is made and a probe file is written
+    and removed in it (the folder itself may stay, empty, if the probe fails).
+    """
+    shown = f"--out {str(path)!r}"
+    real = Path(os.path.realpath(path))
+    for root in (Path("/proc"), Path("/sys")):
+        if real == root or real.is_relative_to(root):
+            raise ConfigError(f"{shown}: is under {root}, a kernel file system (allowed: a new or empty folder "
+                              "on a writable disk)")
+    try:
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(f"{shown}: exists and is not a folder (choose a new folder)")
+            if any(path.iterdir()):
+                raise ConfigError(f"{shown}: folder exists and is not empty (choose a new folder)")
+            existing = real
+        else:
+            existing = next(p for p in real.parents if p.exists())
+            if not existing.is_dir():
+                raise ConfigError(f"{shown}: {str(existing)!r} is a file, so no folder can be made under it")
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise ConfigError(f"{shown}: {str(existing)!r} is on a read-only file system")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"{shown}: {str(existing)!r} is not writable by this user")
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot be checked ({exc.strerror})") from exc
+    if not create:
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot create the folder ({exc.strerror})") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot write in the folder ({exc.strerror})") from exc
     return path
 
 
@@ -123,7 +166,7 @@ def simulate(req: SimulateRequest, *, out_dir: Path,
         setup = SessionSetup(
             device=device, device_path=device_path, device_sha256=device_sha,
             profile=profile, profile_path=profile_path, profile_sha256=profile_sha,
-            sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=req.rate_hz,
+            sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=req.rate_hz, speed=req.speed,
             metadata={"command": "simulate", "seed": req.seed, "scenario": req.scenario,
                       "duration_s": req.duration_s, "speed": req.speed, "t0_mono_ns": t0,
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})

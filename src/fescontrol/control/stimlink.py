@@ -2,6 +2,10 @@
 
 Everything written goes through the safety gate; this class only decides *what* to send
 and *when*, and reads the device's answers. Time is passed in as monotonic nanoseconds.
+Time-outs and retry limits are judged by `safety.liveness`, which the link tells what it sent
+and what came back. Every answer must match the one command in flight: an ack nobody
+waits for, a second ack for the same command, or an ack for another command is a fault,
+because the host could no longer know what the device delivers.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Callable
 from fescontrol.errors import DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import SafetyGate, Verdict
+from fescontrol.safety.liveness import Liveness
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +25,6 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LinkTiming:
     keepalive_ns: int
-    ack_timeout_ns: int
     handshake_timeout_ns: int
 
 
@@ -35,11 +39,12 @@ class InFlight:
 class StimulatorLink:
     """One RehaStim 2: Init/InitAck, InitChannelListMode, updates, Stop; acks matched by (pn, cmd)."""
 
-    def __init__(self, gate: SafetyGate, timing: LinkTiming,
+    def __init__(self, gate: SafetyGate, liveness: Liveness, timing: LinkTiming,
                  channel_numbers: list[int], pulse_widths_us: dict[int, int],
                  main_time_code: int, group_time_code: int,
                  on_record: Callable[[dict[str, object]], None] | None = None) -> None:
         self.gate = gate
+        self.liveness = liveness
         self.timing = timing
         self.channel_numbers = sorted(channel_numbers)
         self.pulse_widths_us = pulse_widths_us
@@ -55,6 +60,8 @@ class StimulatorLink:
         self.link_losses = 0
         self.busy_retries = 0
         self.last_ack_result: int | None = None
+        self.closing = False
+        """Set by the teardown: answers that no longer match are recorded, not raised."""
 
     @property
     def active_mask(self) -> int:
@@ -65,14 +72,16 @@ class StimulatorLink:
 
     # -- receiving -------------------------------------------------------------------------
     def poll(self, now_ns: int) -> None:
-        """Read what the device sent and act on it; raise SafetyTrip on a device fault."""
+        """Read what the device sent and act on all of it; then raise the first device fault."""
         data = self.gate.read_available()
-        if data:
-            for item in self._decoder.feed(data):
+        first: SafetyTrip | None = None
+        for item in self._decoder.feed(data) if data else ():
+            try:
                 self._handle(item, now_ns)
-        if self.in_flight is not None and now_ns - self.in_flight.sent_ns > self.timing.ack_timeout_ns:
-            cmd = _name(self.in_flight.command)
-            raise SafetyTrip(f"no ack for {cmd} within {self.timing.ack_timeout_ns / 1e6:.0f} ms")
+            except SafetyTrip as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     def _handle(self, item: sm2.Packet | sm2.BadFrame, now_ns: int) -> None:
         if isinstance(item, sm2.BadFrame):
@@ -80,14 +89,18 @@ class StimulatorLink:
             return
         msg = sm2.parse(item)
         if isinstance(msg, sm2.Init):
-            if self.linked:
-                # The device dropped every mode (watchdog expiry or reset): output is off.
-                self.link_losses += 1
-                self._on_record({"kind": "stim_link_lost", "reason": "device sent Init again"})
-            self.linked = False
             self.initialised = False
             self.in_flight = None
-            self.gate.forget_device_state()
+            self.gate.forget_device_state(now_ns)
+            if self.linked:
+                # The device dropped every mode (watchdog expiry or reset): output is off, and
+                # the host can no longer vouch for the session: a fault, never a silent re-init.
+                self.linked = False
+                self.link_losses += 1
+                self._on_record({"kind": "stim_link_lost", "reason": "device sent Init again"})
+                raise SafetyTrip("stimulator reset itself (it sent Init mid-session; its output is off)")
+            if self.closing:
+                return
             self._send(sm2.init_ack(msg.packet_number, 0), now_ns)
             self.linked = True
             self._on_record({"kind": "stim_link_up", "device_packet_number": msg.packet_number})
@@ -107,11 +120,17 @@ class StimulatorLink:
                 sm2.ACK_OF.get(sm2.Cmd(flight.command)) != sm2.Cmd(ack.command):
             self._on_record({"kind": "stim_unexpected_ack", "command": _name(ack.command),
                              "packet_number": ack.packet_number, "result": ack.result})
-            return
+            if self.closing:
+                return
+            waiting = "nothing" if flight is None else f"{_name(flight.command)} #{flight.packet_number}"
+            raise SafetyTrip(f"stimulator sent an ack for {_name(ack.command)} #{ack.packet_number} "
+                             f"(result {ack.result}) while waiting for {waiting}")
         self.in_flight = None
         self.last_ack_result = ack.result
         self._on_record({"kind": "stim_ack", "command": _name(ack.command), "result": ack.result,
                          "latency_ms": round((now_ns - flight.sent_ns) / 1e6, 3)})
+        if not self.closing:
+            self.liveness.command_answered(ack.result == sm2.Result.BUSY)
         if ack.result == sm2.Result.BUSY:
             # Nothing was done; the caller sends again on its next tick (state unchanged).
             self.busy_retries += 1
@@ -135,6 +154,7 @@ class StimulatorLink:
         self.last_tx_ns = now_ns
         if awaiting is not None:
             self.in_flight = awaiting
+            self.liveness.command_sent(now_ns, _name(awaiting.command))
         return verdict
 
     def ready(self) -> bool:
@@ -169,6 +189,12 @@ class StimulatorLink:
         self.last_tx_ns = now_ns
         self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
 
+    def trip(self, cause: str, now_ns: int) -> None:
+        """A fault: the gate sends Stop and latches; that Stop is the command now in flight."""
+        pn = self.gate.trip(cause, now_ns)
+        self.last_tx_ns = now_ns
+        self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
+
     def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
         """Wait for the device's Init, answer it, and set up the channel list."""
         start = clock()
@@ -179,6 +205,7 @@ class StimulatorLink:
                 raise DeviceInitError(
                     f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: {state}")
             self.poll(now)
+            self.liveness.check_ack(now)
             if self.linked and not self.initialised and self.in_flight is None:
                 self.initialise_channels(now)
             if self.initialised:

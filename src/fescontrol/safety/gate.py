@@ -6,12 +6,20 @@ and the patient profile, and then forwarded or blocked. Any block trips the gate
 sent at once and the fault is latched until an operator acknowledges it. The gate starts
 DISARMED (zero output only) and is ARMED only on an explicit rising edge. Time is passed in
 (`now_ns`); the gate never reads a clock. Standard library only.
+
+Besides the per-frame checks, the gate keeps wall-time accounts of what it let through:
+a stuck-on timer per channel, the on-time of each channel over a sliding window (duty
+cycle), the total on-time of the session, and the age of the last sensor sample. They are
+checked on every non-zero frame and on every `tick`, so output the controller forgot to end
+is ended here. A step toward zero always passes; every rise is measured from the last
+current sent, and that reference is zero again after any Stop or violation.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -77,6 +85,11 @@ class SafetyGate:
         self._active_mask: int | None = None
         self._last_current_ma: dict[int, int] = {n: 0 for n in self._limits.channels}
         self._packet_number = 0
+        self._on_since_ns: dict[int, int | None] = {n: None for n in self._limits.channels}
+        self._on_intervals: dict[int, deque[tuple[int, int]]] = {n: deque() for n in self._limits.channels}
+        self._any_on_since_ns: int | None = None
+        self._session_on_ns = 0
+        self._last_sample_ns: int | None = None
 
     # -- packet numbers: one counter for every frame on this link -------------------------
     def next_packet_number(self) -> int:
@@ -94,9 +107,26 @@ class SafetyGate:
         return True
 
     def disarm(self, now_ns: int) -> None:
+        """Leave ARMED; Stop goes out before anything else (every path out of ARMED stops)."""
         if self.state is GateState.ARMED:
+            self.send_stop(now_ns)
             self.state = GateState.DISARMED
             self._record("disarm", now_ns)
+
+    def sensor_sample(self, now_ns: int) -> None:
+        """A valid sensor sample arrived now: non-zero output needs a young one."""
+        self._last_sample_ns = now_ns
+
+    def tick(self, now_ns: int) -> None:
+        """Wall-time checks with no frame to judge: stuck-on, duty cycle, session total, sample age.
+
+        Called every control cycle; a violation trips (Stop, latch) at once.
+        """
+        if self._any_on_since_ns is None:
+            return
+        why = self._time_violation(now_ns)
+        if why is not None:
+            self.trip(why, now_ns)
 
     def acknowledge(self, now_ns: int, operator_note: str) -> bool:
         """Clear a latched fault (logged with its cause); re-arming needs a separate edge."""
@@ -110,15 +140,15 @@ class SafetyGate:
     # -- the one way out ------------------------------------------------------------------
     def send(self, frame: bytes, now_ns: int) -> Verdict:
         """Decode `frame`, check it, forward or block. A block trips the gate."""
-        verdict = self._check(frame)
+        verdict = self._check(frame, now_ns)
         if verdict.sent:
             self._write(frame)
             self.counters.sent += 1
             self._record("sent", now_ns, command=verdict.command, currents_ma=list(verdict.currents_ma))
             if verdict.command == "StartChannelListMode":
-                self._remember_currents(verdict.currents_ma)
+                self._remember_currents(verdict.currents_ma, now_ns)
             elif verdict.command == "StopChannelListMode":
-                self._last_current_ma = {n: 0 for n in self._limits.channels}
+                self._all_off(now_ns)
                 self.counters.stops += 1
         else:
             self.counters.blocked += 1
@@ -129,23 +159,36 @@ class SafetyGate:
             self.trip(f"blocked {verdict.command}: {verdict.reason}", now_ns)
         return verdict
 
-    def trip(self, cause: str, now_ns: int) -> None:
-        """Stop first, then latch and explain. Idempotent: the first cause is kept."""
-        self.send_stop(now_ns)
+    def trip(self, cause: str, now_ns: int) -> int:
+        """Stop first, then latch and explain; returns the Stop's packet number.
+
+        Idempotent: the first cause is kept. If the transport fails, the fault is latched
+        all the same before the error propagates.
+        """
+        try:
+            return self.send_stop(now_ns)
+        finally:
+            self.latch(cause, now_ns)
+
+    def latch(self, cause: str, now_ns: int) -> None:
+        """Latch a fault found outside the gate when Stop was already sent (or cannot be)."""
         if self.state is not GateState.LATCHED_FAULT:
             self.state = GateState.LATCHED_FAULT
             self.fault_cause = cause
             self._record("fault", now_ns, cause=cause)
-            log.warning("safety gate tripped: %s", cause)
 
     def send_stop(self, now_ns: int) -> int:
         """Write StopChannelListMode now, in any state; returns its packet number."""
         pn = self.next_packet_number()
+        self._all_off(now_ns)  # the references are zero even if the write fails
         self._write(sm2.stop_channel_list_mode(pn))
-        self._last_current_ma = {n: 0 for n in self._limits.channels}
         self.counters.stops += 1
         self._record("stop", now_ns, command="StopChannelListMode", packet_number=pn)
         return pn
+
+    def last_currents(self, numbers: list[int]) -> tuple[int, ...]:
+        """The currents last let through for these channels: the reference every rise is measured from."""
+        return tuple(self._last_current_ma[n] for n in numbers)
 
     def read_available(self) -> bytes:
         """What the device sent. Reading needs no check; only the gate may hold the port."""
@@ -157,13 +200,13 @@ class SafetyGate:
         """For the control loop's wait on the port (it waits; it never writes)."""
         return int(self._transport.fileno())  # type: ignore[attr-defined]
 
-    def forget_device_state(self) -> None:
-        """The device reset itself (watchdog or Init): its channel list is gone."""
+    def forget_device_state(self, now_ns: int) -> None:
+        """The device reset itself (watchdog or Init): its channel list is gone, its output off."""
         self._active_mask = None
-        self._last_current_ma = {n: 0 for n in self._limits.channels}
+        self._all_off(now_ns)
 
     # -- checks ---------------------------------------------------------------------------
-    def _check(self, frame: bytes) -> Verdict:
+    def _check(self, frame: bytes, now_ns: int) -> Verdict:
         decoder = sm2.Decoder()
         items = decoder.feed(frame)
         if len(items) != 1 or not isinstance(items[0], sm2.Packet):
@@ -187,7 +230,7 @@ class SafetyGate:
         if isinstance(msg, sm2.InitChannelListMode):
             return self._check_init(msg, name)
         if isinstance(msg, sm2.StartChannelListMode):
-            return self._check_start(msg, name)
+            return self._check_start(msg, name, now_ns)
         return Verdict(True, name, "ok")
 
     def _check_init(self, msg: "sm2.InitChannelListMode", name: str) -> Verdict:
@@ -205,10 +248,14 @@ class SafetyGate:
         self._active_mask = msg.active_channels
         return Verdict(True, name, "ok")
 
-    def _check_start(self, msg: "sm2.StartChannelListMode", name: str) -> Verdict:
+    def _check_start(self, msg: "sm2.StartChannelListMode", name: str, now_ns: int) -> Verdict:
         lim = self._limits
         if self._active_mask is None:
             return Verdict(False, name, "no channel list initialised")
+        if any(s.current_ma for s in msg.settings):
+            why = self._time_violation(now_ns) or self._sample_age_violation(now_ns)
+            if why is not None:
+                return Verdict(False, name, why, tuple(s.current_ma for s in msg.settings))
         numbers = _channels_in(self._active_mask)
         currents = tuple(s.current_ma for s in msg.settings)
         for number, s in zip(numbers, msg.settings):
@@ -234,11 +281,70 @@ class SafetyGate:
                 return Verdict(False, name, f"{where}: current step +{step} mA > ramp limit {lim.max_ramp_step_ma} mA", currents)
         return Verdict(True, name, "ok", currents)
 
-    def _remember_currents(self, currents: tuple[int, ...]) -> None:
-        if self._active_mask is None:
-            return
+    def _remember_currents(self, currents: tuple[int, ...], now_ns: int) -> None:
+        assert self._active_mask is not None  # a Start passes only after an Init
         for number, current in zip(_channels_in(self._active_mask), currents):
             self._last_current_ma[number] = current
+            self._set_on(number, current > 0, now_ns)
+
+    # -- wall-time accounts -----------------------------------------------------------------
+    def _set_on(self, number: int, on: bool, now_ns: int) -> None:
+        since = self._on_since_ns[number]
+        if on and since is None:
+            self._on_since_ns[number] = now_ns
+        elif not on and since is not None:
+            self._on_since_ns[number] = None
+            self._on_intervals[number].append((since, now_ns))
+        any_on = any(t is not None for t in self._on_since_ns.values())
+        if any_on and self._any_on_since_ns is None:
+            self._any_on_since_ns = now_ns
+        elif not any_on and self._any_on_since_ns is not None:
+            self._session_on_ns += now_ns - self._any_on_since_ns
+            self._any_on_since_ns = None
+
+    def _all_off(self, now_ns: int) -> None:
+        for number in self._limits.channels:
+            self._last_current_ma[number] = 0
+            self._set_on(number, False, now_ns)
+
+    def _time_violation(self, now_ns: int) -> str | None:
+        """Why output may not stay on at `now_ns` (stuck-on, duty, session total), or None."""
+        lim = self._limits
+        for number, since in self._on_since_ns.items():
+            if since is not None and now_ns - since >= lim.max_on_ns:
+                return (f"channel {number}: on for {(now_ns - since) // 1_000_000} ms without a break "
+                        f"(stuck-on limit {lim.max_on_ns // 1_000_000} ms)")
+            on_ns = self._on_in_window(number, since, now_ns)
+            if on_ns >= lim.max_duty_on_ns:
+                return (f"channel {number}: on for {on_ns // 1_000_000} ms in the last "
+                        f"{lim.duty_window_ns // 1_000_000} ms (duty limit {lim.max_duty_on_ns // 1_000_000} ms)")
+        total = self._session_on_ns
+        if self._any_on_since_ns is not None:
+            total += now_ns - self._any_on_since_ns
+        if total >= lim.max_session_on_ns:
+            return (f"stimulated for {total // 1_000_000} ms this session "
+                    f"(session limit {lim.max_session_on_ns // 1_000_000} ms)")
+        return None
+
+    def _on_in_window(self, number: int, since: int | None, now_ns: int) -> int:
+        """On-time of a channel within (now - window, now]; drops intervals that left the window."""
+        start = now_ns - self._limits.duty_window_ns
+        intervals = self._on_intervals[number]
+        while intervals and intervals[0][1] <= start:
+            intervals.popleft()
+        total = sum(end - max(begin, start) for begin, end in intervals)
+        if since is not None:
+            total += now_ns - max(since, start)
+        return total
+
+    def _sample_age_violation(self, now_ns: int) -> str | None:
+        last = self._last_sample_ns
+        if last is None:
+            return "no sensor sample yet"
+        if now_ns - last > self._limits.max_sample_age_ns:
+            return (f"last sensor sample {(now_ns - last) // 1_000_000} ms old "
+                    f"(limit {self._limits.max_sample_age_ns // 1_000_000} ms)")
+        return None
 
     def _write(self, frame: bytes) -> None:
         self._transport.write(frame)

@@ -1,12 +1,18 @@
 """Integer limits the gate enforces, derived once from the device caps and the patient profile.
 
-Standard library only: the gate package must stay small, reviewable and free of numerics.
+Standard library (and the codec) only: the gate package must stay small, reviewable and free
+of numerics.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from fescontrol.protocol import sciencemode2 as sm2
+
+NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class ChannelLimits:
 
 @dataclass(frozen=True)
 class GateLimits:
-    """Everything the gate checks, in integer device units (mA, us, 0.5 ms codes, nC)."""
+    """Everything the gate checks, in integer device units (mA, us, 0.5 ms codes, nC, ns)."""
 
     channels: dict[int, ChannelLimits]
     min_pulse_width_us: int
@@ -26,6 +32,15 @@ class GateLimits:
     min_main_time_code: int
     min_group_time_code: int
     max_ramp_step_ma: int
+    max_on_ns: int
+    """Stuck-on timer: longest time one channel may stay non-zero without a break."""
+    duty_window_ns: int
+    max_duty_on_ns: int
+    """Longest on-time of one channel within any sliding window of `duty_window_ns`."""
+    max_session_on_ns: int
+    """Longest total time any channel may be on in one session."""
+    max_sample_age_ns: int
+    """Non-zero output needs a sensor sample younger than this (reported with `sensor_sample`)."""
 
     def allowed_mask(self) -> int:
         mask = 0
@@ -41,6 +56,7 @@ def limits_from_config(device: object, profile: object) -> GateLimits:
     does not import pydantic.
     """
     dev = device.device  # type: ignore[attr-defined]
+    safety = profile.safety  # type: ignore[attr-defined]
     channels = {
         ch.number: ChannelLimits(
             max_current_ma=min(int(ch.max_current_ma), int(dev.max_current_ma)),
@@ -49,12 +65,21 @@ def limits_from_config(device: object, profile: object) -> GateLimits:
         for ch in profile.channels  # type: ignore[attr-defined]
     }
     min_interval_ms = max(float(dev.min_main_interval_ms), 1000.0 / float(dev.max_frequency_hz))
+    # the profile's frequency is a cap too: the device may go faster, this patient may not
+    profile_code = sm2.frequency_code_for_hz(float(profile.stimulation.frequency_hz))  # type: ignore[attr-defined]
+    window_ns = round(float(safety.duty_window_s) * NS_PER_S)
     return GateLimits(
         channels=channels,
         min_pulse_width_us=int(dev.min_pulse_width_us),
         current_step_ma=int(dev.current_step_ma),
         max_charge_per_phase_nc=int(profile.stimulation.max_charge_per_phase_nc),  # type: ignore[attr-defined]
-        min_main_time_code=math.ceil(2 * (min_interval_ms - 1.0)),
-        min_group_time_code=math.ceil(2 * (float(dev.group_interval_ms) - 1.5)),
-        max_ramp_step_ma=int(profile.safety.max_ramp_step_ma),  # type: ignore[attr-defined]
+        # codes are half milliseconds above 1 ms; a tiny tolerance absorbs float noise of 1000/f
+        min_main_time_code=max(math.ceil(2 * (min_interval_ms - 1.0) - 1e-6), profile_code),
+        min_group_time_code=math.ceil(2 * (float(dev.group_interval_ms) - 1.5) - 1e-6),
+        max_ramp_step_ma=int(safety.max_ramp_step_ma),
+        max_on_ns=round(float(safety.max_on_time_s) * NS_PER_S),
+        duty_window_ns=window_ns,
+        max_duty_on_ns=window_ns * int(safety.max_duty_pct) // 100,
+        max_session_on_ns=round(float(safety.max_session_stim_s) * NS_PER_S),
+        max_sample_age_ns=int(safety.sensor_stale_ms) * NS_PER_MS,
     )

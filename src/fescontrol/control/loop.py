@@ -1,0 +1,247 @@
+"""The control loop: it only wires sensor, detector, state machine, policy, liveness and device.
+
+One tick: read what the sensor sent, decode it, hold the last value through lost frames (so
+sample time is sequence time and no interlock can be outrun by lost samples), run the
+detector and envelope kernels over the chunk, feed the detected events to the state
+machine, read the stimulator's answers, run every liveness and gate check, then send at
+most one command (the level as currents, or the keep-alive). Time comes in as `now_ns`; the
+ports come in as objects with `read`/`in_waiting`, so unit tests drive the loop sample by
+sample over an in-process virtual port pair with a fake clock.
+
+A fault is entered where it happens: Stop goes out through the gate and latches, the
+machine enters FAULT and the session log says why, before the exception unwinds the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+import serial
+
+from fescontrol.control.machine import ControllerMachine
+from fescontrol.control.policy import channel_targets
+from fescontrol.control.session_records import SessionRecords
+from fescontrol.control.stimlink import StimulatorLink
+from fescontrol.core import envelope as env_kernels
+from fescontrol.core import heelswitch as hs_kernels
+from fescontrol.errors import SafetyTrip
+from fescontrol.safety.gate import GateState
+from fescontrol.safety.liveness import Liveness
+from fescontrol.sensing.frames import FrameDecoder
+
+log = logging.getLogger(__name__)
+
+LOOP_WAIT_S = 0.005
+"""Longest wait for either port before the loop checks liveness and keep-alive again."""
+MAX_READ_BYTES = 4096
+"""Bytes read from the sensor per tick: a flood cannot make one tick unbounded."""
+
+
+class SensorPort(Protocol):
+    """What the loop needs of the sensor's serial port (pyserial or the virtual port)."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Everything the loop computes with, converted once from the profile and device."""
+
+    rate_hz: float
+    detector_args: tuple[float, float, int, int, int]
+    envelope_args: tuple[float, float, float, float]
+    channel_numbers: tuple[int, ...]
+    plateau_ma: tuple[int, ...]
+    current_step_ma: int
+    max_rise_ma: int
+    max_gap_samples: int
+    """A longer run of lost samples is a fault, not something to hold a value through."""
+
+
+@dataclass
+class Progress:
+    elapsed_s: float
+    t_s: float
+    steps: int
+    bursts: int
+    faults: int
+    phase: str
+
+
+@dataclass
+class LoopCounts:
+    """What the loop saw, for the session's outcome and report."""
+
+    samples: int = 0
+    steps: int = 0
+    bursts: int = 0
+    sensor_frames_bad: int = 0
+    sensor_samples_dropped: int = 0
+    end_reason: str = ""
+
+
+def hold_through_gaps(seq: np.ndarray, values: np.ndarray, next_index: int | None,
+                      last_value: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fill missing sequence numbers by holding the last value before each gap.
+
+    `next_index` is the index expected next (None before the first sample); `last_value`
+    the value of the sample before it. Returns contiguous (sequence, values).
+    """
+    start = int(seq[0]) if next_index is None else next_index
+    full_seq = np.arange(start, int(seq[-1]) + 1, dtype=np.int64)
+    if len(full_seq) == len(seq):
+        return seq, values
+    source = np.full(len(full_seq), -1, dtype=np.int64)
+    source[seq - start] = np.arange(len(seq))
+    source = np.maximum.accumulate(source)
+    padded = np.concatenate(([last_value], values))
+    return full_seq, padded[source + 1]
+
+
+class ControlLoop:
+    """Wires one session's parts; `tick` is one pass, `run` ticks until the stream ends."""
+
+    def __init__(self, settings: LoopSettings, sensor: SensorPort, link: StimulatorLink,
+                 machine: ControllerMachine, liveness: Liveness, records: SessionRecords) -> None:
+        self.settings = settings
+        self.sensor = sensor
+        self.link = link
+        self.gate = link.gate
+        self.machine = machine
+        self.liveness = liveness
+        self.records = records
+        self.counts = LoopCounts()
+        self.decoder = FrameDecoder()
+        self.det_state = hs_kernels.new_detector_state()
+        self.env_state = env_kernels.new_envelope_state()
+        self.level = 0.0
+        self.next_index: int | None = None
+        self.last_force = 0.0
+        self._zero = tuple(0 for _ in settings.plateau_ma)
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, clock: Callable[[], int], wait: Callable[[float], set[str]],
+            progress: Callable[[Progress], None] | None = None, progress_period_s: float = 0.5) -> None:
+        """Tick until the sensor stream ends (returns) or a fault or stop unwinds (raises)."""
+        started = clock()
+        next_progress = started
+        while True:
+            ready = wait(LOOP_WAIT_S)
+            now = clock()
+            if self.tick(now, "sensor" in ready):
+                return
+            if progress is not None and now >= next_progress:
+                next_progress = now + int(progress_period_s * 1e9)
+                progress(Progress((now - started) / 1e9, self.records.t_s, self.counts.steps,
+                                  self.counts.bursts, 0, self.machine.phase.value))
+
+    def tick(self, now_ns: int, sensor_ready: bool) -> bool:
+        """One pass of the loop; True when the sensor stream has ended (output at zero)."""
+        try:
+            return self._tick(now_ns, sensor_ready)
+        except SafetyTrip as exc:
+            self.enter_fault(str(exc), now_ns)
+            raise
+
+    def enter_fault(self, cause: str, now_ns: int) -> None:
+        """Stop (through the gate, latched), FAULT in the machine, the cause in the log: now."""
+        try:
+            self.link.trip(cause, now_ns)
+        finally:
+            self.machine.on_fault()
+            self.records.log("fault", reason=cause)
+            log.warning("fault: %s", cause)
+
+    # -- one tick -----------------------------------------------------------------------------
+    def _tick(self, now_ns: int, sensor_ready: bool) -> bool:
+        if self.records.broken is not None:
+            raise SafetyTrip(f"cannot write the session records: {self.records.broken}")
+        if sensor_ready:
+            ended = self._read_sensor(now_ns)
+            if ended is not None:
+                return self._end_of_stream(ended)
+        self.link.poll(now_ns)
+        fresh = self.liveness.sample_fresh(now_ns)
+        level = self.level if self.machine.output_allowed(fresh) else 0.0
+        s = self.settings
+        reference = self.gate.last_currents(list(s.channel_numbers))
+        target = channel_targets(level, s.plateau_ma, s.current_step_ma, reference, s.max_rise_ma)
+        self.liveness.output(now_ns, target != self._zero or self.link.acked_currents != self._zero
+                             or reference != self._zero)
+        self.liveness.tick(now_ns)
+        self.gate.tick(now_ns)
+        if self.gate.state is GateState.LATCHED_FAULT:
+            raise SafetyTrip(f"safety gate: {self.gate.fault_cause}")
+        if self.link.ready():
+            if target != self.link.acked_currents:
+                if self.link.acked_currents == self._zero and target != self._zero:
+                    self.counts.bursts += 1
+                self.link.set_currents(target, now_ns)
+            else:
+                self.link.keepalive(now_ns)
+        return False
+
+    def _read_sensor(self, now_ns: int) -> str | None:
+        """Read and process what the sensor sent; the reason if its port has closed."""
+        try:
+            data = self.sensor.read(max(1, min(self.sensor.in_waiting, MAX_READ_BYTES)))
+        except serial.SerialException:
+            return "sensor stream ended"
+        except OSError as exc:
+            return f"sensor stream ended ({exc.strerror})"
+        samples = self.decoder.feed(data)
+        self.counts.sensor_frames_bad = self.decoder.frames_bad
+        self.counts.sensor_samples_dropped = self.decoder.samples_dropped
+        if len(samples.seq):
+            self._process(now_ns, samples.seq, samples.heel_N)
+        return None
+
+    def _process(self, now_ns: int, seq: np.ndarray, force: np.ndarray) -> None:
+        s = self.settings
+        gap = int(seq[-1]) - (int(seq[0]) if self.next_index is None else self.next_index) + 1 - len(seq)
+        if gap > s.max_gap_samples:
+            raise SafetyTrip(f"sensor lost {gap} samples in one gap (limit {s.max_gap_samples})",
+                             t_s=self.records.t_s)
+        self.liveness.samples(now_ns, seq.tolist())
+        self.gate.sensor_sample(now_ns)
+        seq, force = hold_through_gaps(seq, force, self.next_index, self.last_force)
+        n = len(seq)
+        force = np.ascontiguousarray(force, dtype=np.float64)
+        event = np.zeros(n, dtype=np.int8)
+        back = np.zeros(n, dtype=np.int32)
+        levels = np.zeros(n, dtype=np.float64)
+        hs_kernels.detect_heel_switch(force, self.det_state, *s.detector_args, event, back)
+        env_kernels.shape_envelope(event, self.env_state, s.rate_hz, *s.envelope_args, levels)
+        self.next_index = int(seq[-1]) + 1
+        self.last_force = float(force[-1])
+        self.records.t_s = self.next_index / s.rate_hz
+        self.counts.samples += n
+        for i in np.flatnonzero(event):
+            t_event = (int(seq[i]) - int(back[i])) / s.rate_hz
+            self._on_event(int(event[i]), t_event)
+        if self.det_state[hs_kernels.DET_PHASE] == hs_kernels.PH_CONTACT:
+            self.machine.on_contact()
+        self.level = float(levels[-1])
+
+    def _on_event(self, code: int, t_s: float) -> None:
+        if code == hs_kernels.EV_HEEL_OFF:
+            self.records.event(t_s, "heel_off", "heel_switch")
+            self.machine.on_heel_off()
+        else:
+            self.records.event(t_s, "heel_strike", "heel_switch")
+            self.counts.steps += 1
+            self.machine.on_heel_strike()
+
+    def _end_of_stream(self, reason: str) -> bool:
+        """The sensor's port closed: a normal end, unless output is on or a swing is under way."""
+        if self.link.acked_currents != self._zero or self.level > 0.0:
+            raise SafetyTrip(f"{reason} while stimulating: the sensor was lost mid-step",
+                             t_s=self.records.t_s)
+        self.counts.end_reason = reason
+        return True

@@ -1,0 +1,198 @@
+"""Liveness interlocks: everything that must happen in time, judged with injected wall time.
+
+The control loop decides in sample time (the sensor's counter over its rate), so a recording
+can be replayed faster than real time. Sample time alone can be outrun: lost frames stretch
+it, a wrong rate setting scales it. Every limit here therefore holds in wall time as well,
+and whichever ends the output first wins:
+
+- stale sensor (no valid sample for `stale_ns` while output is on) and lost sensor (none for
+  `lost_ns` at all);
+- frame loss: the share of sequence numbers missing over the last second of the stream;
+- clock drift: sample time against wall time (a sensor slower or faster than configured);
+- the maximum stimulation per step, counted from the burst's first non-zero output both in
+  wall time and in sequence time (so lost samples count too);
+- ack time-out for the command in flight, and a bounded number of consecutive busy answers;
+- loop overrun: the gap between two ticks.
+
+Each check raises `SafetyTrip` with the limit, the measured value and the sample time; the
+loop turns that into Stop, a latched fault and exit 3. Standard library only; no clock is read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from fescontrol.errors import SafetyTrip
+
+NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
+
+
+@dataclass(frozen=True)
+class LivenessLimits:
+    """Every liveness limit in integer nanoseconds, samples or percent."""
+
+    rate_hz: float
+    """Sample rate of the sensor's counter (sample time = sequence / rate_hz)."""
+    speed: float
+    """Replay speed: sample time runs `speed` times as fast as wall time."""
+    stale_ns: int
+    lost_ns: int
+    max_loss_pct: int
+    max_drift_ns: int
+    max_burst_ns: int
+    """Longest burst (output continuously non-zero), wall time and sample time alike."""
+    ack_timeout_ns: int
+    max_busy_retries: int
+    loop_overrun_ns: int
+
+    @property
+    def loss_window_samples(self) -> int:
+        """One second of sequence numbers (at least 10)."""
+        return max(10, round(self.rate_hz))
+
+    @property
+    def max_burst_samples(self) -> int:
+        return int(self.max_burst_ns * self.rate_hz // NS_PER_S)
+
+
+def limits_from_config(profile: object, device: object, rate_hz: float, speed: float = 1.0) -> LivenessLimits:
+    """The profile's safety section and the device link timing, as liveness limits."""
+    safety = profile.safety  # type: ignore[attr-defined]
+    env = profile.envelope  # type: ignore[attr-defined]
+    link = device.link  # type: ignore[attr-defined]
+    # a burst may last: max_stim_s (then the envelope locks out) + extension + ramp down, plus
+    # one command round trip for the device to take the zero
+    burst_s = float(env.max_stim_s) + float(env.extension_s) + float(env.ramp_down_s)
+    return LivenessLimits(
+        rate_hz=float(rate_hz), speed=float(speed),
+        stale_ns=int(safety.sensor_stale_ms) * NS_PER_MS,
+        lost_ns=int(safety.sensor_lost_ms) * NS_PER_MS,
+        max_loss_pct=int(safety.max_sensor_loss_pct),
+        max_drift_ns=int(safety.max_clock_drift_ms) * NS_PER_MS,
+        max_burst_ns=round(burst_s * NS_PER_S) + int(link.max_response_ms) * NS_PER_MS,
+        ack_timeout_ns=2 * int(link.max_response_ms) * NS_PER_MS,
+        max_busy_retries=int(safety.max_busy_retries),
+        loop_overrun_ns=int(safety.loop_overrun_ms) * NS_PER_MS,
+    )
+
+
+class Liveness:
+    """Wall-time and sequence-time watchdogs of one session (one instance per session)."""
+
+    def __init__(self, limits: LivenessLimits) -> None:
+        self.limits = limits
+        self._last_tick_ns: int | None = None
+        self._last_sample_ns: int | None = None
+        self._last_seq: int | None = None
+        self._offset0_ns: int | None = None
+        self._window: deque[int] = deque()
+        self._burst_start_ns: int | None = None
+        self._burst_start_seq: int | None = None
+        self._in_flight: tuple[str, int] | None = None
+        self._busy_in_a_row = 0
+        self.max_tick_gap_ns = 0
+
+    # -- what happened -----------------------------------------------------------------------
+    def samples(self, now_ns: int, seqs: list[int]) -> None:
+        """Valid samples (absolute, increasing sequence numbers) arrived at `now_ns`."""
+        if not seqs:
+            return
+        lim = self.limits
+        self._last_sample_ns = now_ns
+        self._last_seq = seqs[-1]
+        # wall time minus sample time (both in wall ns): constant for a sensor at the configured rate
+        offset = now_ns - round(seqs[-1] * NS_PER_S / (lim.rate_hz * lim.speed))
+        if self._offset0_ns is None:
+            self._offset0_ns = offset
+        drift = offset - self._offset0_ns
+        if abs(drift) > lim.max_drift_ns:
+            direction = "behind" if drift > 0 else "ahead of"
+            raise SafetyTrip(
+                f"sensor clock {abs(drift) // NS_PER_MS} ms {direction} wall time (limit "
+                f"{lim.max_drift_ns // NS_PER_MS} ms): the sensor's real rate is not {lim.rate_hz:g} Hz",
+                t_s=self._t_s())
+        window = self._window
+        window.extend(seqs)
+        horizon = seqs[-1] - lim.loss_window_samples
+        while window[0] <= horizon:
+            window.popleft()
+        span = seqs[-1] - window[0] + 1
+        if span >= lim.loss_window_samples // 4:
+            lost_pct = 100 * (span - len(window)) // span
+            if lost_pct > lim.max_loss_pct:
+                raise SafetyTrip(
+                    f"sensor losing frames: {lost_pct} % of the last {span} samples missing "
+                    f"(limit {lim.max_loss_pct} %)", t_s=self._t_s())
+
+    def output(self, now_ns: int, on: bool) -> None:
+        """Whether any channel is (or is being made) non-zero now; starts and ends a burst."""
+        if on and self._burst_start_ns is None:
+            self._burst_start_ns = now_ns
+            self._burst_start_seq = self._last_seq
+        elif not on:
+            self._burst_start_ns = None
+            self._burst_start_seq = None
+
+    def command_sent(self, now_ns: int, name: str) -> None:
+        """A command that the device answers went out; its ack is due within the time-out."""
+        self._in_flight = (name, now_ns)
+
+    def command_answered(self, busy: bool) -> None:
+        """The command in flight was answered; busy answers in a row are bounded."""
+        name = self._in_flight[0] if self._in_flight is not None else "command"
+        self._in_flight = None
+        if not busy:
+            self._busy_in_a_row = 0
+            return
+        self._busy_in_a_row += 1
+        if self._busy_in_a_row > self.limits.max_busy_retries:
+            raise SafetyTrip(f"stimulator answered {name} busy {self._busy_in_a_row} times in a row "
+                             f"(limit {self.limits.max_busy_retries} retries)", t_s=self._t_s())
+
+    # -- the checks, every tick ----------------------------------------------------------------
+    def tick(self, now_ns: int) -> None:
+        """Check every wall-time limit at `now_ns`; raise SafetyTrip on the first one broken."""
+        lim = self.limits
+        last_tick, self._last_tick_ns = self._last_tick_ns, now_ns
+        if last_tick is not None:
+            gap = now_ns - last_tick
+            self.max_tick_gap_ns = max(self.max_tick_gap_ns, gap)
+            if gap > lim.loop_overrun_ns:
+                raise SafetyTrip(f"control loop overrun: {gap // NS_PER_MS} ms between ticks "
+                                 f"(limit {lim.loop_overrun_ns // NS_PER_MS} ms)", t_s=self._t_s())
+        self.check_ack(now_ns)
+        if self._last_sample_ns is not None:
+            age = now_ns - self._last_sample_ns
+            if age > lim.stale_ns and self._burst_start_ns is not None:
+                raise SafetyTrip(f"sensor stale: no sample for {age // NS_PER_MS} ms while stimulating "
+                                 f"(limit {lim.stale_ns // NS_PER_MS} ms)", t_s=self._t_s())
+            if age > lim.lost_ns:
+                raise SafetyTrip(f"sensor lost: no sample for {age // NS_PER_MS} ms "
+                                 f"(limit {lim.lost_ns // NS_PER_MS} ms)", t_s=self._t_s())
+        if self._burst_start_ns is not None:
+            on_ns = now_ns - self._burst_start_ns
+            if on_ns > lim.max_burst_ns:
+                raise SafetyTrip(f"stimulation on for {on_ns // NS_PER_MS} ms of wall time in one step "
+                                 f"(limit {lim.max_burst_ns // NS_PER_MS} ms)", t_s=self._t_s())
+            if self._burst_start_seq is not None and self._last_seq is not None:
+                on_samples = self._last_seq - self._burst_start_seq
+                if on_samples > lim.max_burst_samples:
+                    raise SafetyTrip(f"stimulation on for {on_samples} samples of sensor time in one step "
+                                     f"(limit {lim.max_burst_samples} samples)", t_s=self._t_s())
+
+    def check_ack(self, now_ns: int) -> None:
+        """The command in flight must be answered within the ack time-out."""
+        if self._in_flight is not None:
+            name, sent = self._in_flight
+            if now_ns - sent > self.limits.ack_timeout_ns:
+                raise SafetyTrip(f"no ack for {name} within {self.limits.ack_timeout_ns // NS_PER_MS} ms",
+                                 t_s=self._t_s())
+
+    def sample_fresh(self, now_ns: int) -> bool:
+        """A valid sample arrived within the stale limit: the only condition for non-zero output."""
+        return self._last_sample_ns is not None and now_ns - self._last_sample_ns <= self.limits.stale_ns
+
+    def _t_s(self) -> float | None:
+        return None if self._last_seq is None else self._last_seq / self.limits.rate_hz
