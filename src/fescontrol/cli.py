@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from fescontrol import replay_cli
 from fescontrol.errors import ConfigError, FesError, OperatorStop
 
 EXIT_BAD_INPUT = 2
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
     sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
-    sim.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz (default 100)")
+    sim.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
 
     run = sub.add_parser("run", help="drive a real (or stand-alone emulated) sensor and stimulator")
     run.add_argument("--device", required=True, choices=["rehastim2"], help="stimulator model")
@@ -37,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stimulator-port", required=True, help="serial port of the stimulator")
     run.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
     run.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
-    run.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz (default 100)")
+    run.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
     run.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
     run.add_argument("--yes", action="store_true",
                      help="confirm that the electrodes are placed and the operator is present")
+    replay_cli.add_commands(sub)
     return parser
 
 
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fescontrol import console  # after parsing: --help stays fast
 
     try:
+        if args.command in replay_cli.COMMANDS:
+            return replay_cli.dispatch(args)
         if args.command == "simulate":
             return console.simulate_command(args)
         return console.run_command(args)

@@ -7,6 +7,9 @@ everything it shows comes from the session and report objects of the library.
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -77,13 +80,28 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    # every input is checked before a port is opened, anything is created or the operator is asked
+    rate = args.rate
+    if not math.isfinite(rate):
+        raise ConfigError(f"--rate {rate}: is not a finite number (allowed: 20 to 1000 Hz)")
+    if not 20.0 <= rate <= 1000.0:
+        raise ConfigError(f"--rate {rate}: allowed 20 to 1000 Hz")
     device_path = Path(args.device_config or default_device_path(args.device))
     profile_path = Path(args.profile or default_profile_path())
     device, device_sha = load_device(device_path)
     profile, profile_sha = load_profile(profile_path, device)
     for option, port in (("--sensor-port", args.sensor_port), ("--stimulator-port", args.stimulator_port)):
-        if "://" not in port and not Path(port).exists():
-            raise ConfigError(f"{option} {port!r}: no such device (is it plugged in, or the emulator started?)")
+        if "://" in port:
+            continue  # a pyserial URL (socket://, rfc2217://): nothing on disk to check
+        try:
+            mode = os.stat(port).st_mode
+        except OSError:
+            raise ConfigError(f"{option} {port!r}: no such device (is it plugged in, or the emulator started?)") \
+                from None
+        if not stat.S_ISCHR(mode):
+            raise ConfigError(f"{option} {port!r}: is not a device (allowed: a serial port or pty, "
+                              "e.g. /dev/ttyUSB0, or a pyserial URL)")
+    prepare_out_dir(args.out, create=False)  # refuse a bad --out before the operator confirms
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")

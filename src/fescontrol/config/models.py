@@ -1,18 +1,78 @@
 """Frozen, validated config models: device caps (engineer-owned) and patient profile (therapist-owned).
 
 Every limit carries its unit in its name. Unknown keys are errors, so a typo in a profile
-can never silently fall back to a default.
+can never silently fall back to a default. Types are strict (pydantic strict mode): a number
+written as text ("30") or a boolean where a number belongs is an error, not a silent
+conversion, and NaN/inf are refused. A TOML integer is accepted for a float key.
+
+What the firmware of a device model accepts is in :data:`FIRMWARE`; a config that asks for
+something the device would refuse (or could not honour) is refused when it is loaded, not at
+the first command of a session.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fescontrol.errors import ProtocolError
+from fescontrol.protocol import sciencemode2 as sm2
+
+STANDARD_BAUDRATES: tuple[int, ...] = (
+    1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000,
+    921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000)
+"""Baud rates a serial adapter (FTDI, CDC) can be set to; anything else is a typo."""
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """Fixed facts of one device model's firmware (shared/reference/stimulators.md)."""
+
+    main_time_code_min: int
+    main_time_code_max: int
+    group_time_code_min: int
+    group_time_code_max: int
+    watchdog_ms: int
+    worst_ack_ms: int
+    command_processing_ms: int
+    init_period_ms: int
+    baudrate: int
+    parity: str
+    stopbits: int
+
+
+FIRMWARE: dict[str, Firmware] = {
+    # ScienceMode2 S1 section 4.3 (t1, t2 >= 8 ms), Table 7 (ack <= 100 ms), A.1 (460800 8E1),
+    # watchdog 1200 ms, Init every 500 ms, 10 ms command processing.
+    "rehastim2": Firmware(main_time_code_min=14, main_time_code_max=sm2.MAIN_TIME_CODE_MAX,
+                          group_time_code_min=13, group_time_code_max=255, watchdog_ms=1200,
+                          worst_ack_ms=100, command_processing_ms=10, init_period_ms=500,
+                          baudrate=460800, parity="even", stopbits=1),
+}
+
+
+class Problems(ValueError):
+    """One or more problems found by a validator, each with the key (relative to the model) and value.
+
+    The loader reads them back from pydantic's error context, so every message names the
+    exact key and value even when a rule spans several keys.
+    """
+
+    def __init__(self, problems: list[tuple[str, object, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{key} = {value!r}: {why}" for key, value, why in problems))
+
+
+def _raise_if(problems: list[tuple[str, object, str]]) -> None:
+    if problems:
+        raise Problems(problems)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class DeviceSection(_Frozen):
@@ -29,35 +89,113 @@ class DeviceSection(_Frozen):
 
     @model_validator(mode="after")
     def _ranges(self) -> "DeviceSection":
+        """Refuse caps that contradict each other or that the firmware cannot code."""
+        problems: list[tuple[str, object, str]] = []
         if self.min_pulse_width_us > self.max_pulse_width_us:
-            raise ValueError(
-                f"min_pulse_width_us ({self.min_pulse_width_us}) exceeds max_pulse_width_us "
-                f"({self.max_pulse_width_us})")
+            problems.append(("min_pulse_width_us", self.min_pulse_width_us,
+                             f"exceeds max_pulse_width_us ({self.max_pulse_width_us})"))
+        fw = FIRMWARE[self.model]
+        try:
+            code = sm2.group_time_code(self.group_interval_ms)
+        except ProtocolError:
+            code = None
+        if code is None or not fw.group_time_code_min <= code <= fw.group_time_code_max:
+            lo = sm2.group_interval_ms(fw.group_time_code_min)
+            hi = sm2.group_interval_ms(fw.group_time_code_max)
+            problems.append(("group_interval_ms", self.group_interval_ms,
+                             f"{self.model} accepts {lo}..{hi} ms in exact 0.5 ms steps "
+                             f"(group time code {fw.group_time_code_min}..{fw.group_time_code_max})"))
+        # single-pulse channel list: the device refuses a main interval shorter than the group interval
+        shortest_main_ms = max(self.min_main_interval_ms, 1000.0 / self.max_frequency_hz)
+        if self.group_interval_ms > shortest_main_ms:
+            problems.append(("group_interval_ms", self.group_interval_ms,
+                             f"longer than the shortest main interval this config allows ({shortest_main_ms:g} ms, "
+                             f"from max_frequency_hz and min_main_interval_ms); {self.model} refuses Start "
+                             "when the main interval is shorter than the group interval (allowed: "
+                             f"{sm2.group_interval_ms(fw.group_time_code_min)}..{shortest_main_ms:g} ms)"))
+        _raise_if(problems)
         return self
 
 
 class LinkSection(_Frozen):
-    baudrate: int = Field(gt=0)
+    baudrate: int = Field(json_schema_extra={"allowed": "one of " + ", ".join(map(str, STANDARD_BAUDRATES))})
     parity: Literal["none", "even", "odd"]
-    stopbits: Literal[1, 2]
+    stopbits: int = Field(ge=1, le=2)
     watchdog_timeout_ms: int = Field(ge=100, le=10000)
     keepalive_interval_ms: int = Field(ge=20, le=1000)
     max_response_ms: int = Field(ge=10, le=1000)
     handshake_timeout_ms: int = Field(ge=100, le=60000)
+    command_period_ms: int = Field(ge=1, le=1000)
+
+    @field_validator("baudrate")
+    @classmethod
+    def _standard_baudrate(cls, value: int) -> int:
+        """A non-standard rate is a typo (1e9, 46080) that would only show as a silent link."""
+        if value not in STANDARD_BAUDRATES:
+            raise ValueError(f"not a standard baud rate (allowed: {', '.join(map(str, STANDARD_BAUDRATES))})")
+        return value
 
     @model_validator(mode="after")
-    def _keepalive_below_watchdog(self) -> "LinkSection":
-        # A keep-alive at half the watchdog leaves room for one lost packet (trap C-6).
+    def _timing(self) -> "LinkSection":
+        """Keep-alive and ack timing must leave room for one lost packet before the watchdog (trap C-6)."""
+        problems: list[tuple[str, object, str]] = []
         if self.keepalive_interval_ms * 2 > self.watchdog_timeout_ms:
-            raise ValueError(
-                f"keepalive_interval_ms ({self.keepalive_interval_ms}) must be at most half of "
-                f"watchdog_timeout_ms ({self.watchdog_timeout_ms})")
+            problems.append(("keepalive_interval_ms", self.keepalive_interval_ms,
+                             f"must be at most half of watchdog_timeout_ms ({self.watchdog_timeout_ms}), "
+                             "so one lost keep-alive does not trip the watchdog (allowed: "
+                             f"<= {self.watchdog_timeout_ms // 2})"))
+        if self.max_response_ms >= self.keepalive_interval_ms:
+            problems.append(("max_response_ms", self.max_response_ms,
+                             f"one command at a time, so an ack must be due before the next keep-alive (allowed: "
+                             f"< keepalive_interval_ms, {self.keepalive_interval_ms})"))
+        worst_gap = self.keepalive_interval_ms + 2 * self.max_response_ms
+        if worst_gap > self.watchdog_timeout_ms:
+            problems.append(("max_response_ms", self.max_response_ms,
+                             f"keepalive_interval_ms + 2 x max_response_ms (the ack timeout) = {worst_gap} ms "
+                             f"exceeds watchdog_timeout_ms ({self.watchdog_timeout_ms}): a keep-alive waiting "
+                             "behind an unanswered command would come too late (allowed: max_response_ms "
+                             f"<= {(self.watchdog_timeout_ms - self.keepalive_interval_ms) // 2})"))
+        if self.command_period_ms > self.max_response_ms:
+            problems.append(("command_period_ms", self.command_period_ms,
+                             f"a normal command cannot take longer than an ack may (allowed: <= max_response_ms, "
+                             f"{self.max_response_ms})"))
+        _raise_if(problems)
         return self
 
 
 class DeviceConfig(_Frozen):
     device: DeviceSection
     link: LinkSection
+
+    @model_validator(mode="after")
+    def _firmware_can_honour_link(self) -> "DeviceConfig":
+        """The link settings must be ones the firmware of this model honours."""
+        fw = FIRMWARE[self.device.model]
+        link = self.link
+        model = self.device.model
+        problems: list[tuple[str, object, str]] = []
+        for key, want in (("baudrate", fw.baudrate), ("parity", fw.parity), ("stopbits", fw.stopbits)):
+            if getattr(link, key) != want:
+                problems.append((f"link.{key}", getattr(link, key),
+                                 f"{model} talks only {fw.baudrate} baud, parity {fw.parity}, "
+                                 f"{fw.stopbits} stop bit (allowed: {want!r})"))
+        if link.watchdog_timeout_ms > fw.watchdog_ms:
+            problems.append(("link.watchdog_timeout_ms", link.watchdog_timeout_ms,
+                             f"the {model} watchdog is fixed at {fw.watchdog_ms} ms (allowed: "
+                             f"<= {fw.watchdog_ms}); the host must not assume a longer one"))
+        if link.max_response_ms < fw.worst_ack_ms:
+            problems.append(("link.max_response_ms", link.max_response_ms,
+                             f"{model} may take up to {fw.worst_ack_ms} ms to ack (allowed: >= {fw.worst_ack_ms})"))
+        if link.command_period_ms <= fw.command_processing_ms:
+            problems.append(("link.command_period_ms", link.command_period_ms,
+                             f"one command takes longer than the {fw.command_processing_ms} ms {model} needs to "
+                             f"process it (allowed: > {fw.command_processing_ms})"))
+        if link.handshake_timeout_ms < 2 * fw.init_period_ms:
+            problems.append(("link.handshake_timeout_ms", link.handshake_timeout_ms,
+                             f"{model} sends Init every {fw.init_period_ms} ms; wait at least two of them "
+                             f"(allowed: >= {2 * fw.init_period_ms})"))
+        _raise_if(problems)
+        return self
 
 
 class PatientSection(_Frozen):
@@ -93,6 +231,10 @@ class EnvelopeSection(_Frozen):
     ramp_down_s: float = Field(ge=0.0, le=1.0)
     max_stim_s: float = Field(gt=0.2, le=5.0)
 
+    def longest_burst_s(self) -> float:
+        """Longest time one burst keeps a channel non-zero: max_stim_s, then extension and ramp-down."""
+        return self.max_stim_s + self.extension_s + self.ramp_down_s
+
 
 class DetectorSection(_Frozen):
     contact_threshold_n: float = Field(gt=0, le=3000)
@@ -110,15 +252,40 @@ class DetectorSection(_Frozen):
         return self
 
 
+ON_TIME_MARGIN_S = 0.1
+"""Stuck-on detection must not fire on the longest legitimate burst: it gets this much slack."""
+
+
 class SafetySection(_Frozen):
+    """Runtime monitors. The keys added after the first release have defaults so older profiles load."""
+
     sensor_stale_ms: int = Field(ge=20, le=2000)
     max_ramp_step_ma: int = Field(ge=1, le=130)
+    sensor_lost_ms: int = Field(default=2000, ge=200, le=10000)
+    max_sensor_loss_pct: int = Field(default=20, ge=0, le=90)
+    max_clock_drift_ms: int = Field(default=250, ge=50, le=2000)
+    max_busy_retries: int = Field(default=3, ge=0, le=10)
+    loop_overrun_ms: int = Field(default=100, ge=20, le=1000)
+    max_on_time_s: float = Field(default=3.0, ge=0.5, le=10.0)
+    duty_window_s: float = Field(default=10.0, ge=1.0, le=120.0)
+    max_duty_pct: int = Field(default=85, ge=1, le=100)
+    max_session_stim_s: float = Field(default=3600.0, ge=1.0, le=36000.0)
+
+    @model_validator(mode="after")
+    def _lost_after_stale(self) -> "SafetySection":
+        """Silence counts as stale first and as lost later, never the other way round."""
+        if self.sensor_lost_ms < self.sensor_stale_ms:
+            raise Problems([("sensor_lost_ms", self.sensor_lost_ms,
+                             f"must be >= sensor_stale_ms ({self.sensor_stale_ms}): silence is stale before "
+                             f"it is lost (allowed: {max(200, self.sensor_stale_ms)}..10000)")])
+        return self
 
 
 class PatientProfile(_Frozen):
     patient: PatientSection
     stimulation: StimulationSection
-    channels: tuple[ChannelProfile, ...] = Field(min_length=1, max_length=8)
+    # TOML arrays are lists: the container is lax, every channel inside stays strict
+    channels: tuple[ChannelProfile, ...] = Field(min_length=1, max_length=8, strict=False)
     envelope: EnvelopeSection
     detector: DetectorSection
     safety: SafetySection
@@ -128,6 +295,29 @@ class PatientProfile(_Frozen):
         numbers = [c.number for c in self.channels]
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"channel numbers must be unique, got {numbers}")
+        return self
+
+    @model_validator(mode="after")
+    def _monitors_allow_a_normal_burst(self) -> "PatientProfile":
+        """A monitor that trips on the longest legitimate burst would stop every long swing."""
+        burst = self.envelope.longest_burst_s()
+        s = self.safety
+        problems: list[tuple[str, object, str]] = []
+        need = round(burst + ON_TIME_MARGIN_S, 6)
+        if s.max_on_time_s < need:
+            problems.append(("safety.max_on_time_s", s.max_on_time_s,
+                             f"must be >= envelope.max_stim_s + extension_s + ramp_down_s + {ON_TIME_MARGIN_S} s "
+                             f"= {need:g} s (allowed: {need:g}..10), or the stuck-on check trips on a normal burst"))
+        duty_s = s.duty_window_s * s.max_duty_pct / 100.0
+        if duty_s < burst:
+            problems.append(("safety.max_duty_pct", s.max_duty_pct,
+                             f"{s.max_duty_pct} % of duty_window_s ({s.duty_window_s:g} s) = {duty_s:g} s is shorter "
+                             f"than the longest burst ({burst:g} s), so one normal burst would trip the duty check "
+                             f"(allowed: {math.ceil(burst * 100.0 / s.duty_window_s - 1e-9)}..100)"))
+        if s.max_session_stim_s < burst:
+            problems.append(("safety.max_session_stim_s", s.max_session_stim_s,
+                             f"shorter than the longest burst ({burst:g} s) (allowed: {burst:g}..36000)"))
+        _raise_if(problems)
         return self
 
     def plateau_by_channel(self) -> dict[int, float]:
