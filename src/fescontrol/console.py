@@ -18,7 +18,7 @@ from fescontrol.config.loading import default_device_path, default_profile_path,
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, operator_signals, run_session
 from fescontrol.control.simulate import SimulateRequest, default_out_dir, prepare_out_dir, simulate, validate
 from fescontrol.errors import ConfigError
-from fescontrol.records.report import write_report
+from fescontrol.records.report import finish_records
 from fescontrol.records.scoring import format_report_table
 
 
@@ -122,5 +122,4 @@ def run_command(args: argparse.Namespace) -> int:
             outcome = run_session(setup, progress=progress)
         finally:
             progress.done()
-    report = write_report(out_dir, profile, profile_sha, outcome)
-    return _finish(outcome, report, out_dir)
+    return _finish(outcome, finish_records(out_dir, profile, profile_sha, outcome), out_dir)

@@ -26,8 +26,7 @@ from fescontrol.config.loading import default_device_path, default_profile_path,
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import ConfigError, DeviceInitError
-from fescontrol.records.report import write_report
-from fescontrol.records.writers import JsonlLog
+from fescontrol.records.report import finish_records
 
 SCENARIOS = ("healthy", "hemiparetic")
 STARTUP_MARGIN_S = 1.5
@@ -176,8 +175,4 @@ def simulate(req: SimulateRequest, *, out_dir: Path,
         if sensor_proc is not None:
             _end_child(sensor_proc, terminate=True)
         _end_child(stim_proc, terminate=True)
-    report = write_report(out_dir, profile, profile_sha, outcome)
-    with JsonlLog(out_dir / "session.jsonl") as session_log:
-        session_log.write({"t_mono": time.monotonic_ns(), "t_s": round(outcome.t_end_s, 4), "kind": "report",
-                           "report": report})
-    return outcome, report
+    return outcome, finish_records(out_dir, profile, profile_sha, outcome)

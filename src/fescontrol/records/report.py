@@ -7,12 +7,17 @@ controller meant, so a test of the report is a test of the whole chain.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from fescontrol.records.readers import read_events_csv, read_stim_csv
 from fescontrol.records.scoring import score
+from fescontrol.records.writers import JsonlLog
+
+log = logging.getLogger(__name__)
 
 
 def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any) -> dict[str, Any]:
@@ -43,4 +48,25 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any)
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "report.json")
+    return report
+
+
+def finish_records(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any) -> dict[str, Any]:
+    """Write report.json and append the report to session.jsonl, wherever the folder still takes it.
+
+    Never raises for a folder that no longer takes writes (disk full, device gone): the session
+    has already stopped and recorded why; the report then says it could not be written.
+    """
+    try:
+        report = write_report(out_dir, profile, profile_sha256, outcome)
+    except (OSError, ValueError) as exc:
+        log.error("report.json could not be written in %s: %s", out_dir, exc)
+        return {"scored": False, "not_scored_because": f"report.json could not be written: {exc}",
+                "exit_status": outcome.exit_status, "end_reason": outcome.reason}
+    try:
+        with JsonlLog(out_dir / "session.jsonl") as session_log:
+            session_log.write({"t_mono": time.monotonic_ns(), "t_s": round(outcome.t_end_s, 4), "kind": "report",
+                               "report": report})
+    except OSError as exc:
+        log.error("the report could not be appended to session.jsonl: %s", exc)
     return report
