@@ -30,7 +30,9 @@ def test_no_auto_transitions_and_invalid_triggers_raise() -> None:
 
 def test_fault_is_latched_until_acknowledged() -> None:
     m = ControllerMachine()
-    m.link_up(); m.contact(); m.heel_off()
+    m.link_up()
+    m.contact()
+    m.heel_off()
     m.trip()
     assert m.phase is Phase.FAULT and not m.stimulation_allowed()
     for trig in ("link_up", "contact", "heel_off", "heel_strike", "finish", "trip"):

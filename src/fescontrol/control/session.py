@@ -182,7 +182,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     """
     warm_up()  # compile/load every kernel before anything can be armed (house-style 3b)
     records = SessionRecords(setup.out_dir)
-    profile, device = setup.profile, setup.device
+    device = setup.device
     records.log(
         "session_start", versions=_versions(),
         profile_path=str(setup.profile_path), profile_sha256=setup.profile_sha256,

@@ -59,10 +59,10 @@ class SessionRecords:
         """The gate's records: every command to commands.csv, the rest to session.jsonl."""
         kind = str(rec["kind"])
         if kind in ("gate_sent", "gate_stop", "gate_blocked"):
-            currents = rec.get("currents_ma") or []
+            currents = rec.get("currents_ma")
+            shown = " ".join(str(c) for c in currents) if isinstance(currents, (list, tuple)) else ""
             decision = "blocked" if kind == "gate_blocked" else "sent"
-            row = (format_time_s(self.t_s), rec.get("command", ""),
-                   " ".join(str(c) for c in currents),  # type: ignore[union-attr]
+            row = (format_time_s(self.t_s), rec.get("command", ""), shown,
                    decision, rec.get("reason", "ok" if decision == "sent" else ""))
             self._guard(lambda: self.commands.write(row))
             if kind == "gate_sent":
