@@ -69,7 +69,10 @@ def test_a_port_that_is_not_a_serial_device_is_a_fault_after_a_clean_stop(tmp_pa
     assert r.returncode == 3
     assert "/dev/null" in r.stderr
     log = read_jsonl(tmp_path / "o" / "session.jsonl")
-    assert log[-1]["kind"] == "session_end" and log[-1]["exit_status"] == 3
+    kinds = [rec["kind"] for rec in log]
+    # the session's own records end with the fault and session_end; the report is appended after
+    assert kinds[-3:] == ["fault", "session_end", "report"], kinds
+    assert log[-2]["exit_status"] == 3 and log[-1]["report"]["exit_status"] == 3
 
 
 def test_electrode_error_stops_and_exits_3(tmp_path: Path) -> None:

@@ -1,0 +1,332 @@
+"""Batch replay: a whole recording through the controller's kernels and policy, scored.
+
+Why batch: decisions are made in sample time, so a recording can be run through exactly the
+kernels the live loop calls (:func:`fescontrol.core.batch.run_batch`, which is the live loop
+with one chunk of n samples) and exactly its stimulation policy
+(:func:`fescontrol.control.policy.channel_targets`) without a port, a clock or an emulator,
+in a fraction of a second per walk. The output folder has the files a session writes, so the
+same scorer (`fescontrol.records.report`) judges both.
+
+What the batch runner models, and what it does not:
+- Per sample k (time t0 + k / rate): the envelope level, turned into per-channel currents on
+  the profile's plateau, quantised to the device step and rising by at most
+  `safety.max_ramp_step_ma` above the previous sample's currents. Whenever the currents
+  change, one command goes out and, as the RehaStim 2 (and its emulator) does, every channel
+  of the list takes (current, pulse width, delivered frequency); `stim.csv` gets a row for each
+  channel whose output changed. At the end of the recording Stop turns every channel off
+  (`0,0,0.0`), as every session ends. The frequency is what the device delivers for the main
+  time code nearest to the profile's frequency (ScienceMode2 codes are 0.5 ms steps).
+- No transport: a command takes effect at its sample (live: about one ack round trip later,
+  within the CONTRACT's batch/live tolerance). The safety gate is not in the loop; the
+  policy's rise clamp and the profile's plateau (<= max current) keep every command one
+  the gate would pass, and `report.json` says `"safety_gate": "not run (batch replay)"`.
+- Heel switch and insole recordings are replayed on `heel_N` with the heel-switch detector
+  (there is no insole or IMU detector yet; IMU recordings are refused). Gaps (dropped
+  samples) are NaN on the sample grid: no evidence, as a lost frame is to the live loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fescontrol import __version__
+from fescontrol.config.models import DeviceConfig, PatientProfile
+from fescontrol.control.policy import channel_targets, quantise_current
+from fescontrol.core.batch import run_batch
+from fescontrol.core.envelope import EnvelopeParams
+from fescontrol.core.heelswitch import EV_HEEL_STRIKE, HeelSwitchParams
+from fescontrol.errors import ConfigError
+from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.records.readers import STIM_HEADER
+from fescontrol.records.recording import KIND_IMU, Recording, read_recording
+from fescontrol.records.report import write_report
+from fescontrol.records.scoring import aggregate
+from fescontrol.records.writers import JsonlLog, format_time_s
+
+__all__ = [
+    "ReplayOutcome",
+    "ReplaySettings",
+    "batch_stim_rows",
+    "delivered_frequency_hz",
+    "find_recordings",
+    "format_replay_table",
+    "load_for_replay",
+    "prepare_output_folder",
+    "replay_batch",
+    "replay_path",
+    "summary_rows",
+]
+
+StimTuple = tuple[float, int, int, int, float]
+"""(t_s, channel, current_mA, pulse_width_us, frequency_hz): one `stim.csv` row."""
+ProgressFn = Callable[[int, int, str], None]
+"""progress(done, total, what) while a folder is read and replayed."""
+
+OFF: tuple[int, int, float] = (0, 0, 0.0)
+INPUT_COLUMN = "heel_N"
+
+
+@dataclass(frozen=True)
+class _BatchOutcome:
+    """What `write_report` reads from a session's outcome, for a run without ports or gate."""
+
+    samples: int
+    steps: int
+    bursts: int
+    t_end_s: float
+    sensor_samples_dropped: int
+    exit_status: int = 0
+    reason: str = "recording ended (batch replay)"
+    faults: int = 0
+    blocked_commands: int = 0
+    sensor_frames_bad: int = 0
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """The validated configs a replay runs with, and where they came from (for the logs)."""
+
+    profile: PatientProfile
+    profile_path: Path
+    profile_sha256: str
+    device: DeviceConfig
+    device_path: Path
+    device_sha256: str
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """One replayed recording: its name, group (from the sidecar), output folder and report."""
+
+    name: str
+    group: str
+    out_dir: Path
+    report: dict[str, Any]
+
+
+def find_recordings(folder: Path) -> list[Path]:
+    """The recordings of a folder (`*.csv` except `*.events.csv`), sorted by name."""
+    files = sorted(p for p in folder.glob("*.csv") if not p.name.endswith(".events.csv"))
+    if not files:
+        raise ConfigError(f"{folder}: no recordings (NAME.csv) in this folder")
+    return files
+
+
+def load_for_replay(path: Path, events: Path | None = None) -> Recording:
+    """Read and validate a recording, refusing the kinds batch replay cannot run yet."""
+    rec = read_recording(path, events)
+    if rec.kind == KIND_IMU:
+        raise ConfigError(f"{path}: an IMU recording: no IMU detector yet (replay runs heel-switch and "
+                          "insole recordings, on heel_N)")
+    return rec
+
+
+def delivered_frequency_hz(profile: PatientProfile) -> float:
+    """The frequency the stimulator delivers for the profile: that of the nearest main time code."""
+    code = sm2.frequency_code_for_hz(profile.stimulation.frequency_hz)
+    return round(sm2.frequency_hz(code), 4)
+
+
+def batch_stim_rows(level: np.ndarray, t0_s: float, rate_hz: float, profile: PatientProfile,
+                    device: DeviceConfig) -> tuple[list[StimTuple], int]:
+    """`stim.csv` rows for a per-sample level array, and the number of bursts started.
+
+    Rows carry exact times (t0 + k / rate); the Stop rows are at the end of the last sample.
+    """
+    channels = sorted(profile.channels, key=lambda c: c.number)
+    plateau = [c.plateau_current_ma for c in channels]
+    step = device.device.current_step_ma
+    max_rise = profile.safety.max_ramp_step_ma
+    hz = delivered_frequency_hz(profile)
+    outputs = {c.number: OFF for c in channels}
+    ref = tuple(0 for _ in channels)
+    rows: list[StimTuple] = []
+    bursts = 0
+    last_level = 0.0
+    last_want = ref
+    for k, lv in enumerate(level.tolist()):
+        if lv == last_level and ref == last_want:
+            continue  # nothing changes until the level does, once the clamp has caught up
+        last_level = lv
+        last_want = tuple(quantise_current(lv, p, step) for p in plateau)
+        target = channel_targets(lv, plateau, step, ref, max_rise)
+        if target == ref:
+            continue
+        t = t0_s + k / rate_hz
+        for ch, current in zip(channels, target, strict=True):
+            value = (current, ch.pulse_width_us, hz)
+            if outputs[ch.number] != value:
+                outputs[ch.number] = value
+                rows.append((t, ch.number, *value))
+        if not any(ref):
+            bursts += 1
+        ref = target
+    t_end = t0_s + level.shape[0] / rate_hz
+    for ch in channels:
+        if outputs[ch.number] != OFF:
+            rows.append((t_end, ch.number, *OFF))
+    return rows, bursts
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {"fescontrol": __version__, "python": platform.python_version(),
+            "numpy": version("numpy"), "numba": version("numba")}
+
+
+def prepare_output_folder(path: Path, what: str = "--out") -> Path:
+    """A new or empty folder only: outputs of two runs must never mix."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"{what} {str(path)!r}: folder exists and is not empty (choose a new folder)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dict[str, Any]:
+    """Replay one recording into `out_dir` (new or empty) and return its report."""
+    profile, device = settings.profile, settings.device
+    det, env = profile.detector, profile.envelope
+    detector = HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n, det.debounce_samples,
+                                det.min_contact_s, det.min_swing_s)
+    envelope = EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s)
+    rate = rec.rate_hz
+    t0 = float(rec.t_s[0])
+    force = rec.dense(INPUT_COLUMN)
+    result = run_batch(force, rate, detector, envelope)
+    rows, bursts = batch_stim_rows(result.level, t0, rate, profile, device)
+    t_end = t0 + force.shape[0] / rate
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with JsonlLog(out_dir / "session.jsonl") as log:
+        log.write({"t_mono": time.monotonic_ns(), "t_s": round(t0, 4), "kind": "session_start",
+                   "command": "replay", "mode": "batch", "versions": _versions(),
+                   "recording": str(rec.path), "recording_sha256": _sha256(rec.path),
+                   "truth": str(rec.truth_path) if rec.truth_path else None,
+                   "sensor_kind": rec.kind, "input_column": INPUT_COLUMN, "sensor_rate_hz": rate,
+                   "profile_path": str(settings.profile_path), "profile_sha256": settings.profile_sha256,
+                   "device": device.device.model, "device_path": str(settings.device_path),
+                   "device_sha256": settings.device_sha256})
+        with open(out_dir / "stim.csv", "w", encoding="utf-8", newline="") as fh:
+            fh.write(",".join(STIM_HEADER) + "\n")
+            fh.writelines(f"{format_time_s(t)},{ch},{c},{w},{f!r}\n" for t, ch, c, w, f in rows)
+        detected = result.event_times(rate)
+        with open(out_dir / "events.csv", "w", encoding="utf-8", newline="") as fh:
+            fh.write("t_s,event,source\n")
+            fh.writelines(f"{format_time_s(t0 + t)},{kind},heel_switch\n" for t, kind in detected)
+        if rec.truth_path is not None:
+            shutil.copyfile(rec.truth_path, out_dir / "truth.csv")
+        outcome = _BatchOutcome(samples=int(rec.t_s.shape[0]),
+                                steps=int(np.count_nonzero(result.event == EV_HEEL_STRIKE)),
+                                bursts=bursts, t_end_s=t_end, sensor_samples_dropped=rec.missing_samples)
+        report = write_report(out_dir, profile, settings.profile_sha256, outcome)
+        report.update({"mode": "batch", "recording": str(rec.path), "sensor_kind": rec.kind,
+                       "input_column": INPUT_COLUMN, "rate_hz": rate, "group": rec.group,
+                       "recording_side": rec.sidecar.get("side"), "gaps": rec.gaps,
+                       "safety_gate": "not run (batch replay)"})
+        _write_json(out_dir / "report.json", report)
+        log.write({"t_mono": time.monotonic_ns(), "t_s": round(t_end, 4), "kind": "session_end",
+                   "exit_status": 0, "reason": outcome.reason, "samples": outcome.samples,
+                   "steps": outcome.steps, "bursts": bursts, "faults": 0, "blocked_commands": 0})
+        log.write({"t_mono": time.monotonic_ns(), "t_s": round(t_end, 4), "kind": "report", "report": report})
+    return report
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def replay_path(source: Path, out_dir: Path, settings: ReplaySettings, *, events: Path | None = None,
+                progress: ProgressFn | None = None) -> list[ReplayOutcome]:
+    """Replay one recording into `out_dir`, or every recording of a folder into `out_dir/NAME/`.
+
+    Every recording is read and validated before anything is written, so a bad one (or an
+    IMU one) in a folder changes nothing. A folder also gets `summary.json` with the
+    per-recording reports and the pooled totals of :func:`summary_rows`.
+    """
+    folder = source.is_dir()
+    if folder and events is not None:
+        raise ConfigError(f"--events {str(events)!r}: only for a single recording, not a folder "
+                          "(each recording of a folder uses its own NAME.events.csv)")
+    if not folder and not source.is_file():
+        raise ConfigError(f"{source}: no such recording or folder")
+    paths = find_recordings(source) if folder else [source]
+    total = 2 * len(paths)
+    recordings: list[Recording] = []
+    for i, path in enumerate(paths):
+        if progress is not None:
+            progress(i, total, f"reading {path.name}")
+        recordings.append(load_for_replay(path, events))
+    prepare_output_folder(out_dir)
+    outcomes: list[ReplayOutcome] = []
+    for i, rec in enumerate(recordings):
+        if progress is not None:
+            progress(len(paths) + i, total, f"replaying {rec.name}")
+        target = out_dir / rec.name if folder else out_dir
+        outcomes.append(ReplayOutcome(rec.name, rec.group, target, replay_batch(rec, target, settings)))
+    if progress is not None:
+        progress(total, total, "done")
+    if folder:
+        summary = {label: report for label, report in summary_rows(outcomes)}
+        _write_json(out_dir / "summary.json", summary)
+    return outcomes
+
+
+def summary_rows(outcomes: Sequence[ReplayOutcome]) -> list[tuple[str, dict[str, Any]]]:
+    """One row per recording, then a pooled total per group (when there are several), then the total.
+
+    Pooling is SCORING.md's: counts and times summed, ratios recomputed from the sums.
+    """
+    rows: list[tuple[str, dict[str, Any]]] = [(o.name, o.report) for o in outcomes]
+    scored = [o for o in outcomes if o.report.get("scored")]
+    groups = sorted({o.group for o in scored})
+    if len(groups) > 1:
+        for g in groups:
+            rows.append((f"total {g or '(no group)'}", aggregate([o.report for o in scored if o.group == g])))
+    rows.append(("total", aggregate([o.report for o in scored])))
+    return rows
+
+
+def format_replay_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """A plain-text table: recording, swings, coverage, stance intrusion, standing, false bursts, onset."""
+    def num(value: Any, places: int) -> str:
+        return "n/a" if value is None else f"{value:.{places}f}"
+
+    header = ("recording", "swings", "coverage", "stance_intrusion", "standing_stim_s", "false_bursts",
+              "onset_lead_ms")
+    lines = [header]
+    for label, r in rows:
+        if not r.get("scored", True):
+            lines.append((label, "-", "no truth", "", "", "", ""))
+            continue
+        onset = r.get("onset_lead_ms") or {}
+        lines.append((label, str(r.get("swings", 0)), num(r.get("coverage"), 4),
+                      num(r.get("stance_intrusion"), 4), num(r.get("standing_stim_s"), 3),
+                      str(r.get("false_bursts", 0)), num(onset.get("median") if onset.get("n") else None, 0)))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for line in lines:
+        cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)

@@ -1,0 +1,147 @@
+"""`fescontrol replay` and `fescontrol data import`: their arguments, and what the terminal shows.
+
+Kept out of `cli.py` so that these commands grow in their own room; `cli.py` only calls
+:func:`add_commands` and :func:`dispatch`. Heavy imports (numpy, numba, the data-set
+importers of `fescontrol_hil`) happen in `dispatch`, so `--help` stays fast. Bad input
+raises `ConfigError`, which `cli.main` turns into exit status 2 with the message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from fescontrol.errors import ConfigError
+
+COMMANDS = ("replay", "data")
+DATA_SETS = "gaitpdb, voisard2023, gaitmap-example, truong2019"
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add `replay` and `data` to the `fescontrol` sub-command parsers."""
+    rp = subparsers.add_parser(
+        "replay", help="run a recording (or a folder of them) through the controller and score it",
+        description="Replay CONTRACT recordings (NAME.csv, optional NAME.json and NAME.events.csv) "
+                    "through the detector, envelope and stimulation policy, and write stim.csv, "
+                    "events.csv, truth.csv, session.jsonl and report.json as a session does. "
+                    "Heel-switch and insole recordings run on heel_N; IMU recordings are refused "
+                    "(no IMU detector yet).")
+    rp.add_argument("source", type=Path, metavar="REC.csv|FOLDER",
+                    help="a recording, or a folder: one table row per recording plus pooled totals")
+    rp.add_argument("--events", type=Path, metavar="EV.csv",
+                    help="truth events for a single recording (default: NAME.events.csv beside it)")
+    rp.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
+    rp.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")
+    rp.add_argument("--mode", choices=("batch", "live"), default="batch",
+                    help="batch (default): kernels over the whole recording in-process. live: NOT YET "
+                         "IMPLEMENTED (exits 2); it is to stream the recording through the emulators over "
+                         "ptys, and is required before replay is complete")
+    rp.add_argument("--out", type=Path, help="output folder (new or empty; default runs/replay-...)")
+
+    data = subparsers.add_parser("data", help="import public gait data sets as CONTRACT recordings")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    imp = data_sub.add_parser(
+        "import", help="convert a data set folder (read in place) into recordings in OUT",
+        description="Convert a public gait data set, read in place and never modified, into CONTRACT "
+                    "recordings (NAME.csv, NAME.json, NAME.events.csv) in OUT.")
+    imp.add_argument("name", metavar="NAME", help=f"data set: {DATA_SETS}")
+    imp.add_argument("src", type=Path, metavar="SRC", help="the data set's folder (e.g. ../shared/gait-data/gaitpdb)")
+    imp.add_argument("out", type=Path, metavar="OUT", help="output folder (new or empty)")
+    imp.add_argument("--only", action="append", metavar="ID",
+                     help="import only this recording of the set (e.g. GaCo01_01, 1-1); repeatable")
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the `replay` or `data` command parsed into `args`; returns the exit status."""
+    if args.command == "replay":
+        return _replay(args)
+    return _data_import(args)
+
+
+class ProgressBar:
+    """A bar rewritten in place on a terminal; a few plain lines when stderr is a file or pipe."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self._last_decile = -1
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        share = done / total if total else 1.0
+        if self.tty:
+            filled = round(share * self.width)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {what[:40]:<40}")
+            self.stream.flush()
+        elif int(share * 10) > self._last_decile:
+            self._last_decile = int(share * 10)
+            self.stream.write(f"{share * 100:3.0f}% {what}\n")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if args.mode == "live":
+        raise ConfigError("--mode live: not yet implemented; use --mode batch")
+    from fescontrol.config.loading import (
+        default_device_path,
+        default_profile_path,
+        load_device,
+        load_profile,
+    )
+    from fescontrol.records.scoring import format_report_table
+    from fescontrol.replay import (
+        ReplaySettings,
+        format_replay_table,
+        replay_path,
+        summary_rows,
+    )
+
+    device_path = Path(args.device_config or default_device_path())
+    profile_path = Path(args.profile or default_profile_path())
+    device, device_sha = load_device(device_path)
+    profile, profile_sha = load_profile(profile_path, device)
+    settings = ReplaySettings(profile, profile_path, profile_sha, device, device_path, device_sha)
+    source: Path = args.source
+    out = args.out or Path("runs") / f"replay-{time.strftime('%Y%m%d-%H%M%S')}-{source.stem}"
+    folder = source.is_dir()
+    bar = ProgressBar() if folder else None
+    try:
+        outcomes = replay_path(source, out, settings, events=args.events, progress=bar)
+    finally:
+        if bar is not None:
+            bar.done()
+    stdout = sys.stdout
+    if folder:
+        stdout.write(format_replay_table(summary_rows(outcomes)) + "\n")
+    else:
+        report = outcomes[0].report
+        if report.get("scored"):
+            stdout.write(format_report_table(report) + "\n")
+        else:
+            stdout.write(f"not scored: {report.get('not_scored_because', 'no truth')}\n")
+    stdout.write(f"output folder: {out}\n")
+    stdout.flush()
+    return 0
+
+
+def _data_import(args: argparse.Namespace) -> int:
+    from fescontrol_hil.datasets import get_importer
+
+    from fescontrol.replay import prepare_output_folder
+
+    importer = get_importer(args.name)
+    if not Path(args.src).is_dir():
+        raise ConfigError(f"SRC {str(args.src)!r}: not a folder (expected the {args.name} data set folder)")
+    out = prepare_output_folder(Path(args.out), "OUT")
+    paths = importer.run(Path(args.src), out, args.only)
+    sys.stdout.write(f"{importer.name}: {len(paths)} recordings written to {out}\n")
+    sys.stdout.flush()
+    return 0
