@@ -29,14 +29,32 @@ behaviour UNVERIFIED, this model picks one reading and says so:
 - Watchdog expiry: outputs off at the expiry instant, modes reset, link lost, a command
   still being processed is dropped unanswered, Init resumes at once and every 500 ms.
 - Device-originated packets (Init, StimulationError) share one 8-bit counter.
+
+Fault injection (``FaultPlan``, all off by default; each fault is logged once as a warning
+and recorded as a ``FaultRecord``, also per affected command where it says so):
+
+- ``busy_from_ns``: from then on every StartChannelListMode is answered -8 at once and
+  not applied (it still feeds the watchdog); other commands, Stop included, work.
+- ``ack_then_busy_from_ns``: from then on every command with an ack is acked 0 at once
+  (GetStimulationMode with the current mode) and not applied, and ``ack_delay_ns`` later
+  acked again, same packet number and command, with -8. Stop is not applied either: the
+  output holds until the watchdog (still fed) or a stimulation error stops it.
+- ``silent_from_ns``: the tx line is cut; the device receives, applies and runs its
+  watchdog as before; frames it would have sent are recorded with direction
+  ``tx_suppressed``.
+- ``emergency_switch_at_ns`` / ``electrode_error_at_ns``: outputs off at that instant,
+  StimulationError -1 / -2, back to start mode (the link stays up).
+- ``reset_at_ns``: outputs off, modes, link and the device's packet counter reset, a
+  command in processing and queued second acks dropped; Init at once (pn 0) and every
+  500 ms until answered, as after power-up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from fescontrol.errors import ProtocolError
 from fescontrol.protocol import sciencemode2 as sm2
@@ -76,18 +94,49 @@ class PacketRecord:
     item: Packet | BadFrame
 
 
+@dataclass(frozen=True)
+class FaultRecord:
+    """An injected fault took effect at ``t_ns`` (device clock), for the device log."""
+
+    t_ns: int
+    fault: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """When (device clock, ns) each injectable device fault starts; ``None`` = never."""
+
+    busy_from_ns: int | None = None
+    ack_then_busy_from_ns: int | None = None
+    silent_from_ns: int | None = None
+    emergency_switch_at_ns: int | None = None
+    electrode_error_at_ns: int | None = None
+    reset_at_ns: int | None = None
+
+    def schedule(self) -> list[tuple[int, str]]:
+        """(time, fault name) in time order; equal times keep the field order above."""
+        named = (("busy", self.busy_from_ns), ("ack_then_busy", self.ack_then_busy_from_ns),
+                 ("silent", self.silent_from_ns), ("emergency_switch", self.emergency_switch_at_ns),
+                 ("electrode_error", self.electrode_error_at_ns), ("reset", self.reset_at_ns))
+        return sorted(((t, name) for name, t in named if t is not None), key=lambda e: e[0])
+
+
+Record = PacketRecord | FaultRecord
+
+
 class RehaStim2Model:
     """A RehaStim 2 in ScienceMode2, driven by explicit times (ns, any monotonic origin)."""
 
     def __init__(self, ack_delay_ns: int = 10_000_000, watchdog_ns: int = 1_200_000_000,
-                 init_period_ns: int = 500_000_000) -> None:
+                 init_period_ns: int = 500_000_000, faults: FaultPlan | None = None) -> None:
         self.ack_delay_ns = ack_delay_ns
         self.watchdog_ns = watchdog_ns
         self.init_period_ns = init_period_ns
         self.decoder = sm2.Decoder()
         self._outbox: list[bytes] = []
         self._changes: list[OutputChange] = []
-        self._records: list[PacketRecord] = []
+        self._records: list[Record] = []
         self._own_pn = 0
         self._recent_init_pns: deque[int] = deque(maxlen=2)
         self._powered = False
@@ -99,6 +148,11 @@ class RehaStim2Model:
         self._last_valid_ns: int | None = None
         self._pending: tuple[int, Packet] | None = None
         self._outputs: dict[int, tuple[int, int, float]] = {ch: OFF for ch in CHANNELS}
+        self._fault_schedule: deque[tuple[int, str]] = deque((faults or FaultPlan()).schedule())
+        self._busy_fault = False
+        self._ack_then_busy = False
+        self._tx_cut = False
+        self._second_acks: deque[tuple[int, bytes]] = deque()
         self._handlers: dict[int, Callable[[Packet, int], int]] = {
             Cmd.GET_STIMULATION_MODE: self._do_get_mode,
             Cmd.INIT_CHANNEL_LIST_MODE: self._do_init_list,
@@ -117,6 +171,11 @@ class RehaStim2Model:
     @property
     def mode(self) -> StimMode:
         return self._mode
+
+    @property
+    def tx_cut(self) -> bool:
+        """True once the device's tx line is cut (``silent`` or ``cut_tx``): nothing is sent."""
+        return self._tx_cut
 
     @property
     def outputs(self) -> dict[int, tuple[int, int, float]]:
@@ -141,8 +200,7 @@ class RehaStim2Model:
 
     def next_deadline_ns(self) -> int | None:
         """When ``poll`` next has something to do; ``None`` before the first call."""
-        times = [t for t in (self._pending_due(), self._watchdog_due(), self._init_due())
-                 if t is not None]
+        times = [t for t in self._due_times() if t is not None]
         if self._outbox and self._now_ns is not None:
             times.append(self._now_ns)  # immediate replies wait for the next poll
         return min(times) if times else None
@@ -151,9 +209,14 @@ class RehaStim2Model:
         out, self._changes = self._changes, []
         return out
 
-    def pop_packet_records(self) -> list[PacketRecord]:
+    def pop_records(self) -> list[Record]:
+        """Packets in and out and injected faults, in the order they happened."""
         out, self._records = self._records, []
         return out
+
+    def pop_packet_records(self) -> list[PacketRecord]:
+        """Like ``pop_records`` without the fault records (which are discarded)."""
+        return [r for r in self.pop_records() if isinstance(r, PacketRecord)]
 
     def inject_stimulation_error(self, now_ns: int, error: int = -2) -> None:
         """Fault injection: the device reports ``error`` (-1 e-stop, -2 electrode, -3 module).
@@ -161,11 +224,17 @@ class RehaStim2Model:
         Stimulation stops and the device returns to start mode (the host must re-init).
         """
         self._advance(now_ns)
-        self._send_own(now_ns, lambda pn: sm2.stimulation_error(pn, error))
-        self._all_off(now_ns)
-        if self._linked:
-            self._mode = StimMode.START
-            self._config = None
+        self._stimulation_error(now_ns, error)
+
+    def record_fault(self, now_ns: int, fault: str, *, warn: bool = True, **detail: Any) -> None:
+        """Record a fault the emulator process injects (line noise, unplug) in the device log."""
+        self._advance(now_ns)
+        self._fault(now_ns, fault, warn=warn, **detail)
+
+    def cut_tx(self, now_ns: int) -> None:
+        """From ``now_ns`` on nothing is sent (frames are recorded as ``tx_suppressed``)."""
+        self._advance(now_ns)
+        self._tx_cut = True
 
     def power_off(self, now_ns: int) -> None:
         """Emulator shutdown: every output to 0 (recorded), nothing more is sent."""
@@ -185,6 +254,17 @@ class RehaStim2Model:
     def _init_due(self) -> int | None:
         return None if self._linked else self._next_init_ns
 
+    def _fault_due(self) -> int | None:
+        return self._fault_schedule[0][0] if self._fault_schedule else None
+
+    def _second_ack_due(self) -> int | None:
+        return self._second_acks[0][0] if self._second_acks else None
+
+    def _due_times(self) -> tuple[int | None, ...]:
+        """Timed events by rank: equal times run in this order."""
+        return (self._pending_due(), self._watchdog_due(), self._init_due(), self._fault_due(),
+                self._second_ack_due())
+
     def _advance(self, now_ns: int) -> None:
         """Handle every timed event due at or before ``now_ns``, oldest first, at its own time."""
         self._now_ns = now_ns
@@ -192,8 +272,7 @@ class RehaStim2Model:
             self._powered = True
             self._next_init_ns = now_ns
         while True:
-            events = [(t, rank) for rank, t in enumerate(
-                (self._pending_due(), self._watchdog_due(), self._init_due())) if t is not None]
+            events = [(t, rank) for rank, t in enumerate(self._due_times()) if t is not None]
             if not events:
                 return
             t, rank = min(events)
@@ -203,8 +282,12 @@ class RehaStim2Model:
                 self._process_pending(t)
             elif rank == 1:
                 self._expire_watchdog(t)
-            else:
+            elif rank == 2:
                 self._send_init(t)
+            elif rank == 3:
+                self._start_fault(t, self._fault_schedule.popleft()[1])
+            else:
+                self._send(t, self._second_acks.popleft()[1])
 
     def _send_init(self, t_ns: int) -> None:
         self._recent_init_pns.append(self._own_pn)
@@ -214,13 +297,56 @@ class RehaStim2Model:
     def _expire_watchdog(self, t_ns: int) -> None:
         log.warning("no valid packet for %d ms: stimulation stopped, link lost",
                     self.watchdog_ns // 1_000_000)
+        self._restart(t_ns)
+
+    def _restart(self, t_ns: int) -> None:
+        """Outputs off, modes reset, link lost, work in progress dropped, Init at once."""
         self._linked = False
         self._pending = None
+        self._second_acks.clear()
         self._all_off(t_ns)
         self._mode = StimMode.START
         self._config = None
         self._recent_init_pns.clear()
         self._next_init_ns = t_ns
+
+    # ------------------------------------------------------------------ injected faults
+
+    def _start_fault(self, t_ns: int, name: str) -> None:
+        if name == "busy":
+            self._busy_fault = True
+            self._fault(t_ns, name, effect="active")
+        elif name == "ack_then_busy":
+            self._ack_then_busy = True
+            self._fault(t_ns, name, effect="active")
+        elif name == "silent":
+            self._fault(t_ns, name, effect="active")
+            self._tx_cut = True
+        elif name == "emergency_switch":
+            self._stimulation_error(t_ns, -1)
+        elif name == "electrode_error":
+            self._stimulation_error(t_ns, -2)
+        elif name == "reset":
+            self._fault(t_ns, name, effect="outputs_off")
+            self._restart(t_ns)
+            self._own_pn = 0
+        else:  # pragma: no cover - FaultPlan.schedule only yields the names above
+            raise AssertionError(name)
+
+    def _stimulation_error(self, t_ns: int, error: int) -> None:
+        name = {-1: "emergency_switch", -2: "electrode_error"}.get(error, "stimulation_error")
+        self._fault(t_ns, name, effect="outputs_off", error=error)
+        self._send_own(t_ns, lambda pn: sm2.stimulation_error(pn, error))
+        self._all_off(t_ns)
+        if self._linked:
+            self._mode = StimMode.START
+            self._config = None
+
+    def _fault(self, t_ns: int, name: str, *, warn: bool = True, **detail: Any) -> None:
+        """Record a fault (and warn: once per fault, not once per command it affects)."""
+        if warn:
+            log.warning("fault injected: %s %s", name, " ".join(f"{k}={v}" for k, v in detail.items()))
+        self._records.append(FaultRecord(t_ns, name, detail))
 
     # ------------------------------------------------------------------ receiving
 
@@ -242,6 +368,20 @@ class RehaStim2Model:
             return
         if cmd not in ANSWERED:
             self._send(now_ns, sm2.unknown_command(packet.packet_number, cmd))
+            return
+        pn = packet.packet_number
+        if self._busy_fault and cmd == Cmd.START_CHANNEL_LIST_MODE:
+            self._fault(now_ns, "busy", warn=False, effect="refused", packet_number=pn, command=Cmd(cmd).name)
+            self._send(now_ns, sm2.ack(pn, Cmd.START_CHANNEL_LIST_MODE_ACK, Result.BUSY))
+            return
+        if self._ack_then_busy:
+            self._fault(now_ns, "ack_then_busy", warn=False, effect="acked_not_applied", packet_number=pn,
+                        command=Cmd(cmd).name)
+            if cmd == Cmd.GET_STIMULATION_MODE:
+                self._send(now_ns, sm2.get_stimulation_mode_ack(pn, Result.OK, self._mode))
+            else:
+                self._send(now_ns, sm2.ack(pn, sm2.ACK_OF[Cmd(cmd)], Result.OK))
+            self._second_acks.append((now_ns + self.ack_delay_ns, sm2.ack(pn, sm2.ACK_OF[Cmd(cmd)], Result.BUSY)))
             return
         if self._pending is not None:
             self._send(now_ns, sm2.ack(packet.packet_number, sm2.ACK_OF[Cmd(cmd)], Result.BUSY))
@@ -362,6 +502,9 @@ class RehaStim2Model:
             self._set_output(t_ns, channel, OFF)
 
     def _send(self, t_ns: int, frame: bytes) -> None:
+        if self._tx_cut:
+            self._records.append(PacketRecord(t_ns, "tx_suppressed", frame, sm2.decode_frame(frame)))
+            return
         self._outbox.append(frame)
         self._records.append(PacketRecord(t_ns, "tx", frame, sm2.decode_frame(frame)))
 

@@ -3,7 +3,13 @@
 It behaves like the device: one frame per sample on a fixed absolute schedule (no drift:
 each sample has its own deadline; a late process sends what is due at once), and bytes the
 host does not read are dropped as a UART would drop them. Its only stdout lines are
-`PORT <path>` (first, flushed) and `DONE <samples>`; diagnostics go to logging (stderr).
+`PORT <path>` (first, flushed) and `DONE <frames written>`; diagnostics go to logging (stderr).
+
+Fault injection (all off by default) changes only what is sent: the force (`--stick`,
+`--chatter-from`), which frames go out and with which CRC (`--keep-every`, `--corrupt`,
+`--loss-from`) and when the stream ends (`--freeze-at`, `--unplug-at`). The truth (and
+`--recording`) files are the generated walk, unchanged. Each fault is a stderr warning when
+its first affected sample is due.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import argparse
 import fcntl
 import logging
+import math
 import os
 import signal
 import struct
 import sys
 import termios
 import time
+from dataclasses import dataclass
 from types import FrameType
 
 import numpy as np
@@ -37,6 +45,9 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 1.0   # after the last sample, wait this long at most for the host to read
 _SLEEP_MAX_S = 0.05     # sleep in slices so signals are handled promptly
+LOADED_N = 600.0        # --stick loaded, and the high level of --chatter-from
+CHATTER_RUN = 2         # --chatter-from: samples at each level
+SWING_OFFSET_S = 0.100  # WHEN = swing:N is this long after the N-th true toe-off
 
 
 class _Stop(Exception):
@@ -55,9 +66,141 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
     p.add_argument("--truth", default=None, help="write the truth events csv here")
     p.add_argument("--recording", default=None, help="also write the force csv here")
-    p.add_argument("--noise-garbage-every", type=int, default=0,
+    f = p.add_argument_group(
+        "fault injection",
+        "S is session time in seconds (sample k is at k / rate). WHEN is S, or swing:N = 100 ms "
+        "after the N-th true toe-off (1-based) of the generated walk. truth.csv and --recording "
+        "are the generated walk, unchanged by faults.")
+    f.add_argument("--noise-garbage-every", type=int, default=0, metavar="N",
                    help="insert a few garbage bytes every N frames (0 = off)")
+    f.add_argument("--corrupt", default=None, metavar="K/M",
+                   help="corrupt the CRC of the first K of every M frames written (3/4: frames 1, 2, 3 "
+                        "of every 4 bad), counted from --loss-from")
+    f.add_argument("--keep-every", type=int, default=1, metavar="N",
+                   help="write only every N-th frame (the N-th, 2N-th, ... from --loss-from); the "
+                        "others are dropped, the sequence counter still advances (default 1 = all)")
+    f.add_argument("--loss-from", type=float, default=0.0, metavar="S",
+                   help="--corrupt and --keep-every apply from S on (default 0)")
+    f.add_argument("--stick", choices=("loaded", "unloaded"), default=None,
+                   help=f"from --stick-from on the heel force is stuck at {LOADED_N:g} N (loaded) or 0 N")
+    f.add_argument("--stick-from", default=None, metavar="WHEN", help="start of --stick (default 0)")
+    f.add_argument("--chatter-from", default=None, metavar="WHEN",
+                   help=f"from WHEN on the force alternates {LOADED_N:g} N / 0 N every {CHATTER_RUN} "
+                        f"samples ({LOADED_N:g} first); if --stick is also given, the later start wins")
+    f.add_argument("--freeze-at", default=None, metavar="WHEN",
+                   help="from WHEN on nothing is sent, the port stays open until the end of the "
+                        "stream duration (a hung sensor); then the usual end")
+    f.add_argument("--unplug-at", default=None, metavar="WHEN",
+                   help="at WHEN the sensor stops sending and closes its pty at once (the host sees "
+                        "the port vanish), then exits 0")
     return p
+
+
+@dataclass(frozen=True)
+class _Faults:
+    """The fault options resolved to sample indices (None = off)."""
+
+    corrupt: tuple[int, int] | None = None
+    keep_every: int = 1
+    loss_from: int = 0
+    stick: str | None = None
+    stick_from: int = 0
+    chatter_from: int | None = None
+    freeze_at: int | None = None
+    unplug_at: int | None = None
+
+
+def _sample_at(option: str, s: float, rec: GaitRecording) -> int:
+    """First sample index at or after session time ``s``; within the stream."""
+    n = rec.heel_N.size
+    if not (math.isfinite(s) and 0.0 <= s < n / rec.rate_hz):
+        raise ConfigError(f"{option} {s!r}: must be within 0 .. {n / rec.rate_hz:g} s (the stream)")
+    return min(n - 1, math.ceil(s * rec.rate_hz - 1e-6))
+
+
+def _when(option: str, text: str, rec: GaitRecording) -> int:
+    """WHEN = seconds, or swing:N (100 ms after the N-th true toe-off, 1-based)."""
+    if text.startswith("swing:"):
+        toe_offs = [t for t, kind in rec.events if kind == "toe_off"]
+        try:
+            k = int(text[len("swing:"):])
+        except ValueError:
+            k = 0
+        if not 1 <= k <= len(toe_offs):
+            raise ConfigError(f"{option} {text!r}: swing:N needs N in 1 .. {len(toe_offs)} "
+                              "(the toe-offs of this walk)")
+        return _sample_at(option, toe_offs[k - 1] + SWING_OFFSET_S, rec)
+    try:
+        s = float(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected seconds or swing:N") from None
+    return _sample_at(option, s, rec)
+
+
+def _resolve_faults(args: argparse.Namespace, rec: GaitRecording) -> _Faults:
+    corrupt = None
+    if args.corrupt is not None:
+        k_text, _, m_text = args.corrupt.partition("/")
+        try:
+            corrupt = (int(k_text), int(m_text))
+        except ValueError:
+            corrupt = (-1, 0)
+        if not (corrupt[1] >= 1 and 0 <= corrupt[0] <= corrupt[1]):
+            raise ConfigError(f"--corrupt {args.corrupt!r}: expected K/M with 0 <= K <= M, M >= 1")
+    if args.keep_every < 1:
+        raise ConfigError(f"--keep-every {args.keep_every!r}: must be >= 1")
+    if args.stick_from is not None and args.stick is None:
+        raise ConfigError("--stick-from needs --stick loaded|unloaded")
+    return _Faults(
+        corrupt=corrupt, keep_every=args.keep_every,
+        loss_from=_sample_at("--loss-from", args.loss_from, rec),
+        stick=args.stick,
+        stick_from=_when("--stick-from", args.stick_from, rec) if args.stick_from is not None else 0,
+        chatter_from=_when("--chatter-from", args.chatter_from, rec) if args.chatter_from is not None else None,
+        freeze_at=_when("--freeze-at", args.freeze_at, rec) if args.freeze_at is not None else None,
+        unplug_at=_when("--unplug-at", args.unplug_at, rec) if args.unplug_at is not None else None)
+
+
+def _faulty_force(heel_N: np.ndarray, faults: _Faults, notes: dict[int, list[str]]) -> np.ndarray:
+    """The force to send: stuck or chattering from their start (the later start wins)."""
+    heel = heel_N.copy()
+    steps = []
+    if faults.stick is not None:
+        steps.append((faults.stick_from, "stick"))
+    if faults.chatter_from is not None:
+        steps.append((faults.chatter_from, "chatter"))
+    for k0, kind in sorted(steps):
+        if kind == "stick":
+            heel[k0:] = LOADED_N if faults.stick == "loaded" else 0.0
+            notes.setdefault(k0, []).append(f"stick {faults.stick} ({heel[k0]:g} N)")
+        else:
+            j = np.arange(heel.size - k0)
+            heel[k0:] = np.where((j // CHATTER_RUN) % 2 == 0, LOADED_N, 0.0)
+            notes.setdefault(k0, []).append(f"chatter {LOADED_N:g} N / 0 N every {CHATTER_RUN} samples")
+    return heel
+
+
+def _apply_loss(frames: list[bytes], faults: _Faults, notes: dict[int, list[str]]) -> list[bytes]:
+    """Drop (b"") all but every N-th frame and corrupt the CRC of K of every M frames written."""
+    if faults.keep_every == 1 and faults.corrupt is None:
+        return frames
+    out = list(frames)
+    k0 = faults.loss_from
+    what = []
+    if faults.keep_every > 1:
+        what.append(f"keep every {faults.keep_every}th frame")
+    if faults.corrupt is not None:
+        what.append(f"bad CRC in {faults.corrupt[0]} of every {faults.corrupt[1]} frames")
+    notes.setdefault(k0, []).append(", ".join(what))
+    written = 0
+    for k in range(k0, len(out)):
+        if (k - k0 + 1) % faults.keep_every:
+            out[k] = b""
+            continue
+        if faults.corrupt is not None and written % faults.corrupt[1] < faults.corrupt[0]:
+            out[k] = out[k][:-1] + bytes((out[k][-1] ^ 0xFF,))  # the CRC is the frame's last byte
+        written += 1
+    return out
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -108,8 +251,11 @@ def _sleep_until(deadline_ns: int) -> None:
         time.sleep(min(left / 1e9, _SLEEP_MAX_S))
 
 
-def _stream(master_fd: int, frames: list[bytes], t0_ns: int, period_ns: float) -> int:
-    """Send frame k at t0 + k * period; return the number of bytes the pty dropped."""
+def _stream(master_fd: int, frames: list[bytes], t0_ns: int, period_ns: float,
+            notes: dict[int, list[str]] | None = None) -> int:
+    """Send frame k at t0 + k * period (an empty frame: nothing); return the number of bytes
+    the pty dropped. ``notes`` are fault warnings, logged when their sample is due."""
+    pending = sorted((notes or {}).items())
     dropped = 0
     k = 0
     n = len(frames)
@@ -118,9 +264,19 @@ def _stream(master_fd: int, frames: list[bytes], t0_ns: int, period_ns: float) -
         now = time.monotonic_ns()
         due = min(n, int((now - t0_ns) // period_ns) + 1)  # late: everything already due at once
         due = max(due, k + 1)
-        dropped += write_nonblocking(master_fd, b"".join(frames[k:due]))
+        while pending and pending[0][0] < due:
+            _warn_fault(*pending.pop(0), period_ns)
+        data = b"".join(frames[k:due])
+        if data:
+            dropped += write_nonblocking(master_fd, data)
         k = due
     return dropped
+
+
+def _warn_fault(k: int, what: list[str], period_ns: float) -> None:
+    for text in what:
+        log.warning("sensor emulator: fault injected at sample %d (t=%.4f s): %s", k,
+                    k * period_ns / 1e9, text)
 
 
 def _drain(slave_fd: int) -> None:
@@ -156,19 +312,36 @@ def run(argv: list[str]) -> int:
         try:
             _check(args)
             rec = generate(args.scenario, args.seed, args.duration, args.rate)
+            faults = _resolve_faults(args, rec)
             _write_files(rec, args)
         except ConfigError as exc:
             print(f"fescontrol-hil sensor: {exc}", file=sys.stderr)
             return 2
-        frames = _frames(rec.heel_N, args.noise_garbage_every, args.seed)
+        notes: dict[int, list[str]] = {}
+        heel = _faulty_force(rec.heel_N, faults, notes)
+        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed), faults, notes)
+        if faults.freeze_at is not None:
+            frames[faults.freeze_at:] = [b""] * (len(frames) - faults.freeze_at)
+            notes.setdefault(faults.freeze_at, []).append("freeze: nothing more is sent, the port stays open")
+        end = len(frames) if faults.unplug_at is None else faults.unplug_at
         master_fd, slave_fd, path = open_pty()
         print(f"PORT {path}", flush=True)
         t0 = args.t0_mono_ns if args.t0_mono_ns is not None else time.monotonic_ns()
-        dropped = _stream(master_fd, frames, t0, 1e9 / (args.rate * args.speed))
+        period_ns = 1e9 / (args.rate * args.speed)
+        dropped = _stream(master_fd, frames[:end], t0, period_ns, notes)
         if dropped:
             log.warning("sensor emulator: the pty dropped %d bytes (host not reading)", dropped)
+        written = sum(1 for frame in frames[:end] if frame)
+        if faults.unplug_at is not None:
+            _sleep_until(t0 + int(round(end * period_ns)))
+            _warn_fault(end, ["unplug: the pty is closed"], period_ns)
+            for fd in (master_fd, slave_fd):
+                os.close(fd)
+            master_fd = slave_fd = -1
+            print(f"DONE {written}", flush=True)
+            return 0
         _drain(slave_fd)
-        print(f"DONE {len(frames)}", flush=True)
+        print(f"DONE {written}", flush=True)
         return 0
     except _Stop as exc:
         log.info("sensor emulator stopped by %s", exc)

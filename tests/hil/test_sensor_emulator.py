@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
+from fescontrol_hil.gait import generate
 
 from fescontrol.sensing.frames import FrameDecoder
-from fescontrol_hil.gait import generate
 
 RUN = "import sys; from fescontrol_hil.sensor import run; sys.exit(run(sys.argv[1:]))"
 DURATION_S = 12.0

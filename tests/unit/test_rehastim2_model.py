@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fescontrol_hil.rehastim2_model import OFF, FaultPlan, FaultRecord, OutputChange, PacketRecord, RehaStim2Model
 
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.protocol.sciencemode2 import Ack, ChannelSetting, Cmd, Packet, StimMode
-from fescontrol_hil.rehastim2_model import OFF, OutputChange, RehaStim2Model
 
 MS = 1_000_000
 ACK = 10 * MS
@@ -352,3 +352,168 @@ def test_packet_records_keep_exact_bytes_in_and_out() -> None:
     assert [(r.t_ns, r.direction, r.raw) for r in recs] == [
         (0, "tx", sm2.init(0)), (5 * MS, "rx", sm2.init_ack(0))]
     assert recs[1].item == Packet(0, Cmd.INIT_ACK, b"\x00")
+
+
+# ----------------------------------------------------------------- injected faults (FaultPlan)
+
+
+def faulty(**plan: int) -> RehaStim2Model:
+    """Started at 200 ms (outputs on from 210 ms) with the given faults scheduled."""
+    m = RehaStim2Model(faults=FaultPlan(**plan))
+    (init,) = frames(m, 0)
+    m.receive(sm2.init_ack(init.packet_number), MS)  # type: ignore[union-attr]
+    assert result(command(m, init_2ch(0), 100 * MS)) == 0
+    assert result(command(m, sm2.start_channel_list_mode(1, TWO), 200 * MS)) == 0
+    assert len(m.pop_output_changes()) == 2
+    m.pop_records()
+    return m
+
+
+def faults_of(m: RehaStim2Model) -> list[tuple[int, str, dict[str, object]]]:
+    return [(r.t_ns, r.fault, r.detail) for r in m.pop_records() if isinstance(r, FaultRecord)]
+
+
+UPDATE = [ChannelSetting(0, 300, 50), ChannelSetting(0, 250, 20)]
+ON = {1: (30, 300, 40.0), 2: (20, 250, 40.0)}
+
+
+def test_no_fault_plan_records_no_fault() -> None:
+    m = started()
+    m.inject_stimulation_error(300 * MS, -3)  # the old API still works; -3 has no own name
+    assert faults_of(m) == [(300 * MS, "stimulation_error", {"effect": "outputs_off", "error": -3})]
+    assert FaultPlan().schedule() == []
+
+
+def test_busy_from_refuses_start_at_once_but_stop_works() -> None:
+    m = faulty(busy_from_ns=300 * MS)
+    assert frames(m, 300 * MS) == []
+    assert faults_of(m) == [(300 * MS, "busy", {"effect": "active"})]
+    m.receive(sm2.start_channel_list_mode(2, UPDATE), 400 * MS)
+    assert frames(m, 400 * MS) == [Ack(2, Cmd.START_CHANNEL_LIST_MODE_ACK, -8, b"")]
+    assert frames(m, 420 * MS) == []
+    assert m.pop_output_changes() == [] and {ch: m.outputs[ch] for ch in (1, 2)} == ON
+    assert faults_of(m) == [(400 * MS, "busy", {"effect": "refused", "packet_number": 2,
+                                                "command": "START_CHANNEL_LIST_MODE"})]
+    assert m.next_deadline_ns() == 1600 * MS  # the refused Start still fed the watchdog
+    assert command(m, sm2.get_stimulation_mode(3), 500 * MS) == Ack(3, Cmd.GET_STIMULATION_MODE_ACK, 0, b"\x02")
+    assert result(command(m, sm2.stop_channel_list_mode(4), 600 * MS)) == 0
+    assert m.pop_output_changes() == [OutputChange(610 * MS, 1, *OFF), OutputChange(610 * MS, 2, *OFF)]
+
+
+def test_busy_from_before_the_first_start_refuses_it() -> None:
+    m = RehaStim2Model(faults=FaultPlan(busy_from_ns=150 * MS))
+    (init,) = frames(m, 0)
+    m.receive(sm2.init_ack(init.packet_number), MS)  # type: ignore[union-attr]
+    assert result(command(m, init_2ch(0), 100 * MS)) == 0
+    m.receive(sm2.start_channel_list_mode(1, TWO), 200 * MS)
+    assert frames(m, 200 * MS) == [Ack(1, Cmd.START_CHANNEL_LIST_MODE_ACK, -8, b"")]
+    assert frames(m, 300 * MS) == []
+    assert m.pop_output_changes() == [] and m.mode is StimMode.INITIALISED
+
+
+def test_ack_then_busy_acks_ok_applies_nothing_then_acks_busy() -> None:
+    m = faulty(ack_then_busy_from_ns=300 * MS)
+    m.receive(sm2.start_channel_list_mode(2, UPDATE), 400 * MS)
+    assert frames(m, 400 * MS) == [Ack(2, Cmd.START_CHANNEL_LIST_MODE_ACK, 0, b"")]
+    assert m.next_deadline_ns() == 410 * MS
+    assert frames(m, 410 * MS - 1) == []
+    assert frames(m, 410 * MS) == [Ack(2, Cmd.START_CHANNEL_LIST_MODE_ACK, -8, b"")]
+    m.receive(sm2.stop_channel_list_mode(3), 500 * MS)
+    assert frames(m, 500 * MS) == [Ack(3, Cmd.STOP_CHANNEL_LIST_MODE_ACK, 0, b"")]
+    assert frames(m, 510 * MS) == [Ack(3, Cmd.STOP_CHANNEL_LIST_MODE_ACK, -8, b"")]
+    m.receive(sm2.get_stimulation_mode(4), 600 * MS)
+    assert frames(m, 610 * MS) == [Ack(4, Cmd.GET_STIMULATION_MODE_ACK, 0, b"\x02"),
+                                   Ack(4, Cmd.GET_STIMULATION_MODE_ACK, -8, b"")]
+    assert m.pop_output_changes() == [] and m.mode is StimMode.STARTED
+    assert {ch: m.outputs[ch] for ch in (1, 2)} == ON  # the old current goes on
+    got = faults_of(m)
+    assert got[0] == (300 * MS, "ack_then_busy", {"effect": "active"})
+    assert [(t, d["effect"], d["packet_number"]) for t, _f, d in got[1:]] == [
+        (400 * MS, "acked_not_applied", 2), (500 * MS, "acked_not_applied", 3), (600 * MS, "acked_not_applied", 4)]
+    # only the watchdog (fed by those commands) ends it
+    frames(m, 1800 * MS)
+    assert m.pop_output_changes() == [OutputChange(1800 * MS, 1, *OFF), OutputChange(1800 * MS, 2, *OFF)]
+
+
+def test_silent_device_applies_commands_and_runs_its_watchdog_but_sends_nothing() -> None:
+    m = faulty(silent_from_ns=300 * MS)
+    assert frames(m, 300 * MS) == [] and m.tx_cut
+    m.receive(sm2.start_channel_list_mode(2, UPDATE), 400 * MS)
+    assert frames(m, 410 * MS) == []
+    assert m.pop_output_changes() == [OutputChange(410 * MS, 1, 50, 300, 40.0)]
+    assert frames(m, 1610 * MS) == []  # watchdog expiry at 1600 ms: no Init goes out
+    assert m.pop_output_changes() == [OutputChange(1600 * MS, 1, *OFF), OutputChange(1600 * MS, 2, *OFF)]
+    assert not m.linked
+    recs = m.pop_records()
+    assert isinstance(recs[0], FaultRecord) and recs[0].fault == "silent"
+    suppressed = [(r.t_ns, sm2.parse(r.item)) for r in recs if isinstance(r, PacketRecord)
+                  and r.direction == "tx_suppressed"]
+    assert suppressed[0] == (410 * MS, Ack(2, Cmd.START_CHANNEL_LIST_MODE_ACK, 0, b""))
+    assert isinstance(suppressed[1][1], sm2.Init) and suppressed[1][0] == 1600 * MS
+    assert not any(isinstance(r, PacketRecord) and r.direction == "tx" for r in recs)
+
+
+def test_silent_stop_still_stops() -> None:
+    m = faulty(silent_from_ns=300 * MS)
+    m.receive(sm2.stop_channel_list_mode(2), 400 * MS)
+    assert frames(m, 410 * MS) == []
+    assert m.pop_output_changes() == [OutputChange(410 * MS, 1, *OFF), OutputChange(410 * MS, 2, *OFF)]
+
+
+@pytest.mark.parametrize(("field", "name", "error"), [
+    ("emergency_switch_at_ns", "emergency_switch", -1), ("electrode_error_at_ns", "electrode_error", -2)])
+def test_stimulation_error_turns_outputs_off_at_that_instant(field: str, name: str, error: int) -> None:
+    m = faulty(**{field: 333 * MS})
+    assert m.next_deadline_ns() == 333 * MS
+    (err,) = frames(m, 340 * MS)
+    assert err == sm2.StimulationError(1, error)  # Init 0 went before
+    assert m.pop_output_changes() == [OutputChange(333 * MS, 1, *OFF), OutputChange(333 * MS, 2, *OFF)]
+    recs = m.pop_records()
+    assert recs[0] == FaultRecord(333 * MS, name, {"effect": "outputs_off", "error": error})
+    assert isinstance(recs[1], PacketRecord) and recs[1].t_ns == 333 * MS  # the error frame, after
+    assert m.linked and m.mode is StimMode.START
+    assert result(command(m, sm2.start_channel_list_mode(5, TWO), 400 * MS)) == -3
+
+
+def test_stimulation_error_while_a_start_is_processed_keeps_outputs_off() -> None:
+    m = faulty(emergency_switch_at_ns=405 * MS)
+    m.receive(sm2.start_channel_list_mode(2, UPDATE), 400 * MS)
+    got = frames(m, 420 * MS)
+    assert got == [sm2.StimulationError(1, -1), Ack(2, Cmd.START_CHANNEL_LIST_MODE_ACK, -3, b"")]
+    assert m.pop_output_changes() == [OutputChange(405 * MS, 1, *OFF), OutputChange(405 * MS, 2, *OFF)]
+
+
+def test_reset_turns_off_resets_and_sends_init_as_after_power_up() -> None:
+    m = faulty(reset_at_ns=300 * MS)
+    m.receive(sm2.get_stimulation_mode(2), 295 * MS)  # in processing at the reset: dropped
+    assert frames(m, 300 * MS) == [sm2.Init(0, 1)]  # own counter from 0 again
+    assert m.pop_output_changes() == [OutputChange(300 * MS, 1, *OFF), OutputChange(300 * MS, 2, *OFF)]
+    assert not m.linked and m.mode is StimMode.START
+    assert frames(m, 799 * MS) == []
+    assert frames(m, 800 * MS) == [sm2.Init(1, 1)]
+    assert faults_of(m) == [(300 * MS, "reset", {"effect": "outputs_off"})]
+    m.receive(sm2.init_ack(1), 810 * MS)
+    assert m.linked
+    assert result(command(m, sm2.start_channel_list_mode(3, TWO), 900 * MS)) == -3  # must re-init
+    assert result(command(m, init_2ch(4), 1000 * MS)) == 0
+
+
+def test_a_late_poll_runs_the_fault_at_its_own_time_in_order() -> None:
+    m = faulty(electrode_error_at_ns=1000 * MS, reset_at_ns=1000 * MS)
+    m.receive(sm2.watchdog(2), 900 * MS)
+    got = frames(m, 1300 * MS)
+    assert got == [sm2.StimulationError(1, -2), sm2.Init(0, 1)]
+    assert [(t, f) for t, f, _d in faults_of(m)] == [(1000 * MS, "electrode_error"), (1000 * MS, "reset")]
+    assert m.pop_output_changes() == [OutputChange(1000 * MS, 1, *OFF), OutputChange(1000 * MS, 2, *OFF)]
+
+
+def test_process_faults_are_recorded_and_cut_tx_suppresses_frames() -> None:
+    m = started()
+    m.record_fault(300 * MS, "unplug", effect="port_closed")
+    m.cut_tx(300 * MS)
+    assert m.tx_cut
+    m.receive(sm2.get_stimulation_mode(2), 400 * MS)
+    assert frames(m, 410 * MS) == []
+    recs = m.pop_records()
+    assert FaultRecord(300 * MS, "unplug", {"effect": "port_closed"}) in recs
+    assert [r.direction for r in recs if isinstance(r, PacketRecord)][-1] == "tx_suppressed"
