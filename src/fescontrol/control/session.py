@@ -32,7 +32,7 @@ from fescontrol.control.stimlink import LinkTiming, StimulatorLink
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core import heelswitch as hs_kernels
 from fescontrol.core.warmup import warm_up
-from fescontrol.errors import DeviceIOError, FesError, OperatorStop, SafetyTrip
+from fescontrol.errors import DeviceIOError, FesError, OperatorStop, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import SafetyGate
 from fescontrol.safety.limits import limits_from_config as gate_limits_from_config
@@ -49,7 +49,7 @@ EXIT_FAULT = 3
 EXIT_OPERATOR = 130
 
 STOP_ACK_TIMEOUT_S = 0.5
-MAX_STOP_TRIES = 5
+STOP_RETRY_PAUSE_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,9 @@ def _teardown(link: StimulatorLink | None, loop: ControlLoop | None, machine: Co
 
 def _stop_with_retry(link: StimulatorLink) -> None:
     """Make sure the device has taken a Stop: wait for the one in flight, else send one; resend
-    on busy a few times. A device that reset itself (it answers 'wrong mode') has no output."""
+    it while the device answers busy, until the deadline (a Start it is still processing takes
+    up to its command latency). A device that reset itself (it answers 'wrong mode' after
+    sending Init) has no output."""
     now = time.monotonic_ns()
     flight = link.in_flight
     if flight is None or flight.command != sm2.Cmd.STOP_CHANNEL_LIST_MODE:
@@ -277,14 +279,14 @@ def _stop_with_retry(link: StimulatorLink) -> None:
     tries = 1
     deadline = now + int(STOP_ACK_TIMEOUT_S * 1e9)
     while time.monotonic_ns() < deadline:
-        with contextlib.suppress(SafetyTrip):
+        with contextlib.suppress(SafetyTrip, ProtocolError):
             link.poll(time.monotonic_ns())  # a device error now changes nothing: Stop is confirmed below
         if link.in_flight is None:
             result = link.last_ack_result
             if result == sm2.Result.OK:
                 return
-            if result == sm2.Result.BUSY and tries < MAX_STOP_TRIES:
-                time.sleep(0.002)
+            if result == sm2.Result.BUSY:
+                time.sleep(STOP_RETRY_PAUSE_S)
                 link.send_stop(time.monotonic_ns())
                 tries += 1
                 continue
@@ -292,7 +294,8 @@ def _stop_with_retry(link: StimulatorLink) -> None:
                 return  # the device re-initialised: every output is off until a new handshake
             raise DeviceIOError(f"StopChannelListMode answered with result {result} after {tries} tries")
         time.sleep(0.0005)
-    raise DeviceIOError(f"no ack for StopChannelListMode within {STOP_ACK_TIMEOUT_S * 1000:.0f} ms")
+    raise DeviceIOError(f"no ack for StopChannelListMode within {STOP_ACK_TIMEOUT_S * 1000:.0f} ms "
+                        f"({tries} tries)")
 
 
 @contextlib.contextmanager

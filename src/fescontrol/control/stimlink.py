@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from fescontrol.errors import DeviceInitError, SafetyTrip
+from fescontrol.errors import DeviceInitError, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
-from fescontrol.safety.gate import SafetyGate, Verdict
+from fescontrol.safety.gate import GateState, SafetyGate, Verdict
 from fescontrol.safety.liveness import Liveness
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,12 @@ class StimulatorLink:
         if isinstance(item, sm2.BadFrame):
             self._on_record({"kind": "stim_rx_bad_frame", "reason": item.reason, "hex": item.raw.hex(" ")})
             return
-        msg = sm2.parse(item)
+        try:
+            msg = sm2.parse(item)
+        except ProtocolError as exc:
+            # a packet with a valid checksum that is not what the device may send: the host can
+            # no longer tell what the device is doing
+            raise SafetyTrip(f"stimulator sent a malformed packet: {exc}") from exc
         if isinstance(msg, sm2.Init):
             self.initialised = False
             self.in_flight = None
@@ -190,8 +195,16 @@ class StimulatorLink:
         self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
 
     def trip(self, cause: str, now_ns: int) -> None:
-        """A fault: the gate sends Stop and latches; that Stop is the command now in flight."""
-        pn = self.gate.trip(cause, now_ns)
+        """A fault: the gate sends Stop and latches; that Stop is the command now in flight.
+
+        If the gate has just tripped on its own (its wall-time checks), its Stop is already on
+        the wire: that one is awaited instead of sending a second one.
+        """
+        stop_pn = self.gate.last_stop_packet_number
+        if self.gate.state is GateState.LATCHED_FAULT and stop_pn is not None and self.gate.last_stop_ns == now_ns:
+            pn = stop_pn
+        else:
+            pn = self.gate.trip(cause, now_ns)
         self.last_tx_ns = now_ns
         self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
 

@@ -90,6 +90,8 @@ class SafetyGate:
         self._any_on_since_ns: int | None = None
         self._session_on_ns = 0
         self._last_sample_ns: int | None = None
+        self.last_stop_packet_number: int | None = None
+        self.last_stop_ns: int | None = None
 
     # -- packet numbers: one counter for every frame on this link -------------------------
     def next_packet_number(self) -> int:
@@ -124,7 +126,7 @@ class SafetyGate:
         """
         if self._any_on_since_ns is None:
             return
-        why = self._time_violation(now_ns)
+        why = self._time_violation(now_ns) or self._sample_age_violation(now_ns)
         if why is not None:
             self.trip(why, now_ns)
 
@@ -180,6 +182,8 @@ class SafetyGate:
     def send_stop(self, now_ns: int) -> int:
         """Write StopChannelListMode now, in any state; returns its packet number."""
         pn = self.next_packet_number()
+        self.last_stop_packet_number = pn
+        self.last_stop_ns = now_ns
         self._all_off(now_ns)  # the references are zero even if the write fails
         self._write(sm2.stop_channel_list_mode(pn))
         self.counters.stops += 1

@@ -1,0 +1,575 @@
+"""The control loop driven sample by sample with a fake clock, against the RehaStim 2 model.
+
+Every fault test checks four things: the exact reason, that Stop reached the device at the
+tick where the fault happened (machine in FAULT, gate latched, the `fault` record written
+then), and how long after the fault the *device's* output was zero, against its limit.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import serial
+from fescontrol_hil.gait import generate
+
+from fescontrol.control.loop import MAX_READ_BYTES, Progress, hold_through_gaps
+from fescontrol.control.machine import Phase
+from fescontrol.errors import DeviceIOError, SafetyTrip
+from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.safety.gate import GateState
+from fescontrol.sensing.frames import encode_heel_frame
+from tests.unit.loop_rig import MS, STANDING_N, SWING_N, TICK_NS, Fault, LoopRig, S
+
+STOP = sm2.Cmd.STOP_CHANNEL_LIST_MODE
+START = sm2.Cmd.START_CHANNEL_LIST_MODE
+RESPONSE_NS = 100 * MS
+"""link.max_response_ms of the RehaStim 2 config: Stop must have taken effect within one response."""
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def standing(rig: LoopRig, duration_ns: int = S) -> None:
+    """Connect and stand (heel loaded) long enough for the first contact: phase STANCE."""
+    rig.connect()
+    rig.run(duration_ns)
+    assert rig.machine.phase is Phase.STANCE
+    assert not rig.output_on()
+
+
+def start_swing(rig: LoopRig) -> int:
+    """Stand, then lift the heel for good; returns when the device delivers (the burst's start)."""
+    standing(rig)
+    rig.feeder.stick(SWING_N)
+    rig.run_until(rig.output_on, S)
+    assert rig.machine.phase is Phase.SWING
+    return rig.bursts(1)[-1][0]
+
+
+def assert_fault_handled(rig: LoopRig, fault: Fault, *, stop_applies: bool = True) -> int:
+    """Stop, FAULT and the record at the fault's own tick; returns the device's zero time after tear-down."""
+    assert fault.t_ns in rig.received(STOP), "Stop did not reach the device at the fault tick"
+    assert rig.machine.phase is Phase.FAULT
+    assert rig.gate.state is GateState.LATCHED_FAULT
+    (record,) = rig.fault_records()
+    assert record["reason"] == fault.text
+    assert record["t_mono"] == fault.t_ns
+    rig.teardown()
+    if stop_applies:
+        zero = rig.zero_since()
+        assert zero - fault.t_ns <= RESPONSE_NS
+        return zero
+    return -1
+
+
+# -- hold_through_gaps ---------------------------------------------------------------------------
+def test_hold_through_gaps_passes_a_contiguous_chunk_through_unchanged() -> None:
+    seq = np.array([4, 5, 6])
+    values = np.array([1.0, 2.0, 3.0])
+    out_seq, out_values = hold_through_gaps(seq, values, 4, 9.0)
+    assert out_seq is seq and out_values is values
+    first_seq, _ = hold_through_gaps(seq, values, None, 0.0)  # the first chunk starts where it starts
+    assert first_seq is seq
+
+
+def test_hold_through_gaps_holds_the_value_before_each_gap() -> None:
+    seq = np.array([10, 13, 14, 16])
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    out_seq, out_values = hold_through_gaps(seq, values, None, 99.0)
+    assert out_seq.tolist() == [10, 11, 12, 13, 14, 15, 16]
+    assert out_values.tolist() == [1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 4.0]
+
+
+def test_hold_through_gaps_fills_a_gap_before_the_chunk_with_the_last_value() -> None:
+    out_seq, out_values = hold_through_gaps(np.array([7, 8]), np.array([5.0, 6.0]), 5, 42.0)
+    assert out_seq.tolist() == [5, 6, 7, 8]
+    assert out_values.tolist() == [42.0, 42.0, 5.0, 6.0]
+
+
+# -- walking ---------------------------------------------------------------------------------------
+def test_walking_bursts_start_at_heel_off_end_after_heel_strike_and_stay_within_plateau(tmp_path: Path) -> None:
+    gait = generate("healthy", 1, 10.0)
+    heel = gait.heel_N
+    rig = LoopRig(tmp_path, force=lambda k: float(heel[k]) if k < len(heel) else STANDING_N)
+    rig.connect()
+    t0 = rig.t  # sample k is due at t0 + k / 100 Hz: sample time = wall time - t0
+    rig.run(10 * S)
+    events = [line.split(",") for line in (tmp_path / "events.csv").read_text().splitlines()[1:]]
+    offs = [round(float(t) * S) + t0 for t, name, _ in events if name == "heel_off"]
+    strikes = [round(float(t) * S) + t0 for t, name, _ in events if name == "heel_strike"]
+    bursts = rig.bursts(1)
+    assert len(bursts) == len(offs) == len(strikes) == rig.loop.counts.bursts == rig.loop.counts.steps == 3
+    env = rig.profile.envelope
+    for (on, off), heel_off, strike in zip(bursts, offs, strikes, strict=True):
+        assert off is not None
+        # on: after the (backdated) heel off, within the debounce, a tick and the device's processing
+        assert heel_off <= on <= heel_off + 50 * MS
+        # off: after heel strike + extension; done within the ramp down, a tick and one round trip
+        assert strike + round(env.extension_s * S) <= off
+        assert off <= strike + round((env.extension_s + env.ramp_down_s) * S) + 30 * MS
+    for channel, plateau in ((1, 30), (2, 20)):
+        currents = [c.current_ma for c in rig.changes if c.channel == channel]
+        assert max(currents) == plateau  # reached, never exceeded
+        rises = np.diff([0, *currents])
+        assert rises.max() <= rig.profile.safety.max_ramp_step_ma
+    # the gate passed everything: nothing was blocked, no fault
+    assert rig.gate.counters.blocked == 0 and rig.gate.state is GateState.ARMED
+    # the device heard from the host at least once per keep-alive period all along
+    heard = sorted(r.t_ns for r in rig.device_log if r.direction == "rx")
+    assert max(np.diff(heard)) <= 250 * MS
+    assert rig.model.linked
+
+
+def test_idle_sends_only_a_keepalive_every_250_ms(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    first = len(rig.device_log)
+    rig.run(3 * S)
+    received = [r for r in rig.device_log[first:] if r.direction == "rx"]
+    assert {r.item.command for r in received if isinstance(r.item, sm2.Packet)} == {sm2.Cmd.WATCHDOG}
+    times = [r.t_ns for r in received]
+    assert len(times) == 12
+    assert set(np.diff(times).tolist()) == {250 * MS}
+    assert rig.model.linked and rig.changes == []
+
+
+# -- lost frames -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("lost", "reason"), [
+    (lambda k: k % 4 != 0, "sensor losing frames: 21 % of the last 100 samples missing (limit 20 %)"),
+    (lambda k: k % 10 != 0, "sensor losing frames: 24 % of the last 100 samples missing (limit 20 %)"),
+], ids=["3-of-4-corrupted", "every-10th-only"])
+def test_lost_frames_mid_swing_fault_and_end_the_output_within_the_burst_limit(
+        tmp_path: Path, lost: Callable[[int], bool], reason: str) -> None:
+    rig = LoopRig(tmp_path)
+    burst_on = start_swing(rig)
+    rig.feeder.corrupt = lost  # the heel stays unloaded: no heel strike will come
+    fault = rig.run_to_fault(2 * S)
+    assert fault.cause == reason
+    zero = assert_fault_handled(rig, fault)
+    assert zero - burst_on <= rig.liveness_limits.max_burst_ns
+    assert rig.loop.counts.sensor_frames_bad > 0
+
+
+def test_slow_sensor_mid_swing_is_ended_by_the_wall_time_burst_limit(tmp_path: Path) -> None:
+    """Sample time runs at half speed (the drift limit set wide): the envelope's own limit
+    would come at 1.5 s of sample time = 3 s of wall time; the wall-time limit ends it first."""
+    rig = LoopRig(tmp_path, safety={"max_clock_drift_ms": 2000})
+    burst_on = start_swing(rig)
+    rig.feeder.set_rate(50.0, rig.t)
+    fault = rig.run_to_fault(3 * S)
+    limit_ms = rig.liveness_limits.max_burst_ns // MS
+    assert fault.cause.startswith("stimulation on for ")
+    assert fault.cause.endswith(f" ms of wall time in one step (limit {limit_ms} ms)")
+    assert fault.t_ns - burst_on <= rig.liveness_limits.max_burst_ns + 2 * TICK_NS
+    zero = assert_fault_handled(rig, fault)
+    assert zero - burst_on <= rig.liveness_limits.max_burst_ns + RESPONSE_NS
+
+
+# -- sensor rate and liveness ------------------------------------------------------------------------
+@pytest.mark.parametrize(("configured", "true", "direction"), [
+    (1000.0, 100.0, "behind"),
+    (50.0, 100.0, "ahead of"),
+])
+def test_sensor_at_another_rate_than_configured_is_a_clock_drift_fault(
+        tmp_path: Path, configured: float, true: float, direction: str) -> None:
+    rig = LoopRig(tmp_path, rate_hz=configured, sensor_rate_hz=true)
+    rig.connect()
+    first_sample = rig.t
+    fault = rig.run_to_fault(2 * S)
+    limit_ns = rig.liveness_limits.max_drift_ns
+    # drift grows by |1 - true/configured| ns per ns: it crosses the limit at this wall time
+    crossing = first_sample + limit_ns / abs(1 - true / configured)
+    assert crossing <= fault.t_ns <= crossing + TICK_NS + S / true
+    drift_ms = int(fault.cause.split()[2])
+    assert 250 < drift_ms <= 250 + 1000 / true  # drift moves one sample period at a time
+    assert fault.cause == (f"sensor clock {drift_ms} ms {direction} wall time (limit 250 ms): "
+                           f"the sensor's real rate is not {configured:g} Hz")
+    assert_fault_handled(rig, fault)
+
+
+def test_stale_sensor_while_stimulating_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.run(50 * MS)
+    rig.feeder.silence()
+    last_sample = rig.t  # frames fall due on this tick's grid: the last one arrived now
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "sensor stale: no sample for 155 ms while stimulating (limit 150 ms)"
+    assert fault.t_ns == last_sample + 155 * MS
+    assert_fault_handled(rig, fault)
+
+
+def test_lost_sensor_at_zero_output_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.silence()
+    last_sample = rig.t
+    fault = rig.run_to_fault(3 * S)
+    assert fault.cause == "sensor lost: no sample for 2005 ms (limit 2000 ms)"
+    assert fault.t_ns == last_sample + 2005 * MS
+    assert rig.changes == []  # nothing was ever delivered
+    assert_fault_handled(rig, fault)
+
+
+def test_a_gap_longer_than_max_gap_samples_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    assert rig.settings.max_gap_samples == 15  # 150 ms at 100 Hz
+    gap_from = rig.feeder.next_seq
+    rig.feeder.drop = lambda k: gap_from <= k < gap_from + 16
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "sensor lost 16 samples in one gap (limit 15)"
+    assert_fault_handled(rig, fault)
+
+
+def test_a_gap_of_max_gap_samples_is_held_through(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    gap_from = rig.feeder.next_seq
+    rig.feeder.drop = lambda k: gap_from <= k < gap_from + 15
+    samples_before = rig.loop.counts.samples
+    rig.run(S)
+    # every sequence number counted (the lost ones held), so sample time is sequence time
+    assert rig.loop.counts.samples - samples_before == rig.feeder.next_seq - gap_from
+    assert rig.loop.counts.sensor_samples_dropped == 15
+    assert rig.machine.phase is Phase.STANCE and rig.fault is None
+
+
+# -- the device's answers ----------------------------------------------------------------------------
+def test_busy_answers_are_retried_at_most_max_busy_retries_times(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    burst_on = start_swing(rig)
+    busy_from = rig.t
+    rig.model._fault_schedule.append((busy_from, "busy"))  # the device is busy from now on
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "stimulator answered StartChannelListMode busy 4 times in a row (limit 3 retries)"
+    starts_refused = [t for t in rig.received(START) if t > busy_from]
+    assert len(starts_refused) == 4  # the first try and 3 retries
+    assert rig.link.busy_retries == 3  # the 4th busy answer is the fault, not a retry
+    zero = assert_fault_handled(rig, fault)
+    # the device held its last output for the retries only (one tick each) and one Stop round trip
+    assert zero - busy_from <= 4 * TICK_NS + RESPONSE_NS
+    assert zero - burst_on <= rig.liveness_limits.max_burst_ns
+
+
+def test_ack_then_busy_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.model._fault_schedule.append((rig.t, "ack_then_busy"))
+    fault = rig.run_to_fault(S)
+    assert fault.cause.startswith("stimulator sent an ack for StartChannelListModeAck #")
+    assert "(result -8) while waiting for " in fault.cause
+    # the device acks Stop but does not apply it (that is its fault): the output holds until its
+    # watchdog, which the host no longer feeds once the session is torn down
+    assert_fault_handled(rig, fault, stop_applies=False)
+    last_tx = max(r.t_ns for r in rig.device_log if r.direction == "rx")
+    rig.quiet(1300 * MS)
+    assert rig.zero_since() <= last_tx + rig.model.watchdog_ns
+
+
+def test_ack_with_nothing_in_flight_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    assert rig.link.in_flight is None
+    rig.inject(sm2.ack(77, sm2.Cmd.START_CHANNEL_LIST_MODE_ACK, sm2.Result.OK))
+    fault = rig.run_to_fault(TICK_NS)
+    assert fault.cause == ("stimulator sent an ack for StartChannelListModeAck #77 (result 0) "
+                           "while waiting for nothing")
+    assert_fault_handled(rig, fault)
+
+
+def test_ack_for_another_command_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.run_until(lambda: rig.link.in_flight is not None, S)
+    flight = rig.link.in_flight
+    assert flight is not None and flight.command == START
+    pn = flight.packet_number
+    rig.inject(sm2.ack(pn, sm2.Cmd.INIT_CHANNEL_LIST_MODE_ACK, sm2.Result.OK))
+    fault = rig.run_to_fault(TICK_NS)
+    assert fault.cause == (f"stimulator sent an ack for InitChannelListModeAck #{pn} (result 0) "
+                           f"while waiting for StartChannelListMode #{pn}")
+    assert_fault_handled(rig, fault)
+
+
+def test_no_ack_within_the_timeout_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.model._fault_schedule.append((rig.t, "silent"))  # the device's tx line is cut
+    rig.run_until(lambda: rig.link.in_flight is not None, S)
+    sent = rig.t
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "no ack for StartChannelListMode within 200 ms"
+    assert fault.t_ns == sent + 205 * MS
+    # the device still hears: it takes the Stop (its ack is lost) and the tear-down gives up
+    assert fault.t_ns in rig.received(STOP)
+    assert rig.machine.phase is Phase.FAULT
+    with pytest.raises(DeviceIOError, match="no ack for StopChannelListMode within 500 ms"):
+        rig.teardown()
+    assert rig.zero_since() - fault.t_ns <= RESPONSE_NS
+
+
+def test_device_reinit_mid_session_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    reset_at = rig.t + 1
+    rig.model._fault_schedule.append((reset_at, "reset"))
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "stimulator reset itself (it sent Init mid-session; its output is off)"
+    assert fault.t_ns == reset_at - 1 + TICK_NS
+    assert rig.link.link_losses == 1
+    assert_fault_handled(rig, fault)  # the reset device answers Stop 'wrong mode': its output is off
+    assert rig.zero_since() == reset_at
+
+
+def test_a_device_stimulation_error_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.model._fault_schedule.append((rig.t + 1, "electrode_error"))
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "stimulator reported electrode error"
+    assert_fault_handled(rig, fault)
+
+
+# -- the loop itself -----------------------------------------------------------------------------------
+def test_loop_overrun_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    with pytest.raises(SafetyTrip):
+        rig.step(advance_ns=101 * MS)
+    assert rig.fault is not None
+    assert rig.fault.cause == "control loop overrun: 101 ms between ticks (limit 100 ms)"
+    assert rig.liveness.max_tick_gap_ns == 101 * MS
+    assert_fault_handled(rig, rig.fault)
+
+
+def test_a_tick_gap_at_the_overrun_limit_is_not_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.step(advance_ns=100 * MS)
+    assert rig.fault is None and rig.machine.phase is Phase.STANCE
+
+
+@pytest.mark.parametrize(("gate", "reason"), [
+    ({"max_on_ns": 300 * MS}, "channel 1: on for 300 ms without a break (stuck-on limit 300 ms)"),
+    ({"duty_window_ns": 2 * S, "max_duty_on_ns": 250 * MS},
+     "channel 1: on for 250 ms in the last 2000 ms (duty limit 250 ms)"),
+    ({"max_session_on_ns": 200 * MS}, "stimulated for 200 ms this session (session limit 200 ms)"),
+], ids=["stuck-on", "duty", "session-total"])
+def test_the_gates_wall_time_checks_end_the_output_through_the_loop(
+        tmp_path: Path, gate: dict[str, int], reason: str) -> None:
+    rig = LoopRig(tmp_path, gate=gate)
+    burst_on = start_swing(rig)
+    fault = rig.run_to_fault(S)
+    assert fault.cause == f"safety gate: {reason}"
+    assert rig.gate.fault_cause == reason
+    zero = assert_fault_handled(rig, fault)
+    limit = min(gate.get("max_on_ns", S), gate.get("max_duty_on_ns", S), gate.get("max_session_on_ns", S))
+    assert zero - burst_on <= limit + TICK_NS + RESPONSE_NS
+
+
+def test_sensor_port_closing_at_zero_output_ends_the_session_normally(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.close()
+    assert rig.step() is True
+    assert rig.loop.counts.end_reason.startswith("sensor stream ended")
+    assert rig.machine.phase is Phase.STANCE and rig.gate.state is GateState.ARMED
+    assert rig.fault_records() == []
+
+
+def test_sensor_port_closing_while_stimulating_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.feeder.close()
+    fault = rig.run_to_fault(TICK_NS)
+    assert fault.cause == "sensor stream ended while stimulating: the sensor was lost mid-step"
+    assert rig.loop.counts.end_reason == ""
+    assert_fault_handled(rig, fault)
+
+
+def test_sensor_port_closing_after_heel_off_before_the_device_acks_is_a_fault(tmp_path: Path) -> None:
+    """The swing has begun (level > 0, a Start on its way) though the device delivers nothing yet."""
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.stick(SWING_N)
+    rig.run_until(lambda: rig.loop.level > 0.0, S)
+    assert rig.link.acked_currents == (0, 0) and rig.link.in_flight is not None
+    rig.feeder.close()
+    fault = rig.run_to_fault(TICK_NS)
+    assert fault.cause == "sensor stream ended while stimulating: the sensor was lost mid-step"
+    assert_fault_handled(rig, fault)
+
+
+def test_the_burst_timer_runs_whenever_the_device_delivers_or_a_current_was_requested(tmp_path: Path) -> None:
+    """The burst (liveness's wall-time limit) spans request, delivery and the last zero's ack."""
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.stick(SWING_N)
+    rig.run(300 * MS)
+    rig.feeder.stick(STANDING_N)  # heel strike: extension, ramp down, then a zero Start
+    seen_on = seen_off = 0
+    for _ in range(100):
+        rig.step()
+        running = rig.liveness._burst_start_ns is not None
+        requested = rig.gate.last_currents([1, 2]) != (0, 0)
+        if rig.output_on() or requested:
+            assert running, f"device delivers {rig.model.outputs[1]} but no burst is timed"
+            seen_on += 1
+        elif not rig.link.in_flight:
+            assert not running
+            seen_off += 1
+    assert seen_on and seen_off and not rig.output_on()
+
+
+def test_stale_sensor_with_a_start_unanswered_is_a_stale_fault(tmp_path: Path) -> None:
+    """A Start has gone out (the device may be delivering) and nothing came back: the burst counts
+    from the request, so the stale-sensor limit (150 ms) ends it before the ack time-out (200 ms)."""
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.stick(SWING_N)
+    rig.run_until(lambda: rig.link.in_flight is not None and rig.link.in_flight.command == START, S)
+    rig.model._fault_schedule.append((rig.t, "silent"))  # no answers from now on
+    rig.feeder.silence()
+    fault = rig.run_to_fault(S)
+    assert fault.cause.startswith("sensor stale: no sample for ")
+    assert fault.t_ns in rig.received(STOP)
+
+
+def test_sensor_port_read_error_names_the_os_error(tmp_path: Path) -> None:
+    class BrokenPort:
+        in_waiting = 9
+
+        def read(self, size: int = 1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.loop.sensor = BrokenPort()
+    assert rig.loop.tick(rig.t + TICK_NS, True) is True
+    assert rig.loop.counts.end_reason == "sensor stream ended (Input/output error)"
+
+
+def test_a_flood_is_read_in_bounded_chunks(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.port.write(bytes(3 * MAX_READ_BYTES))  # garbage: no sync anywhere
+    rig.feeder.port.write(encode_heel_frame(rig.feeder.next_seq, STANDING_N))
+    rig.feeder.next_seq += 1
+    ticks = 0
+    while rig.host_sensor.in_waiting:
+        before = rig.host_sensor.in_waiting
+        rig.step()
+        assert before - rig.host_sensor.in_waiting <= MAX_READ_BYTES
+        ticks += 1
+    assert ticks == 4 and rig.fault is None
+    assert rig.loop.decoder.bytes_discarded >= 3 * MAX_READ_BYTES
+
+
+def test_bytes_without_a_complete_frame_change_nothing(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    samples, next_index = rig.loop.counts.samples, rig.loop.next_index
+    rig.feeder.port.write(encode_heel_frame(rig.feeder.next_seq, STANDING_N)[:5])
+    assert rig.loop.tick(rig.t + 1, True) is False
+    assert (rig.loop.counts.samples, rig.loop.next_index) == (samples, next_index)
+
+
+def test_broken_session_records_are_a_fault(tmp_path: Path) -> None:
+    class FullDisk:
+        closed = False
+
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    for log in (rig.records.session, rig.records.events):
+        log._file.close()
+        log._file = FullDisk()  # type: ignore[assignment]
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "cannot write the session records: OSError: [Errno 28] No space left on device"
+    assert fault.t_ns in rig.received(STOP)
+    assert rig.machine.phase is Phase.FAULT and rig.gate.state is GateState.LATCHED_FAULT
+    rig.teardown()
+    assert rig.zero_since() - fault.t_ns <= RESPONSE_NS
+
+
+def test_enter_fault_stops_the_device_at_once_and_records_why(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.run_until(lambda: rig.link.in_flight is None, S)  # no Start pending at the device
+    assert rig.output_on()
+    now = rig.t
+    rig.loop.enter_fault("operator pressed the red button", now)
+    rig.pump()
+    assert rig.received(STOP) == [now]
+    assert rig.machine.phase is Phase.FAULT and rig.gate.fault_cause == "operator pressed the red button"
+    (record,) = rig.fault_records()
+    assert record["reason"] == "operator pressed the red button" and record["t_mono"] == now
+    rig.quiet(10 * MS)
+    assert rig.zero_since() == now + rig.model.ack_delay_ns  # the device's processing time, no more
+
+
+def test_a_fault_while_the_device_processes_a_start_still_stops_it(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path, ack_delay_ns=24 * MS)  # the documented worst command latency
+    start_swing(rig)
+    rig.run_until(lambda: rig.link.in_flight is not None and rig.link.in_flight.sent_ns == rig.t, S)
+    rig.inject(sm2.stimulation_error(9, -3))  # any fault while that Start is still being processed
+    fault = rig.run_to_fault(TICK_NS)
+    assert fault.cause == "stimulator reported stimulation module error"
+    assert rig.fault is not None
+    rig.teardown()
+    assert rig.zero_since() - rig.fault.t_ns <= RESPONSE_NS
+
+
+def test_enter_fault_still_latches_and_records_when_stop_cannot_be_written(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.dev_stim.close()  # the stimulator's port is gone
+    with pytest.raises(serial.SerialException):
+        rig.loop.enter_fault("port gone", rig.t)
+    assert rig.machine.phase is Phase.FAULT
+    assert rig.gate.state is GateState.LATCHED_FAULT
+    assert [r["reason"] for r in rig.fault_records()] == ["port gone"]
+
+
+def test_run_ticks_until_the_stream_ends_and_reports_progress(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    seen: list[Progress] = []
+    stop_at = rig.t + 2 * S
+
+    def wait(timeout_s: float) -> set[str]:
+        rig.t += TICK_NS
+        if rig.t >= stop_at:
+            rig.feeder.close()
+        rig.feeder.feed(rig.t)
+        rig.pump()
+        return {"sensor"} if rig.sensor_ready() else set()
+
+    rig.loop.run(rig.clock, wait, seen.append, progress_period_s=0.5)
+    assert rig.t == stop_at and rig.loop.counts.end_reason.startswith("sensor stream ended")
+    assert len(seen) == 4  # at 0, 0.5, 1.0 and 1.5 s
+    assert [p.elapsed_s for p in seen] == pytest.approx([0.005, 0.505, 1.005, 1.505])
+    assert all(p.phase == "stance" and p.faults == 0 for p in seen)
+    rig.loop.run(rig.clock, wait)  # no progress callback: ends the same way
+    assert rig.loop.counts.end_reason.startswith("sensor stream ended")
+
+
+def test_run_raises_the_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+
+    def wait(timeout_s: float) -> set[str]:
+        rig.t += 150 * MS  # every wait overruns the loop
+        return set()
+
+    with pytest.raises(SafetyTrip, match="control loop overrun: 150 ms"):
+        rig.loop.run(rig.clock, wait)
+    assert rig.machine.phase is Phase.FAULT
