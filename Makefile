@@ -16,8 +16,12 @@ install: $(STAMP)
 simulate: $(STAMP)
 	$(VENV)/bin/fescontrol simulate
 
+# lint and types, the whole suite under coverage, then the coverage gate on the safety core
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m ruff check src hil tests benchmarks tools .ci
+	$(PY) -m mypy
+	$(PY) -m pytest -q --cov --cov-report=term-missing:skip-covered
+	$(PY) .ci/coverage_gate.py
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-enable --benchmark-only

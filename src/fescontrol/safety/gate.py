@@ -198,7 +198,7 @@ class SafetyGate:
         """What the device sent. Reading needs no check; only the gate may hold the port."""
         reader = self._transport
         waiting = getattr(reader, "in_waiting", 0)
-        return reader.read(waiting) if waiting else b""  # type: ignore[attr-defined, no-any-return]
+        return reader.read(waiting) if waiting else b""  # type: ignore[attr-defined]
 
     def fileno(self) -> int:
         """For the control loop's wait on the port (it waits; it never writes)."""
