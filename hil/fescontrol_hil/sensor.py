@@ -1,15 +1,30 @@
-"""Heel-switch sensor emulator: streams a generated gait as binary frames on a pty, in real time.
+"""Force sensor emulator: streams a gait as binary frames on a pty, in real time.
+
+The source is the seeded gait generator (`--scenario`, every scenario of `fescontrol_hil.gait`)
+or a CONTRACT recording (`--from-recording REC.csv`, live replay). The frames are heel-switch
+frames (`--kind heel`, type 0x01, the default) or insole frames (`--kind insole`, type 0x03:
+heel and forefoot force).
+
+A recording is read with `fescontrol.records.recording.read_recording` (its validation, its
+rate: the sidecar's `rate_hz` or the one the time steps give) and streamed at that uniform
+rate: row k of the sample grid is sample k (session time k / rate from the first row). A gap
+in the recording (dropped packets) stays a gap: no frame is sent for it and the sequence
+counter skips it, as a sensor that lost those samples would. The truth written by `--truth`
+is `REC.events.csv` beside it, shifted onto session time (minus the first row's `t_s`);
+without that file the truth has the header only. `--kind heel` streams `heel_N` of any force
+recording; `--kind insole` needs `heel_N` and `fore_N`.
 
 It behaves like the device: one frame per sample on a fixed absolute schedule (no drift:
 each sample has its own deadline; a late process sends what is due at once), and bytes the
 host does not read are dropped as a UART would drop them. Its only stdout lines are
 `PORT <path>` (first, flushed) and `DONE <frames written>`; diagnostics go to logging (stderr).
 
-Fault injection (all off by default) changes only what is sent: the force (`--stick`,
-`--chatter-from`), which frames go out and with which CRC (`--keep-every`, `--corrupt`,
-`--loss-from`) and when the stream ends (`--freeze-at`, `--unplug-at`). The truth (and
-`--recording`) files are the generated walk, unchanged. Each fault is a stderr warning when
-its first affected sample is due.
+Fault injection (all off by default, the same for every source and kind) changes only what is
+sent: the heel force (`--stick`, `--chatter-from`; an insole's forefoot is unchanged), which
+frames go out and with which CRC (`--keep-every`, `--corrupt`, `--loss-from`) and when the
+stream ends (`--freeze-at`, `--unplug-at`). The truth (and `--recording`) files are the walk as
+generated or recorded, unchanged. Each fault is a stderr warning when its first affected
+sample is due.
 """
 
 from __future__ import annotations
@@ -30,7 +45,8 @@ from types import FrameType
 import numpy as np
 
 from fescontrol.errors import ConfigError
-from fescontrol.sensing.frames import encode_heel_frame
+from fescontrol.records.recording import KIND_HEEL_SWITCH, KIND_INSOLE, read_recording
+from fescontrol.sensing.frames import encode_heel_frame, encode_insole_frame
 from fescontrol_hil.gait import (
     MIN_DURATION_S,
     SCENARIOS,
@@ -48,6 +64,10 @@ _SLEEP_MAX_S = 0.05     # sleep in slices so signals are handled promptly
 LOADED_N = 600.0        # --stick loaded, and the high level of --chatter-from
 CHATTER_RUN = 2         # --chatter-from: samples at each level
 SWING_OFFSET_S = 0.100  # WHEN = swing:N is this long after the N-th true toe-off
+KINDS = ("heel", "insole")
+DEFAULT_SCENARIO = "healthy"
+DEFAULT_DURATION_S = 60.0
+DEFAULT_RATE_HZ = 100.0
 
 
 class _Stop(Exception):
@@ -56,11 +76,21 @@ class _Stop(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fescontrol-hil sensor",
-                                description="Emulate a heel-switch sensor on a pseudo-terminal.")
-    p.add_argument("--scenario", choices=SCENARIOS, default="healthy")
+                                description="Emulate a heel-switch or insole sensor on a pseudo-terminal.")
+    p.add_argument("--scenario", choices=SCENARIOS, default=None,
+                   help=f"generated gait (default {DEFAULT_SCENARIO}); not with --from-recording")
+    p.add_argument("--kind", choices=KINDS, default="heel",
+                   help="frames sent: heel = type 0x01 heel force (default); insole = type 0x03 heel and "
+                        "forefoot force")
+    p.add_argument("--from-recording", default=None, metavar="REC.csv",
+                   help="stream this CONTRACT recording (t_s, heel_N[, fore_N]) at its own rate instead of a "
+                        "generated gait; the truth is REC.events.csv beside it when present")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of recording")
-    p.add_argument("--rate", type=float, default=100.0, help="samples per second")
+    p.add_argument("--duration", type=float, default=None,
+                   help=f"seconds of generated gait (default {DEFAULT_DURATION_S:g}); not with --from-recording")
+    p.add_argument("--rate", type=float, default=None,
+                   help=f"samples per second (default {DEFAULT_RATE_HZ:g}; with --from-recording the "
+                        "recording's rate, and a different --rate is refused)")
     p.add_argument("--t0-mono-ns", type=int, default=None,
                    help="CLOCK_MONOTONIC ns at which sample 0 is sent (default: now)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
@@ -69,8 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     f = p.add_argument_group(
         "fault injection",
         "S is session time in seconds (sample k is at k / rate). WHEN is S, or swing:N = 100 ms "
-        "after the N-th true toe-off (1-based) of the generated walk. truth.csv and --recording "
-        "are the generated walk, unchanged by faults.")
+        "after the N-th true toe-off (1-based) of the walk (generated, or the recording's truth). "
+        "truth.csv and --recording are the walk, unchanged by faults.")
     f.add_argument("--noise-garbage-every", type=int, default=0, metavar="N",
                    help="insert a few garbage bytes every N frames (0 = off)")
     f.add_argument("--corrupt", default=None, metavar="K/M",
@@ -108,6 +138,53 @@ class _Faults:
     chatter_from: int | None = None
     freeze_at: int | None = None
     unplug_at: int | None = None
+
+
+def _source(args: argparse.Namespace) -> tuple[GaitRecording, np.ndarray | None]:
+    """The gait to stream and, for a recording with gaps, which samples exist (None = all).
+
+    A recording becomes a GaitRecording on its full sample grid: forces NaN in the gaps,
+    truth shifted onto session time (seconds since the first row)."""
+    if args.from_recording is None:
+        rec = generate(args.scenario or DEFAULT_SCENARIO, args.seed,
+                       DEFAULT_DURATION_S if args.duration is None else args.duration,
+                       DEFAULT_RATE_HZ if args.rate is None else args.rate)
+        return rec, None
+    for option, value in (("--scenario", args.scenario), ("--duration", args.duration)):
+        if value is not None:
+            raise ConfigError(f"{option} {value!r}: not with --from-recording (the recording is the gait)")
+    src = read_recording(args.from_recording)
+    if src.kind not in (KIND_HEEL_SWITCH, KIND_INSOLE):
+        raise ConfigError(f"--from-recording {args.from_recording}: a {src.kind} recording; the sensor "
+                          "emulator streams force recordings (heel_N, or heel_N and fore_N)")
+    if args.kind == "insole" and src.kind != KIND_INSOLE:
+        raise ConfigError(f"--from-recording {args.from_recording}: --kind insole needs the columns heel_N "
+                          "and fore_N; this recording has no fore_N (use --kind heel)")
+    if not 10.0 <= src.rate_hz <= 10_000.0:
+        raise ConfigError(f"--from-recording {args.from_recording}: rate {src.rate_hz:g} Hz; the emulator "
+                          "streams 10 .. 10000 Hz")
+    if args.rate is not None and abs(args.rate - src.rate_hz) > 1e-6 * src.rate_hz:
+        raise ConfigError(f"--rate {args.rate!r}: the recording {args.from_recording} is sampled at "
+                          f"{src.rate_hz:g} Hz (leave --rate out, or give that rate)")
+    heel = src.dense("heel_N")
+    fore = src.dense("fore_N") if src.kind == KIND_INSOLE else None
+    t0 = float(src.t_s[0])
+    events = []
+    for ev in src.truth or ():
+        t = ev.t_s - t0
+        if t >= 0.0:
+            events.append((t, ev.kind))
+    if src.truth is None and args.truth:
+        log.warning("sensor emulator: %s has no events file beside it; --truth %s gets the header only",
+                    args.from_recording, args.truth)
+    if src.truth and len(events) < len(src.truth):
+        log.warning("sensor emulator: %d truth events before the first row of %s left out",
+                    len(src.truth) - len(events), args.from_recording)
+    rec = GaitRecording(rate_hz=src.rate_hz, t_s=np.arange(heel.size, dtype=np.float64) / src.rate_hz,
+                        heel_N=heel, events=tuple(events), scenario=f"recording:{src.name}", seed=args.seed,
+                        fore_N=fore)
+    present = np.isfinite(heel)
+    return rec, (None if present.all() else present)
 
 
 def _sample_at(option: str, s: float, rec: GaitRecording) -> int:
@@ -197,6 +274,8 @@ def _apply_loss(frames: list[bytes], faults: _Faults, notes: dict[int, list[str]
         if (k - k0 + 1) % faults.keep_every:
             out[k] = b""
             continue
+        if not out[k]:  # a gap of the recording: nothing to corrupt, nothing written
+            continue
         if faults.corrupt is not None and written % faults.corrupt[1] < faults.corrupt[0]:
             out[k] = out[k][:-1] + bytes((out[k][-1] ^ 0xFF,))  # the CRC is the frame's last byte
         written += 1
@@ -207,9 +286,9 @@ def _check(args: argparse.Namespace) -> None:
     """Reject values argparse accepts but the emulator cannot honour."""
     if not 0.0 < args.speed <= 1000.0:
         raise ConfigError(f"--speed {args.speed!r}: must be > 0 and <= 1000")
-    if not args.duration >= MIN_DURATION_S:
+    if args.duration is not None and not args.duration >= MIN_DURATION_S:
         raise ConfigError(f"--duration {args.duration!r}: must be at least {MIN_DURATION_S} s")
-    if not 10.0 <= args.rate <= 10_000.0:
+    if args.rate is not None and not 10.0 <= args.rate <= 10_000.0:
         raise ConfigError(f"--rate {args.rate!r}: must be within 10 .. 10000 Hz")
     if args.noise_garbage_every < 0:
         raise ConfigError(f"--noise-garbage-every {args.noise_garbage_every!r}: must be >= 0")
@@ -225,12 +304,20 @@ def _garbage(rng: np.random.Generator) -> bytes:
     return junk
 
 
-def _frames(heel_N: np.ndarray, garbage_every: int, seed: int) -> list[bytes]:
-    """Pre-encode every sample (with injected garbage in front of its frame) before t0."""
+def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarray | None = None,
+            present: np.ndarray | None = None) -> list[bytes]:
+    """Pre-encode every sample (with injected garbage in front of its frame) before t0.
+
+    Insole frames when `fore_N` is given, heel frames otherwise; a sample not `present` (a
+    gap in a recording) is no frame (b""), its sequence number is skipped."""
     rng = np.random.default_rng([seed, 0x6A5])  # separate stream: garbage does not alter the gait
+    fore = fore_N.tolist() if fore_N is not None else None
     out = []
     for k, f in enumerate(heel_N.tolist()):
-        frame = encode_heel_frame(k, f)
+        if present is not None and not present[k]:
+            out.append(b"")
+            continue
+        frame = encode_heel_frame(k, f) if fore is None else encode_insole_frame(k, f, fore[k])
         if garbage_every and k % garbage_every == garbage_every - 1:
             frame = _garbage(rng) + frame
         out.append(frame)
@@ -311,7 +398,7 @@ def run(argv: list[str]) -> int:
             return int(exc.code or 0)
         try:
             _check(args)
-            rec = generate(args.scenario, args.seed, args.duration, args.rate)
+            rec, present = _source(args)
             faults = _resolve_faults(args, rec)
             _write_files(rec, args)
         except ConfigError as exc:
@@ -319,7 +406,8 @@ def run(argv: list[str]) -> int:
             return 2
         notes: dict[int, list[str]] = {}
         heel = _faulty_force(rec.heel_N, faults, notes)
-        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed), faults, notes)
+        fore = rec.fore_N if args.kind == "insole" else None
+        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present), faults, notes)
         if faults.freeze_at is not None:
             frames[faults.freeze_at:] = [b""] * (len(frames) - faults.freeze_at)
             notes.setdefault(faults.freeze_at, []).append("freeze: nothing more is sent, the port stays open")
@@ -327,7 +415,7 @@ def run(argv: list[str]) -> int:
         master_fd, slave_fd, path = open_pty()
         print(f"PORT {path}", flush=True)
         t0 = args.t0_mono_ns if args.t0_mono_ns is not None else time.monotonic_ns()
-        period_ns = 1e9 / (args.rate * args.speed)
+        period_ns = 1e9 / (rec.rate_hz * args.speed)
         dropped = _stream(master_fd, frames[:end], t0, period_ns, notes)
         if dropped:
             log.warning("sensor emulator: the pty dropped %d bytes (host not reading)", dropped)
@@ -358,8 +446,11 @@ def run(argv: list[str]) -> int:
 
 def _write_files(rec: GaitRecording, args: argparse.Namespace) -> None:
     """Write --truth and --recording before streaming; an unwritable path is bad input."""
+    def recording(r: GaitRecording, path: str) -> None:
+        write_recording_csv(r, path, insole=args.kind == "insole")
+
     for option, path, writer in (("--truth", args.truth, write_truth_csv),
-                                 ("--recording", args.recording, write_recording_csv)):
+                                 ("--recording", args.recording, recording)):
         if path:
             try:
                 writer(rec, path)

@@ -1,4 +1,5 @@
-"""Heel-switch sensor emulator as a real process on a real pty, read with pyserial."""
+"""Sensor emulator (heel and insole frames, generated or recorded gait) as a real process on a
+real pty, read with pyserial."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import serial
 from fescontrol_hil.gait import generate
 
+from fescontrol.records.recording import write_recording
 from fescontrol.sensing.frames import FrameDecoder
 
 RUN = "import sys; from fescontrol_hil.sensor import run; sys.exit(run(sys.argv[1:]))"
@@ -28,6 +30,7 @@ class Session:
     speed: float
     seq: np.ndarray
     heel_N: np.ndarray
+    fore_N: np.ndarray
     recv_ns: np.ndarray
     decoder: FrameDecoder
     stdout: str
@@ -41,10 +44,13 @@ def start(*args: str) -> subprocess.Popen[str]:
 
 
 def stream(tmp: Path, speed: float, seed: int, *extra: str) -> Session:
+    return run_stream(tmp, speed, DURATION_S, "--duration", str(DURATION_S), "--rate", str(RATE_HZ),
+                      "--seed", str(seed), *extra)
+
+
+def run_stream(tmp: Path, speed: float, duration_s: float, *args: str) -> Session:
     t0 = time.monotonic_ns() + LEAD_NS
-    proc = start("--duration", str(DURATION_S), "--rate", str(RATE_HZ), "--seed", str(seed),
-                 "--speed", str(speed), "--t0-mono-ns", str(t0), "--truth", str(tmp / "truth.csv"),
-                 *extra)
+    proc = start(*args, "--speed", str(speed), "--t0-mono-ns", str(t0), "--truth", str(tmp / "truth.csv"))
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -52,8 +58,8 @@ def stream(tmp: Path, speed: float, seed: int, *extra: str) -> Session:
         assert line.startswith("PORT "), line
         ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
         dec = FrameDecoder()
-        seqs, forces, recv = [], [], []
-        deadline = time.monotonic() + DURATION_S / speed + LEAD_NS / 1e9 + 10.0
+        seqs, forces, fores, recv = [], [], [], []
+        deadline = time.monotonic() + duration_s / speed + LEAD_NS / 1e9 + 10.0
         while time.monotonic() < deadline:
             try:
                 data = ser.read(max(1, ser.in_waiting))
@@ -67,18 +73,20 @@ def stream(tmp: Path, speed: float, seed: int, *extra: str) -> Session:
             out = dec.feed(data)
             seqs.append(out.seq)
             forces.append(out.heel_N)
+            fores.append(out.fore_N)
             recv.append(np.full(out.seq.size, now, dtype=np.int64))
         ser.close()
         tail = dec.finish()
         seqs.append(tail.seq)
         forces.append(tail.heel_N)
+        fores.append(tail.fore_N)
         recv.append(np.full(tail.seq.size, time.monotonic_ns(), dtype=np.int64))
         rest, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return Session(t0, speed, np.concatenate(seqs), np.concatenate(forces), np.concatenate(recv),
+    return Session(t0, speed, np.concatenate(seqs), np.concatenate(forces), np.concatenate(fores), np.concatenate(recv),
                    dec, line + rest, proc.returncode, port_seen)
 
 
@@ -152,3 +160,93 @@ def test_sigterm_exits_0_promptly() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def read_truth(path: Path) -> list[list[str]]:
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def quantised(x: np.ndarray) -> np.ndarray:
+    return np.floor(np.clip(x.astype(np.float64), 0.0, 6553.5) * 10.0 + 0.5) / 10.0
+
+
+def test_insole_frames_of_a_scenario(tmp_path: Path) -> None:
+    s = stream(tmp_path, 6.0, 2, "--scenario", "pivot-turns", "--kind", "insole",
+               "--recording", str(tmp_path / "rec.csv"))
+    n = int(DURATION_S * RATE_HZ)
+    assert s.returncode == 0 and s.stdout.splitlines()[-1] == f"DONE {n}"
+    assert s.seq.tolist() == list(range(n))
+    assert s.decoder.frames_insole == n and s.decoder.frames_heel == 0 and s.decoder.frames_bad == 0
+    rec = generate("pivot-turns", 2, DURATION_S, RATE_HZ)
+    assert rec.fore_N is not None
+    np.testing.assert_allclose(s.heel_N, rec.heel_N.astype(np.float64), atol=0.05 + 1e-6)
+    np.testing.assert_allclose(s.fore_N, rec.fore_N.astype(np.float64), atol=0.05 + 1e-6)
+    assert read_truth(tmp_path / "truth.csv")[1:] == [[f"{t:.4f}", k] for t, k in rec.events]
+    assert (tmp_path / "rec.csv").read_text().splitlines()[0] == "t_s,heel_N,fore_N"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray, list]:
+    """A CONTRACT insole recording at 50 Hz whose time starts at 5 s, with a 3-sample gap, and
+    its events file."""
+    folder = tmp_path_factory.mktemp("recorded")
+    rec = generate("stop-and-go", 4, 10.0, 50.0)
+    assert rec.fore_N is not None
+    keep = np.ones(rec.t_s.size, bool)
+    keep[200:203] = False
+    heel, fore = np.round(rec.heel_N.astype(np.float64), 1), np.round(rec.fore_N.astype(np.float64), 1)
+    events = [(t + 5.0, k, "generator") for t, k in rec.events]
+    path = write_recording(folder, "walk", rec.t_s[keep] + 5.0, {"heel_N": heel[keep], "fore_N": fore[keep]},
+                           events=events)
+    return path, keep, heel, fore, list(rec.events)
+
+
+def test_from_recording_streams_the_file_with_its_truth(tmp_path: Path, recorded) -> None:  # type: ignore[no-untyped-def]
+    path, keep, heel, fore, events = recorded
+    s = run_stream(tmp_path, 5.0, 10.0, "--from-recording", str(path), "--kind", "insole")
+    assert s.returncode == 0, s.stdout
+    idx = np.flatnonzero(keep)
+    assert s.stdout.splitlines()[-1] == f"DONE {idx.size}"
+    assert s.seq.tolist() == idx.tolist()  # the gap stays a gap: the counter skips it
+    assert s.decoder.samples_dropped == 3 and s.decoder.frames_bad == 0
+    np.testing.assert_allclose(s.heel_N, quantised(heel[keep]), atol=1e-6)
+    np.testing.assert_allclose(s.fore_N, quantised(fore[keep]), atol=1e-6)
+    # truth: the events file, on session time (seconds since the first row)
+    assert read_truth(tmp_path / "truth.csv")[1:] == [[f"{t:.4f}", k] for t, k in events]
+    # 50 Hz: the schedule follows the file's rate, not a default
+    due = s.t0_ns + s.seq * (1e9 / (50.0 * s.speed))
+    assert np.percentile((s.recv_ns - due) / 1e6, 95) < 20.0
+
+
+def test_from_recording_heel_kind_with_faults(tmp_path: Path, recorded) -> None:  # type: ignore[no-untyped-def]
+    path, keep, heel, _, _ = recorded
+    s = run_stream(tmp_path, 6.0, 10.0, "--from-recording", str(path), "--stick", "unloaded",
+                   "--stick-from", "swing:2", "--keep-every", "2", "--loss-from", "6")
+    assert s.returncode == 0
+    assert s.decoder.frames_heel == s.seq.size and s.decoder.frames_insole == 0
+    assert np.isnan(s.fore_N).all()
+    toe_offs = [float(r[0]) for r in read_truth(tmp_path / "truth.csv")[1:] if r[1] == "toe_off"]
+    k_stick = int(np.ceil((toe_offs[1] + 0.1) * 50.0 - 1e-6))
+    k_loss = 300
+    idx = np.flatnonzero(keep)
+    want = idx[(idx < k_loss) | ((idx - k_loss + 1) % 2 == 0)]
+    assert s.seq.tolist() == want.tolist()
+    got = dict(zip(s.seq.tolist(), s.heel_N.tolist()))
+    assert all(got[k] == 0.0 for k in want if k >= k_stick)
+    early = [k for k in want if k < k_stick]
+    np.testing.assert_allclose([got[k] for k in early], quantised(heel[early]), atol=1e-6)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (("--kind", "insole"), "fore_N"),
+    (("--scenario", "healthy"), "--scenario"),
+    (("--rate", "100"), "50 Hz"),
+])
+def test_from_recording_bad_arguments_exit_2(tmp_path: Path, extra: tuple[str, ...], needle: str) -> None:
+    rec = generate("healthy", 1, 10.0, 50.0)
+    path = write_recording(tmp_path, "heel", rec.t_s, {"heel_N": np.round(rec.heel_N.astype(np.float64), 1)})
+    proc = start("--from-recording", str(path), *extra)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2 and not out
+    assert needle in err

@@ -96,10 +96,11 @@ def test_session_log_has_header_states_and_report(sessions) -> None:  # type: ig
 def test_live_events_equal_the_batch_runner_on_the_same_recording(sessions, case) -> None:  # type: ignore[no-untyped-def]
     """The live loop (chunks as they arrive over the pty) and the batch entry (the whole
     recording inside numba) run the same kernels: the same events at the same sample times."""
+    from fescontrol_hil.gait import generate
+
     from fescontrol.core.batch import run_batch
     from fescontrol.core.envelope import EnvelopeParams
     from fescontrol.core.heelswitch import HeelSwitchParams
-    from fescontrol_hil.gait import generate
 
     out, _ = sessions[case]
     scenario, seed = case

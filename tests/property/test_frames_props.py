@@ -6,7 +6,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fescontrol.sensing.frames import HEEL_FRAME_LEN, FrameDecoder, encode_heel_frame
+from fescontrol.sensing.frames import (
+    HEEL_FRAME_LEN,
+    INSOLE_FRAME_LEN,
+    FrameDecoder,
+    encode_heel_frame,
+    encode_insole_frame,
+)
 
 forces = st.floats(min_value=0.0, max_value=6553.5, allow_nan=False)
 samples = st.lists(forces, min_size=0, max_size=60)
@@ -77,8 +83,8 @@ def test_arbitrary_garbage_invariants(values: list[float], inserts: list[tuple[i
     assert dec.frames_ok == seq.size == heel.size
     assert np.all((heel >= 0.0) & (heel <= 6553.5))
     if dec.frames_skipped == 0:  # skipped frames of other types have their own lengths
-        assert (HEEL_FRAME_LEN * dec.frames_ok + dec.bytes_discarded + dec.bytes_pending
-                == len(data))
+        assert (HEEL_FRAME_LEN * dec.frames_heel + INSOLE_FRAME_LEN * dec.frames_insole + dec.bytes_discarded
+                + dec.bytes_pending == len(data))
     if not inserts:
         assert seq.tolist() == list(range(len(values)))
 
@@ -110,3 +116,60 @@ def test_single_corrupted_byte_costs_exactly_one_frame(values: list[float], data
     assert seq.tolist() == [k for k in range(len(values)) if k != frame]
     assert dec.frames_bad >= 1
     assert dec.samples_dropped == (1 if 0 < frame < len(values) - 1 else 0)
+
+
+# -- insole frames (type 0x03) ---------------------------------------------------------------------
+pairs = st.lists(st.tuples(forces, forces), min_size=0, max_size=60)
+
+
+def feed_insole(dec: FrameDecoder, chunks: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    outs = [dec.feed(c) for c in chunks] + [dec.finish()]
+    return (np.concatenate([o.seq for o in outs]), np.concatenate([o.heel_N for o in outs]),
+            np.concatenate([o.fore_N for o in outs]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs, st.integers(0, 65535), st.lists(st.integers(0, 10_000), max_size=20))
+def test_insole_round_trip_any_split(values: list[tuple[float, float]], seq0: int, cuts: list[int]) -> None:
+    data = b"".join(encode_insole_frame(seq0 + k, h, f) for k, (h, f) in enumerate(values))
+    dec = FrameDecoder()
+    seq, heel, fore = feed_insole(dec, split(data, cuts))
+    assert seq.tolist() == [seq0 + k for k in range(len(values))]
+    np.testing.assert_allclose(heel, [h for h, _ in values], atol=0.05 + 1e-9)
+    np.testing.assert_allclose(fore, [f for _, f in values], atol=0.05 + 1e-9)
+    assert dec.frames_ok == dec.frames_insole == len(values) and dec.frames_heel == 0
+    assert dec.frames_bad == dec.bytes_discarded == dec.samples_dropped == dec.bytes_pending == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), forces, forces, st.binary(max_size=8)), min_size=1, max_size=40),
+       st.lists(st.integers(0, 10_000), max_size=20))
+def test_mixed_kinds_with_clean_garbage_any_split(items: list[tuple[bool, float, float, bytes]],
+                                                  cuts: list[int]) -> None:
+    # heel and insole frames on one counter, garbage without 0xA5 between them: nothing lost
+    items = [(i, h, f, g.replace(b"\xa5", b"\x00")) for i, h, f, g in items]
+    data = b"".join(g + (encode_insole_frame(k, h, f) if i else encode_heel_frame(k, h))
+                    for k, (i, h, f, g) in enumerate(items))
+    dec = FrameDecoder()
+    seq, heel, fore = feed_insole(dec, split(data, cuts))
+    assert seq.tolist() == list(range(len(items)))
+    np.testing.assert_allclose(heel, [h for _, h, _, _ in items], atol=0.05 + 1e-9)
+    want = [f if i else np.nan for i, _, f, _ in items]
+    np.testing.assert_allclose(fore, want, atol=0.05 + 1e-9)  # NaN where heel-only, in place
+    assert dec.frames_insole == sum(i for i, _, _, _ in items)
+    assert dec.frames_heel == len(items) - dec.frames_insole
+    assert dec.bytes_discarded == sum(len(g) for *_, g in items) and dec.frames_bad == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(no_false_sync, no_false_sync), min_size=3, max_size=30), st.data())
+def test_insole_single_corrupted_byte_costs_exactly_one_frame(values: list[tuple[float, float]],
+                                                              data: st.DataObject) -> None:
+    raw = bytearray(b"".join(encode_insole_frame(k, h, f) for k, (h, f) in enumerate(values)))
+    frame = data.draw(st.integers(0, len(values) - 1))
+    offset = data.draw(st.integers(2, INSOLE_FRAME_LEN - 1))
+    raw[frame * INSOLE_FRAME_LEN + offset] ^= data.draw(st.integers(1, 255))
+    dec = FrameDecoder()
+    seq, _, _ = feed_insole(dec, [bytes(raw)])
+    assert seq.tolist() == [k for k in range(len(values)) if k != frame]
+    assert dec.frames_bad >= 1

@@ -1,4 +1,4 @@
-"""Heel-switch sensor frames: worked byte examples, resync, gaps and wraps."""
+"""Sensor frames (heel switch 0x01, insole 0x03): worked byte examples, resync, gaps and wraps."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import pytest
 from fescontrol.errors import ProtocolError
 from fescontrol.sensing.frames import (
     HEEL_FRAME_LEN,
+    INSOLE_FRAME_LEN,
     SENSOR_FRAME_DOC,
     FrameDecoder,
+    HeelSamples,
+    SensorSamples,
     crc8_smbus,
     encode_heel_frame,
+    encode_insole_frame,
 )
 
 
@@ -213,3 +217,95 @@ def test_finish_discards_a_truncated_frame() -> None:
     assert dec.feed(data[:-3]).seq.tolist() == [0]
     assert len(dec.finish()) == 0
     assert dec.frames_bad == 1 and dec.bytes_discarded == HEEL_FRAME_LEN - 3 and dec.bytes_pending == 0
+
+
+# -- insole frames (type 0x03: heel, then forefoot) ------------------------------------------------
+# (seq, heel N, forefoot N, frame bytes written out by hand from the spec)
+WORKED_INSOLE = [
+    # 7000 = 0x1B58 -> 58 1B; 2500 = 0x09C4 -> C4 09
+    (1, 700.0, 250.0, bytes([0xA5, 0x5A, 0x03, 0x04, 0x01, 0x00, 0x58, 0x1B, 0xC4, 0x09, 0xED])),
+    (0x1234, 1234.5, 0.0, bytes([0xA5, 0x5A, 0x03, 0x04, 0x34, 0x12, 0x39, 0x30, 0x00, 0x00, 0x59])),
+    # full scale forefoot at the last counter before the wrap
+    (0xFFFF, 0.0, 6553.5, bytes([0xA5, 0x5A, 0x03, 0x04, 0xFF, 0xFF, 0x00, 0x00, 0xFF, 0xFF, 0xF2])),
+]
+
+
+def insole(seqs: list[int], heel: list[float], fore: list[float]) -> bytes:
+    return b"".join(encode_insole_frame(s, h, f) for s, h, f in zip(seqs, heel, fore))
+
+
+@pytest.mark.parametrize("seq,heel,fore,expected", WORKED_INSOLE)
+def test_insole_worked_examples(seq: int, heel: float, fore: float, expected: bytes) -> None:
+    assert bitwise_crc8(expected[2:-1]) == expected[-1]
+    assert encode_insole_frame(seq, heel, fore) == expected
+    assert len(expected) == INSOLE_FRAME_LEN
+    dec = FrameDecoder()
+    out = dec.feed(expected)
+    assert out.seq.tolist() == [seq]
+    assert out.heel_N.tolist() == pytest.approx([heel])
+    assert out.fore_N.tolist() == pytest.approx([fore])
+    assert dec.frames_ok == dec.frames_insole == 1 and dec.frames_heel == 0
+
+
+def test_doc_has_the_insole_worked_example() -> None:
+    assert f"`{encode_insole_frame(1, 700.0, 250.0).hex(' ').upper()}`" in SENSOR_FRAME_DOC
+    assert "`0x03` insole" in SENSOR_FRAME_DOC
+
+
+def test_heel_frames_have_no_forefoot() -> None:
+    out = FrameDecoder().feed(frames([0, 1], [10.0, 20.0]))
+    assert isinstance(out, SensorSamples) and HeelSamples is SensorSamples
+    assert out.fore_N.dtype == np.float64 and np.isnan(out.fore_N).all() and out.fore_N.size == 2
+
+
+def test_mixed_stream_shares_the_counter() -> None:
+    data = frames([0], [1.0]) + insole([1, 2], [2.0, 3.0], [20.0, 30.0]) + frames([4], [5.0])
+    dec = FrameDecoder()
+    out = dec.feed(data)
+    assert out.seq.tolist() == [0, 1, 2, 4]
+    assert out.heel_N.tolist() == pytest.approx([1.0, 2.0, 3.0, 5.0])
+    np.testing.assert_array_equal(out.fore_N, [np.nan, 20.0, 30.0, np.nan])
+    assert dec.frames_ok == 4 and dec.frames_heel == 2 and dec.frames_insole == 2
+    assert dec.samples_dropped == 1 and dec.frames_skipped == 0 and dec.bytes_discarded == 0
+
+
+def test_insole_encode_clamps_rounds_and_rejects() -> None:
+    out = FrameDecoder().feed(insole([0, 1, 2], [-5.0, 7000.0, 12.34], [12.36, -1.0, 9999.0]))
+    assert out.heel_N.tolist() == pytest.approx([0.0, 6553.5, 12.3])
+    assert out.fore_N.tolist() == pytest.approx([12.4, 0.0, 6553.5])
+    assert encode_insole_frame(65536 + 5, 1.0, 2.0) == encode_insole_frame(5, 1.0, 2.0)
+    for heel, fore in ((float("nan"), 1.0), (1.0, float("inf"))):
+        with pytest.raises(ProtocolError):
+            encode_insole_frame(0, heel, fore)
+    with pytest.raises(ProtocolError):
+        encode_insole_frame(-1, 1.0, 1.0)
+
+
+def test_insole_bad_length_rejected_at_once() -> None:
+    dec = FrameDecoder()
+    assert len(dec.feed(bytes([0xA5, 0x5A, 0x03, 0x02]))) == 0  # insole frames have length 4
+    assert dec.frames_bad == 1 and dec.bytes_pending == 0
+    # a heel frame body relabelled as insole is a bad frame, and the next frame still decodes
+    body = bytes([0x03, 0x02, 0x00, 0x00, 0x10, 0x00])
+    dec.feed(b"\xA5\x5A" + body + bytes([bitwise_crc8(body)]) + insole([1], [1.0], [2.0]))
+    assert dec.frames_bad == 2 and dec.frames_insole == 1
+
+
+def test_insole_byte_by_byte_and_corruption() -> None:
+    data = bytearray(insole(list(range(6)), [float(i) for i in range(6)], [float(10 * i) for i in range(6)]))
+    dec = FrameDecoder()
+    got = [dec.feed(data[k:k + 1]) for k in range(len(data))]
+    assert np.concatenate([g.seq for g in got]).tolist() == list(range(6))
+    assert np.concatenate([g.fore_N for g in got]).tolist() == pytest.approx([0.0, 10.0, 20.0, 30.0, 40.0, 50.0])
+    assert dec.bytes_pending == 0 and dec.bytes_discarded == 0
+    data[2 * INSOLE_FRAME_LEN + 8] ^= 0x40  # forefoot of frame 2
+    dec = FrameDecoder()
+    assert dec.feed(bytes(data)).seq.tolist() == [0, 1, 3, 4, 5]
+    assert dec.frames_bad == 1 and dec.bytes_discarded == INSOLE_FRAME_LEN and dec.samples_dropped == 1
+
+
+def test_insole_duplicate_counts_its_own_length() -> None:
+    dec = FrameDecoder()
+    out = dec.feed(insole([5, 5, 6], [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]))
+    assert out.seq.tolist() == [5, 6] and out.fore_N.tolist() == pytest.approx([4.0, 6.0])
+    assert dec.frames_out_of_order == 1 and dec.bytes_discarded == INSOLE_FRAME_LEN

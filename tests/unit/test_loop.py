@@ -56,11 +56,14 @@ def assert_fault_handled(rig: LoopRig, fault: Fault, *, stop_applies: bool = Tru
     (record,) = rig.fault_records()
     assert record["reason"] == fault.text
     assert record["t_mono"] == fault.t_ns
-    rig.teardown()
     if stop_applies:
+        rig.teardown()
         zero = rig.zero_since()
         assert zero - fault.t_ns <= RESPONSE_NS
         return zero
+    # the device acks Stop but does not apply it: the teardown hears the contradiction and says so
+    with pytest.raises(DeviceIOError, match="acknowledged Stop and then answered it with result -8"):
+        rig.teardown()
     return -1
 
 

@@ -10,9 +10,23 @@ import pytest
 from fescontrol.errors import ProtocolError
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.protocol.sciencemode2 import (
-    Ack, BadFrame, ChannelSetting, Cmd, Decoder, GetStimulationMode, Init, InitAck,
-    InitChannelListMode, Packet, SinglePulse, StartChannelListMode, StimMode, StimulationError,
-    StopChannelListMode, UnknownCommand, Watchdog,
+    Ack,
+    BadFrame,
+    ChannelSetting,
+    Cmd,
+    Decoder,
+    GetStimulationMode,
+    Init,
+    InitAck,
+    InitChannelListMode,
+    Packet,
+    SinglePulse,
+    StartChannelListMode,
+    StimMode,
+    StimulationError,
+    StopChannelListMode,
+    UnknownCommand,
+    Watchdog,
 )
 
 

@@ -38,6 +38,8 @@ LOOP_WAIT_S = 0.005
 """Longest wait for either port before the loop checks liveness and keep-alive again."""
 MAX_READ_BYTES = 4096
 """Bytes read from the sensor per tick: a flood cannot make one tick unbounded."""
+HEALTH_PERIOD_NS = 1_000_000_000
+"""How often the counts of bad frames and discarded bytes are logged when they changed."""
 
 
 class SensorPort(Protocol):
@@ -124,6 +126,8 @@ class ControlLoop:
         self.next_index: int | None = None
         self.last_force = 0.0
         self._zero = tuple(0 for _ in settings.plateau_ma)
+        self._next_health_ns = 0
+        self._health_seen: tuple[int, ...] = (0, 0, 0, 0, 0)
 
     # -- running ------------------------------------------------------------------------------
     def run(self, clock: Callable[[], int], wait: Callable[[float], set[str]],
@@ -162,6 +166,9 @@ class ControlLoop:
     def _tick(self, now_ns: int, sensor_ready: bool) -> bool:
         if self.records.broken is not None:
             raise SafetyTrip(f"cannot write the session records: {self.records.broken}")
+        if now_ns >= self._next_health_ns:
+            self._next_health_ns = now_ns + HEALTH_PERIOD_NS
+            self._log_link_health()
         if sensor_ready:
             ended = self._read_sensor(now_ns)
             if ended is not None:
@@ -187,6 +194,18 @@ class ControlLoop:
                 self.link.keepalive(now_ns)
         return False
 
+    def _log_link_health(self) -> None:
+        """Once a second, when anything changed: bad frames and discarded bytes on both links,
+        so garbage that never forms a frame still leaves a trace in the session log."""
+        stim = self.link.rx_decoder
+        seen = (self.decoder.frames_bad, self.decoder.bytes_discarded, self.decoder.samples_dropped,
+                stim.frames_bad, stim.bytes_discarded)
+        if seen != self._health_seen:
+            self._health_seen = seen
+            self.records.log("link_health", sensor_frames_bad=seen[0], sensor_bytes_discarded=seen[1],
+                             sensor_samples_dropped=seen[2], stimulator_frames_bad=seen[3],
+                             stimulator_bytes_discarded=seen[4])
+
     def _read_sensor(self, now_ns: int) -> str | None:
         """Read and process what the sensor sent; the reason if its port has closed."""
         try:
@@ -204,10 +223,13 @@ class ControlLoop:
 
     def _process(self, now_ns: int, seq: np.ndarray, force: np.ndarray) -> None:
         s = self.settings
-        gap = int(seq[-1]) - (int(seq[0]) if self.next_index is None else self.next_index) + 1 - len(seq)
+        before = int(seq[0]) - 1 if self.next_index is None else self.next_index - 1
+        gaps = np.diff(seq, prepend=before) - 1
+        gap = int(gaps.max())
         if gap > s.max_gap_samples:
+            at = int(seq[int(gaps.argmax())]) - gap
             raise SafetyTrip(f"sensor lost {gap} samples in one gap (limit {s.max_gap_samples})",
-                             t_s=self.records.t_s)
+                             t_s=at / s.rate_hz)
         self.liveness.samples(now_ns, seq.tolist())
         self.gate.sensor_sample(now_ns)
         seq, force = hold_through_gaps(seq, force, self.next_index, self.last_force)

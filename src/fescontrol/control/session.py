@@ -50,6 +50,8 @@ EXIT_OPERATOR = 130
 
 STOP_ACK_TIMEOUT_S = 0.5
 STOP_RETRY_PAUSE_S = 0.002
+STOP_SETTLE_S = 0.03
+"""How long the teardown listens after an OK for Stop for a contradicting answer."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,7 @@ def _stop_with_retry(link: StimulatorLink) -> None:
     if flight is None or flight.command != sm2.Cmd.STOP_CHANNEL_LIST_MODE:
         link.send_stop(now)
     tries = 1
+    stop_pn = link.in_flight.packet_number if link.in_flight is not None else -1
     deadline = now + int(STOP_ACK_TIMEOUT_S * 1e9)
     while time.monotonic_ns() < deadline:
         with contextlib.suppress(SafetyTrip, ProtocolError):
@@ -284,10 +287,12 @@ def _stop_with_retry(link: StimulatorLink) -> None:
         if link.in_flight is None:
             result = link.last_ack_result
             if result == sm2.Result.OK:
+                _check_stop_not_contradicted(link, stop_pn)
                 return
             if result == sm2.Result.BUSY:
                 time.sleep(STOP_RETRY_PAUSE_S)
                 link.send_stop(time.monotonic_ns())
+                stop_pn = link.in_flight.packet_number if link.in_flight is not None else -1
                 tries += 1
                 continue
             if not link.linked:
@@ -296,6 +301,20 @@ def _stop_with_retry(link: StimulatorLink) -> None:
         time.sleep(0.0005)
     raise DeviceIOError(f"no ack for StopChannelListMode within {STOP_ACK_TIMEOUT_S * 1000:.0f} ms "
                         f"({tries} tries)")
+
+
+def _check_stop_not_contradicted(link: StimulatorLink, stop_pn: int) -> None:
+    """After an OK for Stop, listen a little longer: a device that then answers the same Stop
+    with an error did not stop (a firmware fault); its watchdog is all that is left, so say so."""
+    deadline = time.monotonic_ns() + int(STOP_SETTLE_S * 1e9)
+    while time.monotonic_ns() < deadline:
+        with contextlib.suppress(SafetyTrip, ProtocolError):
+            link.poll(time.monotonic_ns())
+        for command, pn, result in link.late_answers:
+            if command == sm2.Cmd.STOP_CHANNEL_LIST_MODE_ACK and pn == stop_pn and result != sm2.Result.OK:
+                raise DeviceIOError(f"the device acknowledged Stop and then answered it with result {result}: "
+                                    "its output may continue until its own watchdog ends it (1.2 s)")
+        time.sleep(0.0005)
 
 
 @contextlib.contextmanager

@@ -62,6 +62,13 @@ class StimulatorLink:
         self.last_ack_result: int | None = None
         self.closing = False
         """Set by the teardown: answers that no longer match are recorded, not raised."""
+        self.late_answers: list[tuple[int, int, int]] = []
+        """(ack command, packet number, result) of answers that matched nothing while closing."""
+
+    @property
+    def rx_decoder(self) -> sm2.Decoder:
+        """The decoder of what the device sends (its counters of bad frames and discarded bytes)."""
+        return self._decoder
 
     @property
     def active_mask(self) -> int:
@@ -126,6 +133,7 @@ class StimulatorLink:
             self._on_record({"kind": "stim_unexpected_ack", "command": _name(ack.command),
                              "packet_number": ack.packet_number, "result": ack.result})
             if self.closing:
+                self.late_answers.append((ack.command, ack.packet_number, ack.result))
                 return
             waiting = "nothing" if flight is None else f"{_name(flight.command)} #{flight.packet_number}"
             raise SafetyTrip(f"stimulator sent an ack for {_name(ack.command)} #{ack.packet_number} "

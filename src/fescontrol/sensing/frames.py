@@ -1,4 +1,4 @@
-"""Our own sensor wire format (heel switch / FSR), encoder and sans-I/O incremental decoder.
+"""Our own sensor wire format (heel switch / FSR, insole), encoders and the sans-I/O decoder.
 
 The format is small enough for any microcontroller: two sync bytes, a type, a length, a
 16-bit sequence counter (so a lost frame is seen, not guessed) and a CRC-8 a table-less
@@ -24,35 +24,59 @@ SYNC2 = 0x5A
 SYNC = bytes((SYNC1, SYNC2))
 TYPE_HEEL = 0x01
 TYPE_IMU6 = 0x02  # reserved for a 6-axis IMU; not decoded here (skipped when its CRC is valid)
+TYPE_INSOLE = 0x03  # heel cell and forefoot (sum of the forefoot cells)
 HEEL_PAYLOAD_LEN = 2
 HEEL_FRAME_LEN = 9
+INSOLE_PAYLOAD_LEN = 4
+INSOLE_FRAME_LEN = 11
+# the payload length each decoded type must declare (a wrong one is a bad frame at once)
+PAYLOAD_LEN = {TYPE_HEEL: HEEL_PAYLOAD_LEN, TYPE_INSOLE: INSOLE_PAYLOAD_LEN}
 HEADER_LEN = 6          # sync1, sync2, type, length, seq lo, seq hi
 MAX_PAYLOAD_LEN = 32    # longer declared lengths are corrupt: bounds how long a bad header stalls
 HEEL_UNIT_N = 0.1
 HEEL_MAX_N = 6553.5
 
 SENSOR_FRAME_DOC = """\
-One frame per sample, little-endian. A heel-switch / FSR frame is 9 bytes.
+One frame per sample, little-endian. A heel-switch / FSR frame is 9 bytes, an insole frame
+(heel and forefoot force) 11 bytes.
 
 | offset | size | field | value |
 |---|---|---|---|
 | 0 | 1 | sync 1 | `0xA5` |
 | 1 | 1 | sync 2 | `0x5A` |
-| 2 | 1 | type | `0x01` heel switch / FSR; `0x02` reserved (6-axis IMU) |
-| 3 | 1 | payload length `n` | `0x02` for type `0x01`; at most 32 for any type |
+| 2 | 1 | type | `0x01` heel switch / FSR; `0x02` reserved (6-axis IMU); `0x03` insole (heel + forefoot) |
+| 3 | 1 | payload length `n` | `0x02` for type `0x01`, `0x04` for type `0x03`; at most 32 for any type |
 | 4 | 2 | sequence counter | uint16 LE, +1 per sample, wraps 65535 -> 0 |
 | 6 | n | payload | type `0x01`: heel force, uint16 LE, unit 0.1 N (0 .. 6553.5 N) |
+| | | | type `0x03`: heel force (bytes 6-7), then forefoot force (bytes 8-9: the sum of the forefoot cells), each uint16 LE, unit 0.1 N |
 | 6+n | 1 | CRC-8 | CRC-8/SMBUS (poly `0x07`, init `0x00`, no reflection, no final XOR) over bytes 2 .. 5+n |
 
 Worked example: sample 1 at 700.0 N -> `A5 5A 01 02 01 00 58 1B 1E`
 (7000 = `0x1B58`; CRC-8 over `01 02 01 00 58 1B` = `0x1E`).
+Insole: sample 1, heel 700.0 N, forefoot 250.0 N -> `A5 5A 03 04 01 00 58 1B C4 09 ED`
+(2500 = `0x09C4`; CRC-8 over `03 04 01 00 58 1B C4 09` = `0xED`).
 
 The receiver resynchronises on the next `A5 5A` after any bad frame (bad CRC, bad length),
 searching from the byte after the failed sync. Frames of other types with a valid CRC are
 skipped, so a sensor may add frame types without breaking older hosts. A gap in the
 sequence counter is a dropped sample; the host unwraps the counter and takes the first
 counter it sees as the absolute sample index (it opens the stream before the first wrap).
+Heel and insole frames share one counter; the decoder gives every sample `heel_N` and
+`fore_N` (NaN for a heel-only frame).
 """
+
+
+def _force_units(what: str, force_N: float) -> int:
+    """A force as wire units: clamped to 0..6553.5 N, rounded to 0.1 N (halves up)."""
+    if not math.isfinite(force_N):
+        raise ProtocolError(f"{what}: force {force_N!r} N is not a finite number")
+    return min(int(math.floor(min(max(force_N, 0.0), HEEL_MAX_N) * 10.0 + 0.5)), 0xFFFF)
+
+
+def _frame(ftype: int, seq: int, payload: bytes) -> bytes:
+    s = seq & 0xFFFF
+    body = bytes((ftype, len(payload), s & 0xFF, s >> 8)) + payload
+    return SYNC + body + bytes((crc8_smbus(body),))
 
 
 def encode_heel_frame(seq: int, heel_N: float) -> bytes:
@@ -62,34 +86,51 @@ def encode_heel_frame(seq: int, heel_N: float) -> bytes:
     """
     if seq < 0:
         raise ProtocolError(f"heel frame: sequence {seq} is negative")
-    if not math.isfinite(heel_N):
-        raise ProtocolError(f"heel frame: force {heel_N!r} N is not a finite number")
-    units = int(math.floor(min(max(heel_N, 0.0), HEEL_MAX_N) * 10.0 + 0.5))
-    units = min(units, 0xFFFF)
-    s = seq & 0xFFFF
-    body = bytes((TYPE_HEEL, HEEL_PAYLOAD_LEN, s & 0xFF, s >> 8, units & 0xFF, units >> 8))
-    return SYNC + body + bytes((crc8_smbus(body),))
+    units = _force_units("heel frame", heel_N)
+    return _frame(TYPE_HEEL, seq, bytes((units & 0xFF, units >> 8)))
+
+
+def encode_insole_frame(seq: int, heel_N: float, fore_N: float) -> bytes:
+    """Encode one insole sample (type 0x03): heel force, then forefoot force (the sum of the
+    forefoot cells); same clamping and rounding as `encode_heel_frame`."""
+    if seq < 0:
+        raise ProtocolError(f"insole frame: sequence {seq} is negative")
+    heel = _force_units("insole frame heel", heel_N)
+    fore = _force_units("insole frame forefoot", fore_N)
+    return _frame(TYPE_INSOLE, seq, bytes((heel & 0xFF, heel >> 8, fore & 0xFF, fore >> 8)))
 
 
 @dataclass(frozen=True, eq=False)
-class HeelSamples:
-    """Decoded heel samples: unwrapped sequence numbers (int64) and force in N (float64)."""
+class SensorSamples:
+    """Decoded force samples: unwrapped sequence numbers (int64), heel force and forefoot
+    force in N (float64). `fore_N` is NaN for samples from heel-only frames (type 0x01), so
+    a consumer that needs the forefoot sees at once that the sensor does not send it."""
 
     seq: np.ndarray
     heel_N: np.ndarray
+    fore_N: np.ndarray
 
     def __len__(self) -> int:
         return int(self.seq.size)
 
 
+HeelSamples = SensorSamples
+"""The former name (heel-only decoding); the same class."""
+
+
 class FrameDecoder:
-    """Incremental decoder: feed it bytes in any split, get the complete heel samples.
+    """Incremental decoder: feed it bytes in any split, get the complete force samples.
+
+    Heel frames (type 0x01) and insole frames (type 0x03) are decoded; every sample has
+    `heel_N` and `fore_N` (NaN for a heel frame). Both types share the sequence counter.
 
     Counters (never reset; a caller diffs them per tick):
-    `frames_ok` heel frames decoded; `frames_bad` frames rejected for a bad CRC or a bad
-    length (a type 0x01 frame whose length is not 2, or any length above 32), whatever the
-    type; `frames_skipped` well-formed frames of another type (valid CRC);
-    `frames_out_of_order` heel frames whose counter did not advance (a duplicate or an
+    `frames_ok` force frames decoded (`frames_heel` + `frames_insole`, by type: the live
+    loop checks that the sensor sends the kind its profile names); `frames_bad` frames
+    rejected for a bad CRC or a bad length (a type 0x01 frame whose length is not 2, a type
+    0x03 frame whose length is not 4, or any length above 32), whatever the type;
+    `frames_skipped` well-formed frames of another type (valid CRC);
+    `frames_out_of_order` force frames whose counter did not advance (a duplicate or an
     older frame; dropped, so sample time never goes back); `samples_dropped` samples
     missing from sequence gaps; `bytes_discarded` bytes not part of an accepted frame
     (garbage, and every byte of a bad frame that is not the start of a later good one).
@@ -111,6 +152,8 @@ class FrameDecoder:
         self._last_raw: int | None = None
         self._last_abs = -1
         self.frames_ok = 0
+        self.frames_heel = 0
+        self.frames_insole = 0
         self.frames_bad = 0
         self.frames_skipped = 0
         self.frames_out_of_order = 0
@@ -122,12 +165,12 @@ class FrameDecoder:
         """Bytes held back as the possible start of a frame that has not fully arrived."""
         return len(self._buf)
 
-    def feed(self, data: bytes | bytearray | memoryview) -> HeelSamples:
-        """Add bytes; return the heel samples completed by them (possibly none)."""
+    def feed(self, data: bytes | bytearray | memoryview) -> SensorSamples:
+        """Add bytes; return the samples completed by them (possibly none)."""
         self._buf += data
         return self._parse(final=False)
 
-    def finish(self) -> HeelSamples:
+    def finish(self) -> SensorSamples:
         """End of stream: an unfinished frame can never complete, so count it bad and
         decode any frames behind it (a false header must not swallow the last samples)."""
         out = self._parse(final=True)
@@ -135,10 +178,11 @@ class FrameDecoder:
         self._buf.clear()
         return out
 
-    def _parse(self, final: bool) -> HeelSamples:
+    def _parse(self, final: bool) -> SensorSamples:
         buf = self._buf
         seqs: list[int] = []
-        forces: list[int] = []
+        heels: list[int] = []
+        fores: list[int] = []  # -1: no forefoot in this frame
         i = 0
         n = len(buf)
         while True:
@@ -159,7 +203,7 @@ class FrameDecoder:
                 break
             ftype = buf[i + 2]
             plen = buf[i + 3]
-            if plen > MAX_PAYLOAD_LEN or (ftype == TYPE_HEEL and plen != HEEL_PAYLOAD_LEN):
+            if plen > MAX_PAYLOAD_LEN or PAYLOAD_LEN.get(ftype, plen) != plen:
                 self._reject(i, f"bad length {plen} for type 0x{ftype:02X}")
                 i += 1
                 continue
@@ -175,20 +219,29 @@ class FrameDecoder:
                 self._reject(i, f"bad CRC 0x{buf[end - 1]:02X}, expected 0x{crc:02X}")
                 i += 1
                 continue
-            if ftype != TYPE_HEEL:
+            if ftype not in PAYLOAD_LEN:
                 self.frames_skipped += 1
                 i = end
                 continue
             raw = buf[i + 4] | (buf[i + 5] << 8)
-            absolute = self._unwrap(raw)
+            absolute = self._unwrap(raw, end - i)
             if absolute is not None:
                 seqs.append(absolute)
-                forces.append(buf[i + 6] | (buf[i + 7] << 8))
+                heels.append(buf[i + 6] | (buf[i + 7] << 8))
+                if ftype == TYPE_INSOLE:
+                    fores.append(buf[i + 8] | (buf[i + 9] << 8))
+                    self.frames_insole += 1
+                else:
+                    fores.append(-1)
+                    self.frames_heel += 1
                 self.frames_ok += 1
             i = end
         del buf[:i]
-        return HeelSamples(seq=np.asarray(seqs, dtype=np.int64),
-                           heel_N=np.asarray(forces, dtype=np.float64) * HEEL_UNIT_N)
+        fore = np.asarray(fores, dtype=np.float64)
+        fore = np.where(fore < 0, np.nan, fore * HEEL_UNIT_N)
+        return SensorSamples(seq=np.asarray(seqs, dtype=np.int64),
+                             heel_N=np.asarray(heels, dtype=np.float64) * HEEL_UNIT_N,
+                             fore_N=fore)
 
     def _reject(self, pos: int, why: str) -> None:
         """Count a bad frame; its first byte is discarded, the rest is searched again."""
@@ -196,7 +249,7 @@ class FrameDecoder:
         self.bytes_discarded += 1
         log.debug("sensor frame at buffer offset %d rejected: %s", pos, why)
 
-    def _unwrap(self, raw: int) -> int | None:
+    def _unwrap(self, raw: int, frame_len: int) -> int | None:
         """Map a 16-bit counter to the absolute sample index; None for a non-advancing frame."""
         if self._last_raw is None:
             self._last_raw = raw
@@ -206,7 +259,7 @@ class FrameDecoder:
         if delta == 0 or delta >= 0x8000:
             self.frames_out_of_order += 1
             # its bytes were a well-formed frame; count them as discarded
-            self.bytes_discarded += HEEL_FRAME_LEN
+            self.bytes_discarded += frame_len
             log.debug("sensor frame seq %d does not advance on %d; dropped", raw, self._last_raw)
             return None
         self.samples_dropped += delta - 1
