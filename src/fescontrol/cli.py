@@ -10,6 +10,7 @@ from typing import Sequence
 
 from fescontrol import replay_cli
 from fescontrol.errors import ConfigError, FesError, OperatorStop
+from fescontrol.scenarios import SCENARIOS
 
 EXIT_BAD_INPUT = 2
 EXIT_OPERATOR = 130
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run a whole session against emulated sensor and stimulator")
     sim.add_argument("--duration", type=float, default=60.0, help="seconds of gait to simulate (default 60)")
     sim.add_argument("--seed", type=int, default=1, help="seed of the gait generator (default 1)")
-    sim.add_argument("--scenario", default="healthy", help="healthy | hemiparetic (default healthy)")
+    sim.add_argument("--scenario", default="healthy",
+                     help=f"gait scenario of the generator: {' | '.join(SCENARIOS)} (default healthy)")
     sim.add_argument("--out", type=Path, help="output folder (new or empty; default runs/simulate-...)")
     sim.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
     sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")

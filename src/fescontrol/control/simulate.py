@@ -27,11 +27,8 @@ from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, r
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
+from fescontrol.scenarios import SCENARIOS
 
-# the gait generator's scenarios (fescontrol_hil.gait.SCENARIOS; a unit test keeps them equal:
-# this module starts the emulator, it does not import it)
-SCENARIOS = ("healthy", "hemiparetic", "light", "heavy", "preload", "shuffling", "pivot-turns",
-             "stop-and-go", "mid-stride")
 STARTUP_MARGIN_S = 1.5
 PORT_LINE_TIMEOUT_S = 15.0
 
