@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: simulate test bench install clean
+.PHONY: simulate test bench install clean fault-table
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-enable --benchmark-only
+
+# the fault table in safety/ is written from the fault-injection suite's measurements
+fault-table: $(STAMP)
+	mkdir -p runs
+	FES_FAULT_TABLE=runs/fault-table.json $(PY) -m pytest -q tests/hil/test_fault_injection.py
+	$(PY) tools/fault_table.py runs/fault-table.json safety/fault-table.md
 
 clean:
 	rm -rf $(VENV) runs fescontrol-out
