@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: simulate test bench install clean fault-table
+.PHONY: simulate test bench install clean fault-table mutation
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,18 @@ install: $(STAMP)
 simulate: $(STAMP)
 	$(VENV)/bin/fescontrol simulate
 
-# lint and types, the whole suite under coverage, then the coverage gate on the safety core
+# lint and types, the whole suite under coverage, the coverage gate on the safety core, then
+# mutation testing of the safety layer (time-boxed; survivors must be listed as equivalent)
 test: $(STAMP)
 	$(PY) -m ruff check src hil tests benchmarks tools .ci
 	$(PY) -m mypy
 	$(PY) -m pytest -q --cov --cov-report=term-missing:skip-covered
 	$(PY) .ci/coverage_gate.py
+	$(PY) tools/mutation/run.py
+
+# mutation testing of the safety layer alone (make test runs it too)
+mutation: $(STAMP)
+	$(PY) tools/mutation/run.py
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-enable --benchmark-only

@@ -1,0 +1,399 @@
+"""Liveness interlocks with injected wall time: every limit at its threshold, with the exact message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.errors import SafetyTrip
+from fescontrol.safety import liveness as lv
+from fescontrol.safety.liveness import Liveness, LivenessLimits, limits_from_config
+
+MS = 1_000_000
+S = 1_000_000_000
+
+LIM = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2 * S, max_loss_pct=20,
+                     max_drift_ns=250 * MS, max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3,
+                     loop_overrun_ns=100 * MS)
+
+
+def test_constants_and_derived_limits() -> None:
+    assert (lv.NS_PER_S, lv.NS_PER_MS) == (1_000_000_000, 1_000_000)
+    assert LIM.loss_window_samples == 100
+    assert dataclasses.replace(LIM, rate_hz=9.4).loss_window_samples == 10
+    assert dataclasses.replace(LIM, rate_hz=10.6).loss_window_samples == 11
+    assert dataclasses.replace(LIM, rate_hz=250.4).loss_window_samples == 250
+    assert LIM.max_burst_samples == 173
+    assert dataclasses.replace(LIM, max_burst_ns=1739 * MS).max_burst_samples == 173
+    assert dataclasses.replace(LIM, max_burst_ns=1740 * MS).max_burst_samples == 174
+    assert dataclasses.replace(LIM, rate_hz=50.0, max_burst_ns=1730 * MS).max_burst_samples == 86
+
+
+def test_limits_from_config() -> None:
+    device, _ = load_device(default_device_path())
+    profile, _ = load_profile(default_profile_path())
+    profile = profile.model_copy(update={
+        "safety": profile.safety.model_copy(update={
+            "sensor_stale_ms": 150, "sensor_lost_ms": 2000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250,
+            "max_busy_retries": 3, "loop_overrun_ms": 100}),
+        "envelope": profile.envelope.model_copy(update={"max_stim_s": 1.5, "extension_s": 0.05,
+                                                        "ramp_down_s": 0.08})})
+    device = device.model_copy(update={"link": device.link.model_copy(update={"max_response_ms": 100})})
+    assert limits_from_config(profile, device, 100) == LivenessLimits(
+        rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20, max_drift_ns=250 * MS,
+        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS)
+    other = limits_from_config(
+        profile.model_copy(update={
+            "safety": profile.safety.model_copy(update={
+                "sensor_stale_ms": 40, "sensor_lost_ms": 900, "max_sensor_loss_pct": 7, "max_clock_drift_ms": 60,
+                "max_busy_retries": 0, "loop_overrun_ms": 33}),
+            "envelope": profile.envelope.model_copy(update={"max_stim_s": 0.3, "extension_s": 0.0,
+                                                            "ramp_down_s": 0.1})}),
+        device.model_copy(update={"link": device.link.model_copy(update={"max_response_ms": 120})}), 50, 4.0)
+    assert other == LivenessLimits(rate_hz=50.0, speed=4.0, stale_ns=40 * MS, lost_ns=900 * MS, max_loss_pct=7,
+                                   max_drift_ns=60 * MS, max_burst_ns=520 * MS, ack_timeout_ns=240 * MS,
+                                   max_busy_retries=0, loop_overrun_ns=33 * MS)
+    assert type(other.rate_hz) is float and type(other.speed) is float
+    assert all(type(getattr(other, f)) is int for f in other.__dataclass_fields__ if f not in ("rate_hz", "speed"))
+
+
+def trip(call: object, *args: object, **kw: object) -> SafetyTrip:
+    with pytest.raises(SafetyTrip) as info:
+        call(*args, **kw)  # type: ignore[operator]
+    return info.value
+
+
+# -- loop overrun --------------------------------------------------------------------------------------------
+
+def test_loop_overrun_at_the_threshold() -> None:
+    live = Liveness(LIM)
+    live.tick(0)
+    assert live.max_tick_gap_ns == 0
+    live.tick(100 * MS)
+    live.tick(150 * MS)
+    assert live.max_tick_gap_ns == 100 * MS
+    exc = trip(live.tick, 250 * MS + 1)
+    assert str(exc) == "control loop overrun: 100 ms between ticks (limit 100 ms)"
+    assert exc.t_s is None
+    assert live.max_tick_gap_ns == 100 * MS + 1
+
+
+def test_overrun_message_has_the_sample_time() -> None:
+    live = Liveness(LIM)
+    live.samples(0, [250])
+    live.tick(0)
+    exc = trip(live.tick, 345 * MS)
+    assert exc.cause == "control loop overrun: 345 ms between ticks (limit 100 ms)"
+    assert exc.t_s == 2.5
+
+
+# -- stale and lost sensor -----------------------------------------------------------------------------------
+
+def ticking(live: Liveness, until: int, start: int = 0) -> None:
+    for t in range(start, until + 1, 50 * MS):
+        live.tick(t)
+
+
+@pytest.mark.parametrize("dt,ok", [(-1, True), (0, True), (1, False)])
+def test_stale_while_stimulating(dt: int, ok: bool) -> None:
+    live = Liveness(LIM)
+    live.samples(0, [0])
+    live.output(0, True)
+    ticking(live, 100 * MS)
+    t = LIM.stale_ns + dt
+    assert live.sample_fresh(t) is ok
+    if ok:
+        live.tick(t)
+    else:
+        exc = trip(live.tick, t)
+        assert exc.cause == "sensor stale: no sample for 150 ms while stimulating (limit 150 ms)"
+        assert exc.t_s == 0.0
+
+
+def test_stale_with_output_off_is_not_a_fault_until_lost() -> None:
+    live = Liveness(LIM)
+    live.samples(0, [7])
+    live.output(0, True)
+    live.output(10 * MS, False)
+    ticking(live, 2 * S)
+    assert not live.sample_fresh(2 * S)
+    exc = trip(live.tick, 2 * S + 1)
+    assert exc.cause == "sensor lost: no sample for 2000 ms (limit 2000 ms)"
+    assert exc.t_s == 0.07
+
+
+def test_no_sample_yet_is_neither_stale_nor_lost_nor_fresh() -> None:
+    live = Liveness(LIM)
+    live.output(0, True)
+    live.output(0, False)
+    ticking(live, 3 * S)
+    assert not live.sample_fresh(3 * S)
+
+
+def test_empty_sample_list_changes_nothing() -> None:
+    live = Liveness(LIM)
+    live.samples(0, [0])
+    live.samples(1 * S, [])
+    assert not live.sample_fresh(1 * S)
+    assert live.sample_fresh(150 * MS)
+
+
+# -- drift ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("speed", [1.0, 4.0])
+@pytest.mark.parametrize("dt,ok", [(-1, True), (0, True), (1, False)])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_clock_drift_at_the_threshold(speed: float, dt: int, ok: bool, sign: int) -> None:
+    live = Liveness(dataclasses.replace(LIM, speed=speed, lost_ns=100 * S))
+    t0 = 5 * S
+    live.samples(t0, [0])
+    seq = 100  # one second of sample time, 1/speed s of wall time
+    t = t0 + round(S / speed) + sign * (LIM.max_drift_ns + dt)
+    if ok:
+        live.samples(t, [seq])
+    else:
+        exc = trip(live.samples, t, [seq])
+        direction = "behind" if sign > 0 else "ahead of"
+        assert exc.cause == (f"sensor clock 250 ms {direction} wall time (limit 250 ms): "
+                             "the sensor's real rate is not 100 Hz")
+        assert exc.t_s == 1.0
+
+
+def test_drift_is_measured_from_the_first_batch() -> None:
+    live = Liveness(dataclasses.replace(LIM, lost_ns=100 * S))
+    live.samples(10 * S, [1000])  # whatever the first offset, it is the reference
+    live.samples(11 * S + 200 * MS, [1100])
+    live.samples(12 * S - 200 * MS, [1200])
+    exc = trip(live.samples, 13 * S + 260 * MS, [1300])
+    assert exc.cause.startswith("sensor clock 260 ms behind wall time")
+
+
+def test_drift_uses_the_last_sequence_number_of_a_batch() -> None:
+    live = Liveness(dataclasses.replace(LIM, lost_ns=100 * S))
+    live.samples(0, [0])
+    live.samples(1 * S, list(range(1, 101)))  # 100 at 1 s: on time
+    exc = trip(live.samples, 1 * S, [101, 102, 103, 130])  # 130 at 1 s: 300 ms ahead
+    assert exc.cause.startswith("sensor clock 300 ms ahead of wall time")
+
+
+# -- frame loss ----------------------------------------------------------------------------------------------
+
+def feed(live: Liveness, seqs: list[int]) -> None:
+    for s in seqs:
+        live.samples(s * 10 * MS, [s])
+
+
+def test_loss_at_the_threshold() -> None:
+    # 100 samples a second, 20 % allowed: 80 of the last 100 present passes, 79 does not
+    live = Liveness(LIM)
+    feed(live, list(range(80)) + [100])  # window 1..100 holds 80
+    live = Liveness(LIM)
+    feed(live, list(range(79)))
+    exc = trip(live.samples, 1 * S, [100])  # window 1..100 holds 79
+    assert exc.cause == "sensor losing frames: 21 % of the last 100 samples missing (limit 20 %)"
+    assert exc.t_s == 1.0
+
+
+def test_old_complete_samples_do_not_dilute_new_losses() -> None:
+    live = Liveness(LIM)
+    feed(live, list(range(100)) + list(range(100, 179)))
+    live.samples(1990 * MS, [199])  # window 100..199 holds 80: 20 %
+    live = Liveness(LIM)
+    feed(live, list(range(100)) + list(range(100, 178)))
+    exc = trip(live.samples, 1990 * MS, [199])  # 79 of 100: the first second no longer counts
+    assert exc.cause == "sensor losing frames: 21 % of the last 100 samples missing (limit 20 %)"
+
+
+def test_loss_is_judged_only_over_a_quarter_window_or_more() -> None:
+    live = Liveness(LIM)
+    live.samples(0, [0])
+    live.samples(230 * MS, [23])  # span 24 < 25: two samples of 24 is no verdict yet
+    live = Liveness(LIM)
+    live.samples(0, [0])
+    exc = trip(live.samples, 240 * MS, [24])  # span 25: 92 % missing
+    assert exc.cause == "sensor losing frames: 92 % of the last 25 samples missing (limit 20 %)"
+
+
+def test_loss_zero_percent_allowed() -> None:
+    live = Liveness(dataclasses.replace(LIM, max_loss_pct=0))
+    feed(live, list(range(100)))
+    exc = trip(live.samples, 1010 * MS, [101])  # window 2..101 holds 99
+    assert exc.cause == "sensor losing frames: 1 % of the last 100 samples missing (limit 0 %)"
+
+
+def test_loss_window_edge() -> None:
+    # horizon is last - 100: a sample exactly 100 before the last one leaves the window
+    live = Liveness(dataclasses.replace(LIM, max_loss_pct=0))
+    feed(live, list(range(0, 100)))
+    live.samples(1000 * MS, [100])  # window 1..100: complete
+    live = Liveness(dataclasses.replace(LIM, max_loss_pct=0))
+    feed(live, list(range(0, 100)))
+    # 0..99, then 100 and 101 missing, 102: the window is 3..102 (98 of 100), not 2..102
+    exc = trip(live.samples, 1020 * MS, [102])
+    assert exc.cause == "sensor losing frames: 2 % of the last 100 samples missing (limit 0 %)"
+
+
+# -- burst length --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dt,ok", [(-1, True), (0, True), (1, False)])
+def test_burst_wall_time_at_the_threshold(dt: int, ok: bool) -> None:
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S)
+    live = Liveness(lim)
+    live.output(1 * S, True)
+    live.output(1500 * MS, True)  # still the same burst
+    t = 1 * S + lim.max_burst_ns + dt
+    if ok:
+        live.tick(t)
+    else:
+        exc = trip(live.tick, t)
+        assert exc.cause == "stimulation on for 1730 ms of wall time in one step (limit 1730 ms)"
+
+
+def test_a_burst_ends_when_output_is_off() -> None:
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S)
+    live = Liveness(lim)
+    live.output(0, True)
+    live.output(1 * S, False)
+    live.output(1 * S, True)
+    live.tick(2730 * MS)
+    trip(live.tick, 2730 * MS + 1)
+
+
+@pytest.mark.parametrize("extra,ok", [(173, True), (174, False)])
+def test_burst_sample_time_at_the_threshold(extra: int, ok: bool) -> None:
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, max_drift_ns=10 * S,
+                              max_loss_pct=100)
+    live = Liveness(lim)
+    live.samples(0, [1000])
+    live.output(0, True)
+    live.samples(10 * MS, [1000 + extra])  # sample time runs ahead of wall time (lost samples count too)
+    if ok:
+        live.tick(10 * MS)
+    else:
+        exc = trip(live.tick, 10 * MS)
+        assert exc.cause == "stimulation on for 174 samples of sensor time in one step (limit 173 samples)"
+        assert exc.t_s == 11.74
+
+
+def test_burst_in_sample_time_needs_a_sample_before_and_after() -> None:
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, max_drift_ns=10 * S,
+                              max_loss_pct=100)
+    live = Liveness(lim)
+    live.output(0, True)  # no sample yet: the burst has no start in sample time
+    live.samples(10 * MS, [5000])
+    live.tick(10 * MS)
+    live.output(20 * MS, False)
+    live.output(20 * MS, True)  # a new burst starts at sequence 5000
+    live.samples(30 * MS, [5173])
+    live.tick(30 * MS)
+    live.samples(40 * MS, [5174])
+    trip(live.tick, 40 * MS)
+
+
+# -- acks and busy -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dt,ok", [(-1, True), (0, True), (1, False)])
+def test_ack_timeout_at_the_threshold(dt: int, ok: bool) -> None:
+    live = Liveness(LIM)
+    live.command_sent(1 * S, "StartChannelListMode")
+    t = 1 * S + LIM.ack_timeout_ns + dt
+    if ok:
+        live.check_ack(t)
+        live.tick(t)
+    else:
+        exc = trip(live.check_ack, t)
+        assert exc.cause == "no ack for StartChannelListMode within 200 ms"
+        assert trip(live.tick, t).cause == exc.cause
+
+
+def test_an_answer_clears_the_command_in_flight() -> None:
+    live = Liveness(LIM)
+    live.command_sent(0, "Watchdog")
+    live.command_answered(busy=False)
+    live.check_ack(10 * S)
+    live.command_sent(0, "A")
+    live.command_sent(1 * S, "B")  # the newest command in flight counts
+    live.check_ack(1 * S + 200 * MS)
+
+
+def test_busy_answers_in_a_row_are_bounded() -> None:
+    live = Liveness(LIM)
+    for _ in range(3):
+        live.command_sent(0, "StartChannelListMode")
+        live.command_answered(busy=True)
+    live.command_sent(0, "StartChannelListMode")
+    exc = trip(live.command_answered, busy=True)
+    assert exc.cause == "stimulator answered StartChannelListMode busy 4 times in a row (limit 3 retries)"
+    assert live._in_flight is None
+
+
+def test_a_good_answer_resets_the_busy_count() -> None:
+    live = Liveness(LIM)
+    for _ in range(3):
+        for _ in range(3):
+            live.command_answered(busy=True)
+        live.command_answered(busy=False)
+    live.command_answered(busy=True)
+    live.command_answered(busy=True)
+    live.command_answered(busy=True)
+    exc = trip(live.command_answered, busy=True)
+    assert exc.cause == "stimulator answered command busy 4 times in a row (limit 3 retries)"
+
+
+def test_zero_busy_retries() -> None:
+    live = Liveness(dataclasses.replace(LIM, max_busy_retries=0))
+    live.command_answered(busy=False)
+    assert trip(live.command_answered, busy=True).cause.endswith("busy 1 times in a row (limit 0 retries)")
+
+
+def test_fresh_liveness_state() -> None:
+    live = Liveness(LIM)
+    assert live.limits is LIM
+    assert live.max_tick_gap_ns == 0
+    assert (live._last_tick_ns, live._last_sample_ns, live._last_seq, live._offset0_ns, live._burst_start_ns,
+            live._burst_start_seq, live._in_flight, live._busy_in_a_row) == (None,) * 7 + (0,)
+    assert list(live._window) == []
+
+
+@pytest.mark.parametrize("late_ns,direction", [(1, "behind"), (-1, "ahead of")])
+def test_zero_drift_tolerance_names_the_direction_of_one_nanosecond(late_ns: int, direction: str) -> None:
+    live = Liveness(dataclasses.replace(LIM, max_drift_ns=0))
+    live.samples(0, [0])
+    live.samples(10 * MS, [1])
+    exc = trip(live.samples, 20 * MS + late_ns, [2])
+    assert exc.cause == f"sensor clock 0 ms {direction} wall time (limit 0 ms): the sensor's real rate is not 100 Hz"
+
+
+def test_loss_verdict_starts_at_a_quarter_window_rounded_down() -> None:
+    # 13 Hz: a window of 13 samples, a verdict from a span of 13 // 4 = 3 on
+    lim = dataclasses.replace(LIM, rate_hz=13.0, max_drift_ns=10 * S)
+    live = Liveness(lim)
+    live.samples(0, [0])
+    exc = trip(live.samples, 2 * S // 13, [2])
+    assert exc.cause == "sensor losing frames: 33 % of the last 3 samples missing (limit 20 %)"
+
+
+def test_loss_percent_rounds_down() -> None:
+    # 101 Hz: one sample missing of a span of 101 is 0.99 %: 0 % by integer division, within a 0 % limit
+    lim = dataclasses.replace(LIM, rate_hz=101.0, max_loss_pct=0, max_drift_ns=10 * S)
+    live = Liveness(lim)
+    for s in range(100):
+        live.samples(s * S // 101, [s])
+    live.samples(101 * S // 101, [101])
+
+
+def test_trips_carry_the_sample_time() -> None:
+    live = Liveness(dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S))
+    live.samples(0, [300])
+    for _ in range(3):
+        live.command_sent(0, "Watchdog")
+        live.command_answered(busy=True)
+    assert trip(live.command_answered, busy=True).t_s == 3.0
+    live.command_sent(0, "Watchdog")
+    assert trip(live.check_ack, 200 * MS + 1).t_s == 3.0
+    live = Liveness(dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S))
+    live.samples(0, [450])
+    live.output(0, True)
+    assert trip(live.tick, 1730 * MS + 1).t_s == 4.5
