@@ -36,9 +36,11 @@ def add_commands(subparsers: Any) -> None:
     rp.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
     rp.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")
     rp.add_argument("--mode", choices=("batch", "live"), default="batch",
-                    help="batch (default): kernels over the whole recording in-process. live: NOT YET "
-                         "IMPLEMENTED (exits 2); it is to stream the recording through the emulators over "
-                         "ptys, and is required before replay is complete")
+                    help="batch (default): kernels over the whole recording in-process. live: stream the "
+                         "recording through the sensor emulator over a pty into the real control loop, "
+                         "safety gate and stimulator emulator")
+    rp.add_argument("--speed", type=float, default=1.0,
+                    help="live mode: replay speed factor (default 1 = real time; up to 10)")
     rp.add_argument("--out", type=Path, help="output folder (new or empty; default runs/replay-...)")
 
     data = subparsers.add_parser("data", help="import public gait data sets as CONTRACT recordings")
@@ -89,7 +91,7 @@ class ProgressBar:
 
 def _replay(args: argparse.Namespace) -> int:
     if args.mode == "live":
-        raise ConfigError("--mode live: not yet implemented; use --mode batch")
+        return _replay_live(args)
     from fescontrol.config.loading import (
         default_device_path,
         default_profile_path,
@@ -130,6 +132,57 @@ def _replay(args: argparse.Namespace) -> int:
     stdout.write(f"output folder: {out}\n")
     stdout.flush()
     return 0
+
+
+def _replay_live(args: argparse.Namespace) -> int:
+    """Each recording through the emulators and the real loop, one after the other."""
+    from fescontrol.control.live_replay import replay_live
+    from fescontrol.control.session import operator_signals
+    from fescontrol.control.simulate import load_configs
+    from fescontrol.records.scoring import format_report_table
+    from fescontrol.replay import (
+        ReplayOutcome,
+        find_recordings,
+        format_replay_table,
+        prepare_output_folder,
+        summary_rows,
+    )
+
+    if args.events is not None:
+        raise ConfigError("--events: not with --mode live (the sensor emulator streams NAME.events.csv "
+                          "beside the recording as the truth)")
+    if not 0.1 <= args.speed <= 10.0:
+        raise ConfigError(f"--speed {args.speed}: allowed 0.1 to 10")
+    configs = load_configs(args.device_config, args.profile)
+    source: Path = args.source
+    folder = source.is_dir()
+    if not folder and not source.is_file():
+        raise ConfigError(f"{source}: no such recording or folder")
+    paths = find_recordings(source) if folder else [source]
+    out = prepare_output_folder(args.out or Path("runs") / f"replay-live-{time.strftime('%Y%m%d-%H%M%S')}")
+    bar = ProgressBar() if folder else None
+    outcomes: list[ReplayOutcome] = []
+    worst = 0
+    with operator_signals():
+        for i, path in enumerate(paths):
+            if bar is not None:
+                bar(i, len(paths), f"replaying {path.name}")
+            target = prepare_output_folder(out / path.stem) if folder else out
+            outcome, report = replay_live(path, target, configs, speed=args.speed)
+            worst = max(worst, outcome.exit_status)
+            outcomes.append(ReplayOutcome(path.stem, "", target, report))
+            if outcome.exit_status:
+                sys.stderr.write(f"fescontrol: {path.name}: {outcome.reason}\n")
+    if bar is not None:
+        bar(len(paths), len(paths), "done")
+        bar.done()
+    if folder:
+        sys.stdout.write(format_replay_table(summary_rows(outcomes)) + "\n")
+    elif outcomes[0].report.get("scored"):
+        sys.stdout.write(format_report_table(outcomes[0].report) + "\n")
+    sys.stdout.write(f"output folder: {out}\n")
+    sys.stdout.flush()
+    return worst
 
 
 def _data_import(args: argparse.Namespace) -> int:

@@ -64,6 +64,9 @@ class LoopSettings:
     max_rise_ma: int
     max_gap_samples: int
     """A longer run of lost samples is a fault, not something to hold a value through."""
+    stream_end_mid_step_is_fault: bool = True
+    """A sensor port that closes while stimulating is a lost sensor (a device); a replayed
+    recording that simply ends mid-step is not (live replay sets this False)."""
 
 
 @dataclass
@@ -263,7 +266,9 @@ class ControlLoop:
     def _end_of_stream(self, reason: str) -> bool:
         """The sensor's port closed: a normal end, unless output is on or a swing is under way."""
         if self.link.acked_currents != self._zero or self.level > 0.0:
-            raise SafetyTrip(f"{reason} while stimulating: the sensor was lost mid-step",
-                             t_s=self.records.t_s)
+            if self.settings.stream_end_mid_step_is_fault:
+                raise SafetyTrip(f"{reason} while stimulating: the sensor was lost mid-step",
+                                 t_s=self.records.t_s)
+            reason = f"{reason} mid-step (the recording ends there); stopped"
         self.counts.end_reason = reason
         return True

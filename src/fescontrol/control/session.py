@@ -68,6 +68,8 @@ class SessionSetup:
     sensor_rate_hz: float = 100.0
     speed: float = 1.0
     """Replay speed of the sensor (simulate --speed): sample time runs this much faster than wall time."""
+    recording_ends_mid_step: bool = False
+    """Live replay: the stream may end mid-step by design, which then stops normally (exit 0)."""
     metadata: dict[str, object] = field(default_factory=dict)
 
 
@@ -164,6 +166,7 @@ def loop_settings(setup: SessionSetup) -> LoopSettings:
         current_step_ma=device.device.current_step_ma,
         max_rise_ma=profile.safety.max_ramp_step_ma,
         max_gap_samples=max(1, int(profile.safety.sensor_stale_ms * rate // 1000)),
+        stream_end_mid_step_is_fault=not setup.recording_ends_mid_step,
     )
 
 

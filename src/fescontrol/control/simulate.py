@@ -20,9 +20,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.config.models import DeviceConfig, PatientProfile
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import ConfigError, DeviceInitError
@@ -142,37 +143,68 @@ def _end_child(proc: subprocess.Popen[str], *, terminate: bool, timeout_s: float
             proc.stdout.close()
 
 
-def simulate(req: SimulateRequest, *, out_dir: Path,
-             progress: Callable[[Progress], None] | None = None) -> tuple[SessionOutcome, dict[str, object]]:
-    """Run one simulated session into `out_dir` (already prepared) and return its outcome and report."""
-    validate(req)
-    device_path = Path(req.device_path or default_device_path())
-    profile_path = Path(req.profile_path or default_profile_path())
-    device, device_sha = load_device(device_path)
-    profile, profile_sha = load_profile(profile_path, device)
+@dataclass(frozen=True)
+class Configs:
+    """The validated device caps and patient profile of a session, with where they came from."""
+
+    device: DeviceConfig
+    device_path: Path
+    device_sha256: str
+    profile: PatientProfile
+    profile_path: Path
+    profile_sha256: str
+
+
+def load_configs(device_path: Path | None, profile_path: Path | None) -> Configs:
+    device_file = Path(device_path or default_device_path())
+    profile_file = Path(profile_path or default_profile_path())
+    device, device_sha = load_device(device_file)
+    profile, profile_sha = load_profile(profile_file, device)
+    return Configs(device, device_file, device_sha, profile, profile_file, profile_sha)
+
+
+def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str], *, rate_hz: float,
+                          speed: float, metadata: dict[str, object], stimulator_args: Sequence[str] = (),
+                          recording_ends_mid_step: bool = False,
+                          progress: Callable[[Progress], None] | None = None) -> SessionOutcome:
+    """Start the stimulator and sensor emulators on ptys with one shared t0, run the session
+    against their ports exactly as `run` would against devices, then end the children."""
     warm_up()  # before t0 is fixed, so the start-up margin is not eaten by compilation
     t0 = time.monotonic_ns() + int(STARTUP_MARGIN_S * 1e9)
-    common = ["--t0-mono-ns", str(t0), "--speed", repr(req.speed)]
-    stim_proc = _start_child(["stimulator", "--out", str(out_dir), *common], out_dir / "hil-stimulator.log")
+    common = ["--t0-mono-ns", str(t0), "--speed", repr(speed)]
+    stim_proc = _start_child(["stimulator", "--out", str(out_dir), *stimulator_args, *common],
+                             out_dir / "hil-stimulator.log")
     sensor_proc = None
     try:
-        sensor_proc = _start_child(
-            ["sensor", "--scenario", req.scenario, "--seed", str(req.seed), "--duration", repr(req.duration_s),
-             "--rate", repr(req.rate_hz), "--truth", str(out_dir / "truth.csv"), *common],
-            out_dir / "hil-sensor.log")
+        sensor_proc = _start_child(["sensor", *sensor_args, "--truth", str(out_dir / "truth.csv"), *common],
+                                   out_dir / "hil-sensor.log")
         stim_port = _read_port_line(stim_proc, "stimulator")
         sensor_port = _read_port_line(sensor_proc, "sensor")
         setup = SessionSetup(
-            device=device, device_path=device_path, device_sha256=device_sha,
-            profile=profile, profile_path=profile_path, profile_sha256=profile_sha,
-            sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=req.rate_hz, speed=req.speed,
-            metadata={"command": "simulate", "seed": req.seed, "scenario": req.scenario,
-                      "duration_s": req.duration_s, "speed": req.speed, "t0_mono_ns": t0,
+            device=configs.device, device_path=configs.device_path, device_sha256=configs.device_sha256,
+            profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
+            sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=rate_hz,
+            speed=speed, recording_ends_mid_step=recording_ends_mid_step,
+            metadata={**metadata, "speed": speed, "t0_mono_ns": t0,
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
-        outcome = run_session(setup, progress=progress)
+        return run_session(setup, progress=progress)
     finally:
         # the controller has sent Stop (or never started): now the children may end
         if sensor_proc is not None:
             _end_child(sensor_proc, terminate=True)
         _end_child(stim_proc, terminate=True)
-    return outcome, finish_records(out_dir, profile, profile_sha, outcome)
+
+
+def simulate(req: SimulateRequest, *, out_dir: Path,
+             progress: Callable[[Progress], None] | None = None) -> tuple[SessionOutcome, dict[str, object]]:
+    """Run one simulated session into `out_dir` (already prepared) and return its outcome and report."""
+    validate(req)
+    configs = load_configs(req.device_path, req.profile_path)
+    outcome = run_against_emulators(
+        out_dir, configs,
+        ["--scenario", req.scenario, "--seed", str(req.seed), "--duration", repr(req.duration_s),
+         "--rate", repr(req.rate_hz)],
+        rate_hz=req.rate_hz, speed=req.speed, progress=progress,
+        metadata={"command": "simulate", "seed": req.seed, "scenario": req.scenario,
+                  "duration_s": req.duration_s})
+    return outcome, finish_records(out_dir, configs.profile, configs.profile_sha256, outcome)

@@ -1,0 +1,77 @@
+"""Batch and live replay of a real walk write the same stim.csv (ARCHITECTURE.md, CONTRACT).
+
+Live replay streams the recording through the sensor emulator over a pty into the real control
+loop, gate and stimulator emulator; batch replay runs the kernels over the whole recording in
+numba. "The same" is the CONTRACT's definition: the same rows in the same order with the same
+values, and times that differ by at most one sample period plus the measured transport latency
+(times the replay speed). The final Stop rows come when the end of the stream is seen, so they
+get the time the emulator takes to close its port as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import read_csv, read_jsonl
+
+REPO = Path(__file__).resolve().parents[2]
+GAITPDB = REPO.parent / "shared" / "gait-data" / "gaitpdb"
+SPEED = 2.0
+CUT_S = 20.0
+END_ALLOWANCE_S = 0.15
+
+pytestmark = pytest.mark.skipif(not GAITPDB.is_dir(), reason=f"gait data not found at {GAITPDB}")
+
+
+def fescontrol(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fescontrol", *args], capture_output=True, text=True, timeout=180)
+
+
+def cut_walk(tmp: Path) -> Path:
+    """The first CUT_S seconds of a control's left foot (heel and forefoot), with its truth."""
+    imported = tmp / "imported"
+    r = fescontrol("data", "import", "gaitpdb", str(GAITPDB), str(imported), "--only", "GaCo01_01")
+    assert r.returncode == 0, r.stderr
+    rows = read_csv(imported / "GaCo01_01_left.csv")
+    n = round(CUT_S * 100)
+    rec = tmp / "walk.csv"
+    with open(rec, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["t_s", "heel_N", "fore_N"])
+        w.writerows([r["t_s"], r["heel_N"], r["fore_N"]] for r in rows[:n])
+    events = [e for e in read_csv(imported / "GaCo01_01_left.events.csv") if float(e["t_s"]) < CUT_S - 0.05]
+    with open(tmp / "walk.events.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["t_s", "event", "source"])
+        w.writerows([e["t_s"], e["event"], e["source"]] for e in events)
+    return rec
+
+
+def test_batch_and_live_replay_write_the_same_stim_csv(tmp_path: Path) -> None:
+    rec = cut_walk(tmp_path)
+    batch = fescontrol("replay", str(rec), "--out", str(tmp_path / "batch"))
+    assert batch.returncode == 0, batch.stderr
+    live = fescontrol("replay", str(rec), "--mode", "live", "--speed", str(SPEED), "--out", str(tmp_path / "live"))
+    assert live.returncode == 0, live.stderr
+
+    b = read_csv(tmp_path / "batch" / "stim.csv")
+    lv = read_csv(tmp_path / "live" / "stim.csv")
+
+    def values(rows: list[dict[str, str]]) -> list[tuple[str, int, int, float]]:
+        return [(r["channel"], int(r["current_mA"]), int(r["pulse_width_us"]), float(r["frequency_hz"]))
+                for r in rows]
+
+    assert any(int(r["current_mA"]) > 0 for r in b), "the walk was never stimulated: nothing to compare"
+    assert values(lv) == values(b)
+    acks = [float(rec["latency_ms"]) / 1000 for rec in read_jsonl(tmp_path / "live" / "session.jsonl")
+            if rec["kind"] == "stim_ack"]
+    tolerance = 1 / 100 + SPEED * max(acks)
+    stops = sum(1 for r in b if r["pulse_width_us"] == "0")
+    for i, (x, y) in enumerate(zip(b, lv)):
+        allowed = tolerance + (END_ALLOWANCE_S * SPEED if i >= len(b) - stops else 0.0)
+        assert 0 <= float(y["t_s"]) - float(x["t_s"]) <= allowed, (i, x, y, allowed)
