@@ -1,8 +1,8 @@
 """Batch replay: a whole recording through the controller's kernels and policy, scored.
 
 Why batch: decisions are made in sample time, so a recording can be run through exactly the
-kernels the live loop calls (:func:`fescontrol.core.batch.run_batch`, which is the live loop
-with one chunk of n samples) and exactly its stimulation policy
+kernels the live loop calls (:func:`fescontrol.core.batch.run_detector_batch`, which is the
+live loop over chunks of one second) and exactly its stimulation policy
 (:func:`fescontrol.control.policy.channel_targets`) without a port, a clock or an emulator,
 in a fraction of a second per walk. The output folder has the files a session writes, so the
 same scorer (`fescontrol.records.report`) judges both.
@@ -20,9 +20,17 @@ What the batch runner models, and what it does not:
   within the CONTRACT's batch/live tolerance). The safety gate is not in the loop; the
   policy's rise clamp and the profile's plateau (<= max current) keep every command one
   the gate would pass, and `report.json` says `"safety_gate": "not run (batch replay)"`.
-- Heel switch and insole recordings are replayed on `heel_N` with the heel-switch detector
-  (there is no insole or IMU detector yet; IMU recordings are refused). Gaps (dropped
-  samples) are NaN on the sample grid: no evidence, as a lost frame is to the live loop.
+- The detector is the profile's (`[detector] kind`, built by
+  :func:`fescontrol.core.detectors.build_detector`: `adaptive_heel` by default, `heel_switch`,
+  `insole`), run over the recording's columns it needs (`heel_N`; the insole also `fore_N`)
+  in chunks of one second, as the live loop calls it, reading its `signal_health()` after
+  every chunk: each change goes to `session.jsonl` (`kind: signal_health`) and all of them to
+  `report.json` (`signal_health`). A recording without the columns the detector needs is
+  refused before anything is written; IMU recordings are refused (no IMU detector yet). Gaps
+  (dropped samples) are NaN on the sample grid: no evidence, as a lost frame is to the live
+  loop.
+- :func:`replay_in_memory` is the same run without files (detector, envelope, policy,
+  scorer), for tests and result tables over many recordings and sensor variants.
 """
 
 from __future__ import annotations
@@ -43,15 +51,16 @@ import numpy as np
 from fescontrol import __version__
 from fescontrol.config.models import DeviceConfig, PatientProfile
 from fescontrol.control.policy import channel_targets, quantise_current
-from fescontrol.core.batch import run_batch
+from fescontrol.core.batch import BatchResult, run_detector_batch
+from fescontrol.core.detectors import build_detector
 from fescontrol.core.envelope import EnvelopeParams
-from fescontrol.core.heelswitch import EV_HEEL_STRIKE, HeelSwitchParams
+from fescontrol.core.events import EV_HEEL_STRIKE
 from fescontrol.errors import ConfigError
 from fescontrol.protocol import sciencemode2 as sm2
-from fescontrol.records.readers import STIM_HEADER
+from fescontrol.records.readers import STIM_HEADER, Event, StimRow
 from fescontrol.records.recording import KIND_IMU, Recording, read_recording
 from fescontrol.records.report import write_report
-from fescontrol.records.scoring import aggregate
+from fescontrol.records.scoring import aggregate, score
 from fescontrol.records.writers import JsonlLog, format_time_s
 
 __all__ = [
@@ -64,7 +73,9 @@ __all__ = [
     "load_for_replay",
     "prepare_output_folder",
     "replay_batch",
+    "replay_in_memory",
     "replay_path",
+    "run_profile_detector",
     "summary_rows",
 ]
 
@@ -74,7 +85,8 @@ ProgressFn = Callable[[int, int, str], None]
 """progress(done, total, what) while a folder is read and replayed."""
 
 OFF: tuple[int, int, float] = (0, 0, 0.0)
-INPUT_COLUMN = "heel_N"
+HEALTH_CHUNK_S = 1.0
+"""The detector runs in chunks of this length and its signal health is read after each."""
 
 
 @dataclass(frozen=True)
@@ -123,13 +135,57 @@ def find_recordings(folder: Path) -> list[Path]:
     return files
 
 
-def load_for_replay(path: Path, events: Path | None = None) -> Recording:
-    """Read and validate a recording, refusing the kinds batch replay cannot run yet."""
+def load_for_replay(path: Path, events: Path | None = None,
+                    profile: PatientProfile | None = None) -> Recording:
+    """Read and validate a recording, refusing what batch replay cannot run.
+
+    With ``profile``, a recording that lacks a column the profile's detector needs is refused.
+    """
     rec = read_recording(path, events)
     if rec.kind == KIND_IMU:
         raise ConfigError(f"{path}: an IMU recording: no IMU detector yet (replay runs heel-switch and "
-                          "insole recordings, on heel_N)")
+                          "insole recordings)")
+    if profile is not None:
+        kind = profile.detector.kind
+        need = build_detector(profile.detector, rec.rate_hz).required_columns
+        missing = [c for c in need if c not in rec.columns]
+        if missing:
+            raise ConfigError(f"{path}: no column {', '.join(missing)}: the profile's detector "
+                              f"(kind = {kind!r}) needs {', '.join(need)}; this recording has "
+                              f"{', '.join(rec.columns)} (for a heel cell alone use kind = \"adaptive_heel\")")
     return rec
+
+
+def run_profile_detector(columns: dict[str, np.ndarray], rate_hz: float,
+                         profile: PatientProfile) -> tuple[BatchResult, str, tuple[str, ...]]:
+    """The profile's detector and envelope over whole columns: (result, detector kind, columns used)."""
+    detector = build_detector(profile.detector, rate_hz)
+    env = profile.envelope
+    envelope = EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s)
+    chunk = max(1, int(round(HEALTH_CHUNK_S * rate_hz)))
+    result = run_detector_batch(detector, columns, envelope, chunk_samples=chunk)
+    return result, detector.kind, tuple(detector.required_columns)
+
+
+def replay_in_memory(columns: dict[str, np.ndarray], rate_hz: float, truth: Sequence[Event],
+                     profile: PatientProfile, device: DeviceConfig) -> dict[str, Any]:
+    """Detector, envelope, policy and scorer over in-memory columns (sample 0 at t = 0): the report.
+
+    The same computation as :func:`replay_batch` without reading or writing files, so a test or
+    a results table can score many recordings (or a recording with its force scaled or
+    offset) quickly. The report holds the SCORING.md metrics plus ``detector``,
+    ``signal_health`` (list of ``[t_s, text]``) and ``scored_time_s`` (the recording's length).
+    """
+    result, kind, used = run_profile_detector(columns, rate_hz, profile)
+    rows, bursts = batch_stim_rows(result.level, 0.0, rate_hz, profile, device)
+    n = result.level.shape[0]
+    detected = [Event(t, k, kind) for t, k in result.event_times(rate_hz)]
+    report = score([StimRow(*r) for r in rows], list(truth), profile.plateau_by_channel(), detected,
+                   end_s=n / rate_hz)
+    report.update({"detector": kind, "input_columns": list(used), "controller_bursts": bursts,
+                   "scored_time_s": n / rate_hz,
+                   "signal_health": [[round(i / rate_hz, 3), m] for i, m in result.health]})
+    return report
 
 
 def delivered_frequency_hz(profile: PatientProfile) -> float:
@@ -205,16 +261,14 @@ def prepare_output_folder(path: Path, what: str = "--out") -> Path:
 def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dict[str, Any]:
     """Replay one recording into `out_dir` (new or empty) and return its report."""
     profile, device = settings.profile, settings.device
-    det, env = profile.detector, profile.envelope
-    detector = HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n, det.debounce_samples,
-                                det.min_contact_s, det.min_swing_s)
-    envelope = EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s)
     rate = rec.rate_hz
     t0 = float(rec.t_s[0])
-    force = rec.dense(INPUT_COLUMN)
-    result = run_batch(force, rate, detector, envelope)
+    detector = build_detector(profile.detector, rate)
+    columns = {name: rec.dense(name) for name in detector.required_columns}
+    result, kind, used = run_profile_detector(columns, rate, profile)
+    n = result.level.shape[0]
     rows, bursts = batch_stim_rows(result.level, t0, rate, profile, device)
-    t_end = t0 + force.shape[0] / rate
+    t_end = t0 + n / rate
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with JsonlLog(out_dir / "session.jsonl") as log:
@@ -222,17 +276,21 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
                    "command": "replay", "mode": "batch", "versions": _versions(),
                    "recording": str(rec.path), "recording_sha256": _sha256(rec.path),
                    "truth": str(rec.truth_path) if rec.truth_path else None,
-                   "sensor_kind": rec.kind, "input_column": INPUT_COLUMN, "sensor_rate_hz": rate,
+                   "sensor_kind": rec.kind, "detector": kind, "input_column": used[0],
+                   "input_columns": list(used), "sensor_rate_hz": rate,
                    "profile_path": str(settings.profile_path), "profile_sha256": settings.profile_sha256,
                    "device": device.device.model, "device_path": str(settings.device_path),
                    "device_sha256": settings.device_sha256})
+        for i, message in result.health:
+            log.write({"t_mono": time.monotonic_ns(), "t_s": round(t0 + i / rate, 4), "kind": "signal_health",
+                       "detector": kind, "problem": message})
         with open(out_dir / "stim.csv", "w", encoding="utf-8", newline="") as fh:
             fh.write(",".join(STIM_HEADER) + "\n")
             fh.writelines(f"{format_time_s(t)},{ch},{c},{w},{f!r}\n" for t, ch, c, w, f in rows)
-        detected = result.event_times(rate)
+        detected = sorted(result.event_times(rate), key=lambda e: e[0])
         with open(out_dir / "events.csv", "w", encoding="utf-8", newline="") as fh:
             fh.write("t_s,event,source\n")
-            fh.writelines(f"{format_time_s(t0 + t)},{kind},heel_switch\n" for t, kind in detected)
+            fh.writelines(f"{format_time_s(t0 + t)},{name},{kind}\n" for t, name in detected)
         if rec.truth_path is not None:
             shutil.copyfile(rec.truth_path, out_dir / "truth.csv")
         outcome = _BatchOutcome(samples=int(rec.t_s.shape[0]),
@@ -240,8 +298,10 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
                                 bursts=bursts, t_end_s=t_end, sensor_samples_dropped=rec.missing_samples)
         report = write_report(out_dir, profile, settings.profile_sha256, outcome)
         report.update({"mode": "batch", "recording": str(rec.path), "sensor_kind": rec.kind,
-                       "input_column": INPUT_COLUMN, "rate_hz": rate, "group": rec.group,
+                       "detector": kind, "input_column": used[0], "input_columns": list(used),
+                       "rate_hz": rate, "group": rec.group,
                        "recording_side": rec.sidecar.get("side"), "gaps": rec.gaps,
+                       "signal_health": [[round(t0 + i / rate, 3), m] for i, m in result.health],
                        "safety_gate": "not run (batch replay)"})
         _write_json(out_dir / "report.json", report)
         log.write({"t_mono": time.monotonic_ns(), "t_s": round(t_end, 4), "kind": "session_end",
@@ -277,7 +337,7 @@ def replay_path(source: Path, out_dir: Path, settings: ReplaySettings, *, events
     for i, path in enumerate(paths):
         if progress is not None:
             progress(i, total, f"reading {path.name}")
-        recordings.append(load_for_replay(path, events))
+        recordings.append(load_for_replay(path, events, settings.profile))
     prepare_output_folder(out_dir)
     outcomes: list[ReplayOutcome] = []
     for i, rec in enumerate(recordings):

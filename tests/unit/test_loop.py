@@ -7,6 +7,7 @@ then), and how long after the fault the *device's* output was zero, against its 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from pathlib import Path
 from typing import Callable
@@ -16,13 +17,15 @@ import pytest
 import serial
 from fescontrol_hil.gait import generate
 
+from fescontrol.control import loop as loop_mod
 from fescontrol.control.loop import MAX_READ_BYTES, Progress, hold_through_gaps
 from fescontrol.control.machine import Phase
+from fescontrol.core import events as ev
 from fescontrol.errors import DeviceIOError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import GateState
 from fescontrol.sensing.frames import encode_heel_frame
-from tests.unit.loop_rig import MS, STANDING_N, SWING_N, TICK_NS, Fault, LoopRig, S
+from tests.unit.loop_rig import MS, STANDING_N, START_NS, SWING_N, TICK_NS, Fault, LoopRig, S
 
 STOP = sm2.Cmd.STOP_CHANNEL_LIST_MODE
 START = sm2.Cmd.START_CHANNEL_LIST_MODE
@@ -576,3 +579,61 @@ def test_run_raises_the_fault(tmp_path: Path) -> None:
     with pytest.raises(SafetyTrip, match="control loop overrun: 150 ms"):
         rig.loop.run(rig.clock, wait)
     assert rig.machine.phase is Phase.FAULT
+
+
+# -- the detector seam: every event the detectors emit, and what they say of the signal --------------
+def test_toe_off_is_logged_and_an_abort_ends_the_swing_without_a_step(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    steps = rig.loop.counts.steps
+    rig.loop._on_event(ev.EV_TOE_OFF, 12.34)
+    assert rig.machine.phase is Phase.SWING
+    rig.loop._on_event(ev.EV_STIM_ABORT, 12.5)
+    assert rig.machine.phase is Phase.STANCE and rig.loop.counts.steps == steps
+    rows = (tmp_path / "events.csv").read_text(encoding="utf-8").splitlines()
+    assert f"12.3400,toe_off,{rig.loop.detector.kind}" in rows
+    aborts = [r for r in rig.session_log() if r["kind"] == "stim_abort"]
+    assert [(r["detector"], r["t_event_s"]) for r in aborts] == [(rig.loop.detector.kind, 12.5)]
+    rig.loop._on_event(ev.EV_STIM_ABORT, 12.6)  # outside a swing an abort changes nothing
+    assert rig.machine.phase is Phase.STANCE
+
+
+def test_a_stuck_signal_is_reported_within_seconds_repeated_sparingly_and_cleared(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig, 25 * S)  # a heel loaded at one value all along: a stuck sensor
+    reports = [r for r in rig.session_log() if r["kind"] == "signal_health"]
+    assert reports and all("stuck" in str(r["problem"]) for r in reports)
+    first = reports[0]["t_mono"] - START_NS
+    assert first <= 20 * S, first
+    gaps = [b["t_mono"] - a["t_mono"] for a, b in zip(reports, reports[1:])]
+    assert all(g >= loop_mod.SIGNAL_REPEAT_NS for g in gaps)  # a growing duration is not logged every tick
+    rig.feeder.stick(SWING_N)  # the foot moves again: the problem clears and says so
+    rig.run(2 * S)
+    cleared = [r for r in rig.session_log() if r["kind"] == "signal_health" and r["problem"] is None]
+    assert cleared
+
+
+def test_a_recording_that_ends_mid_step_stops_normally_in_live_replay(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    rig.loop.settings = dataclasses.replace(rig.settings, stream_end_mid_step_is_fault=False)
+    start_swing(rig)
+    rig.feeder.close()
+    assert rig.step() is True
+    assert rig.loop.counts.end_reason == ("sensor stream ended mid-step (the recording ends there); stopped")
+    assert rig.fault_records() == []
+    rig.teardown()
+    assert not rig.output_on()
+
+
+def test_garbage_on_either_link_leaves_a_trace_once_a_second(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    before = [r for r in rig.session_log() if r["kind"] == "link_health"]
+    rig.dev_sensor.write(b"\x00\x11\x22" * 10)  # bytes that never form a sensor frame
+    rig.inject(b"\x33\x44" * 8)  # and the same on the stimulator's side (no 0xF0: no frame at all)
+    rig.run(2 * S)
+    after = [r for r in rig.session_log() if r["kind"] == "link_health"]
+    assert len(after) == len(before) + 1  # logged once, and not again while nothing changes
+    last = after[-1]
+    assert last["sensor_bytes_discarded"] >= 30 and last["stimulator_bytes_discarded"] == 16
+    assert last["sensor_frames_bad"] == 0 and last["stimulator_frames_bad"] == 0

@@ -22,9 +22,9 @@ from fescontrol.config.loading import (
     load_profile,
 )
 from fescontrol.control.policy import channel_targets
-from fescontrol.core.batch import run_batch
+from fescontrol.core.batch import run_detector_batch
+from fescontrol.core.detectors import build_detector
 from fescontrol.core.envelope import EnvelopeParams
-from fescontrol.core.heelswitch import HeelSwitchParams
 from fescontrol.errors import ConfigError
 from fescontrol.records.readers import read_events_csv, read_stim_csv
 from fescontrol.replay import (
@@ -60,10 +60,9 @@ def make_recording(folder: Path, name: str, seed: int, scenario: str = "healthy"
 def expected_currents(force: np.ndarray, s: ReplaySettings) -> tuple[np.ndarray, list[tuple[float, str]]]:
     """Per-sample currents (samples x channels) from the kernels and the policy, computed here."""
     p, step = s.profile, s.device.device.current_step_ma
-    det, env = p.detector, p.envelope
-    result = run_batch(force, RATE, HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n,
-                                                     det.debounce_samples, det.min_contact_s, det.min_swing_s),
-                       EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s))
+    env = p.envelope
+    result = run_detector_batch(build_detector(p.detector, RATE), {"heel_N": force},
+                                EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s))
     plateau = [c.plateau_current_ma for c in sorted(p.channels, key=lambda c: c.number)]
     ref = tuple(0 for _ in plateau)
     out = np.zeros((force.shape[0], len(plateau)), dtype=np.int64)
@@ -102,7 +101,7 @@ def test_stim_csv_is_the_kernels_through_the_policy(tmp_path: Path, settings: Re
         [(1, 0, 0, 0.0), (2, 0, 0, 0.0)]
     assert rows[-1].t_s == rows[-2].t_s == pytest.approx(n / RATE)
     detected = read_events_csv(out / "events.csv")
-    assert [(e.kind, e.source) for e in detected] == [(k, "heel_switch") for _, k in events]
+    assert [(e.kind, e.source) for e in detected] == [(k, settings.profile.detector.kind) for _, k in events]
     assert [e.t_s for e in detected] == pytest.approx([t for t, _ in events], abs=1e-4)
     assert (out / "truth.csv").read_bytes() == (tmp_path / "walk.events.csv").read_bytes()
     report = json.loads((out / "report.json").read_text())
@@ -146,8 +145,8 @@ def test_imu_and_bad_recordings_are_refused_before_anything_is_written(
     assert not (tmp_path / "out").exists()
     assert main(["replay", str(src / "z_imu.csv"), "--out", str(tmp_path / "o1")]) == 2
     assert "no IMU detector yet" in capsys.readouterr().err
-    assert main(["replay", str(src / "a.csv"), "--mode", "live", "--out", str(tmp_path / "o2")]) == 2
-    assert "not yet implemented" in capsys.readouterr().err
+    assert main(["replay", str(src / "a.csv"), "--mode", "live", "--speed", "50", "--out", str(tmp_path / "o2")]) == 2
+    assert "--speed 50.0: allowed 0.1 to 10" in capsys.readouterr().err
     assert main(["replay", str(src), "--events", str(src / "a.events.csv"), "--out", str(tmp_path / "o3")]) == 2
     assert main(["replay", str(tmp_path / "nothing.csv"), "--out", str(tmp_path / "o4")]) == 2
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))

@@ -236,19 +236,72 @@ class EnvelopeSection(_Frozen):
         return self.max_stim_s + self.extension_s + self.ramp_down_s
 
 
+DETECTOR_KINDS = ("heel_switch", "adaptive_heel", "insole")
+"""The detector kinds a profile may name (fescontrol.core.detectors builds them)."""
+
+
 class DetectorSection(_Frozen):
-    contact_threshold_n: float = Field(gt=0, le=3000)
-    release_threshold_n: float = Field(gt=0, le=3000)
+    """The gait detector (docs/profiles.md, [detector]); every key added after the first release
+    has a default, so older profiles load (and then run the default kind, ``adaptive_heel``).
+
+    ``heel_switch`` uses the fixed thresholds ``contact_threshold_n`` / ``release_threshold_n``;
+    ``adaptive_heel`` and ``insole`` learn the wearer's levels and use the ``*_share`` keys
+    (shares of the wearer's own range) with the absolute floors in newtons. ``debounce_samples``,
+    ``min_contact_s`` and ``min_swing_s`` apply to every kind.
+    """
+
+    kind: Literal["heel_switch", "adaptive_heel", "insole"] = "adaptive_heel"
+    contact_threshold_n: float = Field(default=80.0, gt=0, le=3000)
+    release_threshold_n: float = Field(default=25.0, gt=0, le=3000)
     debounce_samples: int = Field(ge=1, le=20)
     min_contact_s: float = Field(ge=0.0, le=2.0)
     min_swing_s: float = Field(ge=0.0, le=2.0)
+    # adaptive_heel (and the heel cell of insole)
+    contact_share: float = Field(default=0.50, gt=0.0, le=1.0)
+    weak_contact_share: float = Field(default=0.08, gt=0.0, le=1.0)
+    weak_contact_s: float = Field(default=0.15, ge=0.0, le=1.0)
+    release_share: float = Field(default=0.05, ge=0.0, lt=1.0)
+    min_range_n: float = Field(default=6.0, gt=0.0, le=3000)
+    min_contact_delta_n: float = Field(default=3.0, ge=0.0, le=3000)
+    min_release_delta_n: float = Field(default=2.0, ge=0.0, le=3000)
+    onset_delay: bool = True
+    max_onset_delay_s: float = Field(default=0.30, ge=0.0, le=1.0)
+    onset_lead_s: float = Field(default=0.16, ge=0.0, le=1.0)
+    swing_share: float = Field(default=0.38, ge=0.1, le=0.8)
+    swing_timeout_share: float = Field(default=0.0, ge=0.0, le=10.0)
+    # insole (forefoot cell)
+    fore_contact_share: float = Field(default=0.30, gt=0.0, le=1.0)
+    fore_weak_contact_share: float = Field(default=0.08, gt=0.0, le=1.0)
+    fore_release_share: float = Field(default=0.05, ge=0.0, lt=1.0)
+    fore_onset_share: float = Field(default=0.20, gt=0.0, le=1.0)
+    fore_drop_share: float = Field(default=0.15, ge=0.0, le=1.0)
+    fore_min_range_n: float = Field(default=6.0, gt=0.0, le=3000)
+    abort_s: float = Field(default=0.10, gt=0.0, le=2.0)
 
     @model_validator(mode="after")
     def _hysteresis(self) -> "DetectorSection":
+        problems: list[tuple[str, object, str]] = []
         if self.contact_threshold_n <= self.release_threshold_n:
-            raise ValueError(
-                f"contact_threshold_n ({self.contact_threshold_n}) must be above "
-                f"release_threshold_n ({self.release_threshold_n}) for hysteresis")
+            problems.append(("release_threshold_n", self.release_threshold_n,
+                             f"must be below contact_threshold_n ({self.contact_threshold_n}) for hysteresis"))
+        if self.release_share >= self.weak_contact_share:
+            problems.append(("release_share", self.release_share,
+                             f"must be below weak_contact_share ({self.weak_contact_share}) for hysteresis"))
+        if self.weak_contact_share > self.contact_share:
+            problems.append(("weak_contact_share", self.weak_contact_share,
+                             f"must be at most contact_share ({self.contact_share})"))
+        if self.fore_release_share >= self.fore_weak_contact_share:
+            problems.append(("fore_release_share", self.fore_release_share,
+                             f"must be below fore_weak_contact_share ({self.fore_weak_contact_share}) "
+                             "for hysteresis"))
+        if self.fore_weak_contact_share > self.fore_contact_share:
+            problems.append(("fore_weak_contact_share", self.fore_weak_contact_share,
+                             f"must be at most fore_contact_share ({self.fore_contact_share})"))
+        if 0.0 < self.swing_timeout_share < 1.0:
+            problems.append(("swing_timeout_share", self.swing_timeout_share,
+                             "must be 0 (off) or >= 1: a timeout shorter than the wearer's own swings "
+                             "would end every burst"))
+        _raise_if(problems)
         return self
 
 

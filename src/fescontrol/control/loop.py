@@ -2,11 +2,13 @@
 
 One tick: read what the sensor sent, decode it, hold the last value through lost frames (so
 sample time is sequence time and no interlock can be outrun by lost samples), run the
-detector and envelope kernels over the chunk, feed the detected events to the state
-machine, read the stimulator's answers, run every liveness and gate check, then send at
-most one command (the level as currents, or the keep-alive). Time comes in as `now_ns`; the
-ports come in as objects with `read`/`in_waiting`, so unit tests drive the loop sample by
-sample over an in-process virtual port pair with a fake clock.
+profile's detector (the seam in `core.detectors`: heel switch, adaptive heel, insole) and
+the envelope kernel over the chunk, feed the detected events to the state machine, report a
+signal the detector cannot use (on screen and in the session log, never silently), read
+the stimulator's answers, run every liveness and gate check, then send at most one command
+(the level as currents, or the keep-alive). Time comes in as `now_ns`; the ports come in as
+objects with `read`/`in_waiting`, so unit tests drive the loop sample by sample over an
+in-process virtual port pair with a fake clock.
 
 A fault is entered where it happens: Stop goes out through the gate and latches, the
 machine enters FAULT and the session log says why, before the exception unwinds the session.
@@ -26,7 +28,8 @@ from fescontrol.control.policy import channel_targets
 from fescontrol.control.session_records import SessionRecords
 from fescontrol.control.stimlink import StimulatorLink
 from fescontrol.core import envelope as env_kernels
-from fescontrol.core import heelswitch as hs_kernels
+from fescontrol.core import events as ev
+from fescontrol.core.detectors import Detector, build_detector
 from fescontrol.errors import SafetyTrip
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
@@ -38,6 +41,8 @@ LOOP_WAIT_S = 0.005
 """Longest wait for either port before the loop checks liveness and keep-alive again."""
 MAX_READ_BYTES = 4096
 """Bytes read from the sensor per tick: a flood cannot make one tick unbounded."""
+SIGNAL_REPEAT_NS = 10_000_000_000
+"""A signal problem still present is logged again at most this often."""
 HEALTH_PERIOD_NS = 1_000_000_000
 """How often the counts of bad frames and discarded bytes are logged when they changed."""
 
@@ -56,7 +61,8 @@ class LoopSettings:
     """Everything the loop computes with, converted once from the profile and device."""
 
     rate_hz: float
-    detector_args: tuple[float, float, int, int, int]
+    detector: object
+    """The profile's detector section; `core.detectors.build_detector` makes the detector of it."""
     envelope_args: tuple[float, float, float, float]
     channel_numbers: tuple[int, ...]
     plateau_ma: tuple[int, ...]
@@ -123,11 +129,13 @@ class ControlLoop:
         self.records = records
         self.counts = LoopCounts()
         self.decoder = FrameDecoder()
-        self.det_state = hs_kernels.new_detector_state()
+        self.detector: Detector = build_detector(settings.detector, settings.rate_hz)
         self.env_state = env_kernels.new_envelope_state()
         self.level = 0.0
         self.next_index: int | None = None
-        self.last_force = 0.0
+        self.last_values: dict[str, float] = {name: 0.0 for name in self.detector.required_columns}
+        self.signal_problem: str | None = None
+        self._signal_logged_ns = 0
         self._zero = tuple(0 for _ in settings.plateau_ma)
         self._next_health_ns = 0
         self._health_seen: tuple[int, ...] = (0, 0, 0, 0, 0)
@@ -221,10 +229,10 @@ class ControlLoop:
         self.counts.sensor_frames_bad = self.decoder.frames_bad
         self.counts.sensor_samples_dropped = self.decoder.samples_dropped
         if len(samples.seq):
-            self._process(now_ns, samples.seq, samples.heel_N)
+            self._process(now_ns, samples.seq, {"heel_N": samples.heel_N, "fore_N": samples.fore_N})
         return None
 
-    def _process(self, now_ns: int, seq: np.ndarray, force: np.ndarray) -> None:
+    def _process(self, now_ns: int, seq: np.ndarray, decoded: dict[str, np.ndarray]) -> None:
         s = self.settings
         before = int(seq[0]) - 1 if self.next_index is None else self.next_index - 1
         gaps = np.diff(seq, prepend=before) - 1
@@ -235,33 +243,54 @@ class ControlLoop:
                              t_s=at / s.rate_hz)
         self.liveness.samples(now_ns, seq.tolist())
         self.gate.sensor_sample(now_ns)
-        seq, force = hold_through_gaps(seq, force, self.next_index, self.last_force)
-        n = len(seq)
-        force = np.ascontiguousarray(force, dtype=np.float64)
-        event = np.zeros(n, dtype=np.int8)
-        back = np.zeros(n, dtype=np.int32)
+        columns: dict[str, np.ndarray] = {}
+        for name in self.detector.required_columns:
+            full_seq, values = hold_through_gaps(seq, decoded[name], self.next_index, self.last_values[name])
+            columns[name] = np.ascontiguousarray(values, dtype=np.float64)
+            self.last_values[name] = float(values[-1])
+        n = len(full_seq)
+        event, back = self.detector.process(columns)
         levels = np.zeros(n, dtype=np.float64)
-        hs_kernels.detect_heel_switch(force, self.det_state, *s.detector_args, event, back)
-        env_kernels.shape_envelope(event, self.env_state, s.rate_hz, *s.envelope_args, levels)
-        self.next_index = int(seq[-1]) + 1
-        self.last_force = float(force[-1])
+        env_kernels.shape_envelope(ev.envelope_events(event), self.env_state, s.rate_hz, *s.envelope_args, levels)
+        self.next_index = int(full_seq[-1]) + 1
         self.records.t_s = self.next_index / s.rate_hz
         self.counts.samples += n
         for i in np.flatnonzero(event):
-            t_event = (int(seq[i]) - int(back[i])) / s.rate_hz
+            t_event = (int(full_seq[i]) - int(back[i])) / s.rate_hz
             self._on_event(int(event[i]), t_event)
-        if self.det_state[hs_kernels.DET_PHASE] == hs_kernels.PH_CONTACT:
+        if self.detector.in_contact():
             self.machine.on_contact()
         self.level = float(levels[-1])
+        self._check_signal(now_ns)
 
     def _on_event(self, code: int, t_s: float) -> None:
-        if code == hs_kernels.EV_HEEL_OFF:
-            self.records.event(t_s, "heel_off", "heel_switch")
+        source = self.detector.kind
+        if code == ev.EV_HEEL_OFF:
+            self.records.event(t_s, "heel_off", source)
             self.machine.on_heel_off()
-        else:
-            self.records.event(t_s, "heel_strike", "heel_switch")
+        elif code == ev.EV_HEEL_STRIKE:
+            self.records.event(t_s, "heel_strike", source)
             self.counts.steps += 1
             self.machine.on_heel_strike()
+        elif code == ev.EV_TOE_OFF:
+            self.records.event(t_s, "toe_off", source)
+        else:  # EV_STIM_ABORT: the detector ends the burst (no gait event: the foot did not swing)
+            self.records.log("stim_abort", detector=source, t_event_s=round(t_s, 4))
+            self.machine.on_abort()
+
+    def _check_signal(self, now_ns: int) -> None:
+        """Say at once when the detector finds the signal unusable, and when it is usable again;
+        a problem whose wording changes (a growing duration) is repeated every SIGNAL_REPEAT_NS."""
+        problem = self.detector.signal_health()
+        if problem == self.signal_problem:
+            return
+        appeared_or_cleared = (problem is None) != (self.signal_problem is None)
+        if appeared_or_cleared or now_ns - self._signal_logged_ns >= SIGNAL_REPEAT_NS:
+            self.signal_problem = problem
+            self._signal_logged_ns = now_ns
+            self.records.log("signal_health", detector=self.detector.kind, problem=problem)
+            if problem is not None:
+                log.warning("sensor signal: %s", problem)
 
     def _end_of_stream(self, reason: str) -> bool:
         """The sensor's port closed: a normal end, unless output is on or a swing is under way."""

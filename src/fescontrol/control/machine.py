@@ -30,6 +30,7 @@ TRANSITIONS: list[dict[str, object]] = [
     {"trigger": "contact", "source": Phase.ARMED, "dest": Phase.STANCE},
     {"trigger": "heel_off", "source": Phase.STANCE, "dest": Phase.SWING},
     {"trigger": "heel_strike", "source": Phase.SWING, "dest": Phase.STANCE},
+    {"trigger": "abort", "source": Phase.SWING, "dest": Phase.STANCE},
     {"trigger": "link_lost", "source": _WALKING, "dest": Phase.IDLE},
     {"trigger": "finish", "source": [Phase.IDLE, *_WALKING], "dest": Phase.IDLE},
     {"trigger": "trip", "source": [Phase.IDLE, *_WALKING], "dest": Phase.FAULT},
@@ -48,6 +49,7 @@ class ControllerMachine:
     contact: Callable[[], bool]
     heel_off: Callable[[], bool]
     heel_strike: Callable[[], bool]
+    abort: Callable[[], bool]
     link_lost: Callable[[], bool]
     finish: Callable[[], bool]
     trip: Callable[[], bool]
@@ -95,6 +97,11 @@ class ControllerMachine:
         """Heel strike ends a swing; elsewhere it changes nothing."""
         if self.phase is Phase.SWING:
             self.heel_strike()
+
+    def on_abort(self) -> None:
+        """The detector ends a swing that was not one (the forefoot stayed down: a pivot, a shift)."""
+        if self.phase is Phase.SWING:
+            self.abort()
 
     def output_allowed(self, sensor_fresh: bool) -> bool:
         """Non-zero output needs a gait phase that allows it and a fresh sensor sample."""

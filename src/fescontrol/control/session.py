@@ -30,7 +30,6 @@ from fescontrol.control.machine import ControllerMachine, Phase
 from fescontrol.control.session_records import SessionRecords
 from fescontrol.control.stimlink import LinkTiming, StimulatorLink
 from fescontrol.core import envelope as env_kernels
-from fescontrol.core import heelswitch as hs_kernels
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import DeviceIOError, FesError, OperatorStop, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
@@ -156,9 +155,7 @@ def loop_settings(setup: SessionSetup) -> LoopSettings:
     channels = sorted(profile.channels, key=lambda c: c.number)
     return LoopSettings(
         rate_hz=float(rate),
-        detector_args=hs_kernels.HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n,
-                                                  det.debounce_samples, det.min_contact_s,
-                                                  det.min_swing_s).kernel_args(rate),
+        detector=det,
         envelope_args=env_kernels.EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s,
                                                  env.max_stim_s).kernel_args(),
         channel_numbers=tuple(c.number for c in channels),

@@ -43,6 +43,18 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+# Event and phase codes are shared by every detector and live in fescontrol.core.events; they
+# are re-exported here for code that imports them from this module.
+from fescontrol.core.events import (
+    EV_HEEL_OFF,
+    EV_HEEL_STRIKE,
+    EV_NONE,
+    EVENT_NAMES,
+    PH_CONTACT,
+    PH_SWING,
+    PH_UNKNOWN,
+)
+
 __all__ = [
     "EV_NONE",
     "EV_HEEL_STRIKE",
@@ -64,25 +76,6 @@ __all__ = [
     "HeelSwitchParams",
     "DetectorSamples",
 ]
-
-# --- event codes (written to out_event, int8) ---------------------------------------------
-EV_NONE = 0
-"""No event decided at this sample."""
-EV_HEEL_STRIKE = 1
-"""Contact onset after a swing: the classic OFF trigger (extension may follow)."""
-EV_HEEL_OFF = 2
-"""Heel unloaded after a contact: the classic ON trigger."""
-
-EVENT_NAMES: dict[int, str] = {EV_HEEL_STRIKE: "heel_strike", EV_HEEL_OFF: "heel_off"}
-"""Event code -> name used in ``events.csv`` (ARCHITECTURE.md, CONTRACT)."""
-
-# --- detector phases (state slot DET_PHASE) -----------------------------------------------
-PH_UNKNOWN = 0
-"""No contact seen yet since start (or since the state was created): never triggers."""
-PH_CONTACT = 1
-"""Heel loaded; watching for ``force < release_threshold_N``."""
-PH_SWING = 2
-"""Heel unloaded after a contact; watching for ``force > contact_threshold_N``."""
 
 # --- state-vector layout (float64; counters are exact integers up to 2**53) ---------------
 DET_PHASE = 0

@@ -4,10 +4,15 @@ House style section 3b: the first call of a numba kernel costs ~0.2 s even with 
 (~0.35 s cold), far beyond a 10 ms sample period. ``warm_up()`` must run before ARM is
 possible. It uses exactly the argument types of the live loop and the batch runner:
 C-contiguous 1-D float64 force and level arrays, int8 event and int32 onset arrays, float64
-state vectors, Python ``float`` for thresholds, rates and durations and Python ``int`` for
-sample counts (what :meth:`HeelSwitchParams.kernel_args` and :meth:`EnvelopeParams.kernel_args`
-return). A caller passing other types (a non-contiguous slice, an np.int32 count, a read-only
+state and parameter vectors, Python ``float`` for thresholds, rates and durations and Python
+``int`` for sample counts (what :meth:`HeelSwitchParams.kernel_args`,
+:meth:`EnvelopeParams.kernel_args` and the detectors of :mod:`fescontrol.core.detectors`
+pass). A caller passing other types (a non-contiguous slice, an np.int32 count, a read-only
 array) would trigger a fresh compilation in the loop: don't.
+
+Every detector kind of the seam is warmed through its own ``process`` and ``signal_health``
+(the path the live loop and batch replay take), whichever kind the profile names, so that
+switching kinds never compiles in a session.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from fescontrol.core.batch import run_heel_switch_batch
+from fescontrol.core.detectors import DETECTOR_KINDS, build_detector
 from fescontrol.core.envelope import new_envelope_state, shape_envelope
 from fescontrol.core.heelswitch import (
     ceil_samples,
@@ -24,6 +30,13 @@ from fescontrol.core.heelswitch import (
 )
 
 __all__ = ["warm_up"]
+
+
+class _Kind:
+    """A stand-in for a profile's [detector] section naming only the kind (defaults elsewhere)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
 
 
 def warm_up() -> None:
@@ -41,3 +54,9 @@ def warm_up() -> None:
     env_state = new_envelope_state()
     shape_envelope(event, env_state, rate_hz, 0.06, 0.05, 0.08, 1.5, level)
     run_heel_switch_batch(force, rate_hz, 80.0, 40.0, 2, 25, 20, 0.06, 0.05, 0.08, 1.5)
+    columns = {"heel_N": force, "fore_N": force[::-1].copy()}
+    for kind in DETECTOR_KINDS:
+        detector = build_detector(_Kind(kind), rate_hz)
+        detector.process(columns)
+        detector.signal_health()
+        detector.in_contact()
