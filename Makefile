@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: simulate test bench install clean fault-table mutation
+.PHONY: simulate test bench install clean fault-table mutation results
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ mutation: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-enable --benchmark-only
+
+# the gaitpdb tables of benchmarks/RESULTS.md (every walk, both feet, heel cell alone and insole)
+results: $(STAMP)
+	$(PY) tools/results/gaitpdb_table.py --results benchmarks/RESULTS.md
 
 # the fault table in safety/ is written from the fault-injection suite's measurements
 fault-table: $(STAMP)
