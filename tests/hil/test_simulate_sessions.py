@@ -98,21 +98,19 @@ def test_live_events_equal_the_batch_runner_on_the_same_recording(sessions, case
     recording inside numba) run the same kernels: the same events at the same sample times."""
     from fescontrol_hil.gait import generate
 
-    from fescontrol.core.batch import run_batch
+    from fescontrol.core.batch import run_detector_batch
+    from fescontrol.core.detectors import build_detector
     from fescontrol.core.envelope import EnvelopeParams
-    from fescontrol.core.heelswitch import HeelSwitchParams
 
     out, _ = sessions[case]
     scenario, seed = case
     profile, _ = load_profile(default_profile_path())
-    det, env = profile.detector, profile.envelope
+    env = profile.envelope
     recording = generate(scenario, seed, DURATION_S)
     # the sensor sends forces at 0.1 N resolution; the batch sees the same quantised values
     force = (recording.heel_N.astype("float64") * 10.0 + 0.5) // 1 / 10.0
-    batch = run_batch(force, recording.rate_hz,
-                      HeelSwitchParams(det.contact_threshold_n, det.release_threshold_n, det.debounce_samples,
-                                       det.min_contact_s, det.min_swing_s),
-                      EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s))
+    batch = run_detector_batch(build_detector(profile.detector, recording.rate_hz), {"heel_N": force},
+                               EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s))
     live = [(round(e.t_s, 4), e.kind) for e in read_events_csv(out / "events.csv")]
     expected = [(round(t, 4), kind) for t, kind in batch.event_times(recording.rate_hz)]
     assert live == expected
