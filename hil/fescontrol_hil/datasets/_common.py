@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fescontrol.errors import ConfigError
 
@@ -32,3 +34,15 @@ def select(available: Sequence[str], only: Sequence[str] | None, set_name: str) 
         raise ConfigError(f"{set_name}: no recording {', '.join(map(repr, unknown))}; "
                           f"available: {', '.join(available)}")
     return list(dict.fromkeys(only))
+
+
+def read_trial_meta(src: Path, trial: str) -> dict[str, Any]:
+    """A trial's JSON sidecar (`TRIAL.json`); a missing or broken one names the file."""
+    meta_path = src / f"{trial}.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{meta_path}: cannot read: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
+    return meta

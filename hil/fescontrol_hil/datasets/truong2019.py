@@ -17,7 +17,6 @@ counting, as the README says (CC BY-NC-SA: non-commercial).
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from fescontrol.errors import ConfigError
 from fescontrol.records.recording import write_recording
-from fescontrol_hil.datasets._common import require_dir, select
+from fescontrol_hil.datasets._common import read_trial_meta, require_dir, select
 
 NAME = "truong2019"
 SUMMARY = "Truong et al. IPOL 2019: foot IMUs of healthy/neuro/ortho walkers at 100 Hz, footstep truth"
@@ -65,11 +64,7 @@ def import_set(src: Path, out: Path, only: Sequence[str] | None = None) -> list[
     src, out = Path(src), Path(out)
     written: list[Path] = []
     for trial in select(trial_ids(src), only, NAME):
-        meta_path = src / f"{trial}.json"
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{meta_path}: cannot read: {exc}") from exc
+        meta = read_trial_meta(src, trial)
         sig = load_signals(src / f"{trial}.csv.gz")
         n = next(iter(sig.values())).size
         t = np.arange(n, dtype=np.float64) / RATE_HZ

@@ -19,7 +19,6 @@ events run past the boundary, and a standing mark there would declare real steps
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from fescontrol.records.recording import write_recording
 from fescontrol_hil.datasets._common import (
     DEG_PER_RAD,
     STANDARD_GRAVITY_M_S2,
+    read_trial_meta,
     require_dir,
     select,
 )
@@ -88,11 +88,7 @@ def import_set(src: Path, out: Path, only: Sequence[str] | None = None) -> list[
     src, out = Path(src), Path(out)
     written: list[Path] = []
     for trial in select(trial_ids(src), only, NAME):
-        meta_path = src / f"{trial}.json"
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{meta_path}: cannot read: {exc}") from exc
+        meta = read_trial_meta(src, trial)
         for side, (suffix, key) in FEET.items():
             rate, data = load_foot(src / f"{trial}_{suffix}.txt.gz")
             pc = data[:, 0]
