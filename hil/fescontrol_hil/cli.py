@@ -14,7 +14,7 @@ from typing import Sequence
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stimulator": ("fescontrol_hil.stimulator", "emulate a RehaStim 2 (ScienceMode2) on a pty"),
-    "sensor": ("fescontrol_hil.sensor", "emulate a gait sensor (heel switch or IMU) on a pty"),
+    "sensor": ("fescontrol_hil.sensor", "emulate a gait sensor (heel switch or insole) on a pty"),
 }
 
 
