@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     run.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
     run.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    run.add_argument("--score-with", type=Path, metavar="DIR",
+                     help="folder where the stimulator emulator wrote stim.csv and the sensor truth.csv "
+                          "(emulators started by hand): report.json is scored from them")
     run.add_argument("--yes", action="store_true",
                      help="confirm that the electrodes are placed and the operator is present")
     replay_cli.add_commands(sub)

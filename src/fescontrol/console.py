@@ -122,4 +122,4 @@ def run_command(args: argparse.Namespace) -> int:
             outcome = run_session(setup, progress=progress)
         finally:
             progress.done()
-    return _finish(outcome, finish_records(out_dir, profile, profile_sha, outcome), out_dir)
+    return _finish(outcome, finish_records(out_dir, profile, profile_sha, outcome, args.score_with), out_dir)

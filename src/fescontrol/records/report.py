@@ -20,10 +20,16 @@ from fescontrol.records.writers import JsonlLog
 log = logging.getLogger(__name__)
 
 
-def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any) -> dict[str, Any]:
-    """Score what is there (stim.csv against truth.csv), add the counts, write report.json atomically."""
+def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
+                 score_dir: Path | None = None) -> dict[str, Any]:
+    """Score what is there (stim.csv against truth.csv), add the counts, write report.json atomically.
+
+    `score_dir` is where the stimulator and the sensor wrote `stim.csv` and `truth.csv` when
+    that is not the output folder (emulators started by hand); default: the output folder.
+    """
     report: dict[str, Any] = {}
-    stim_path, truth_path, events_path = out_dir / "stim.csv", out_dir / "truth.csv", out_dir / "events.csv"
+    where = score_dir or out_dir
+    stim_path, truth_path, events_path = where / "stim.csv", where / "truth.csv", out_dir / "events.csv"
     if stim_path.exists() and truth_path.exists():
         detected = read_events_csv(events_path) if events_path.exists() else None
         report.update(score(read_stim_csv(stim_path), read_events_csv(truth_path),
@@ -31,7 +37,7 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any)
         report["scored"] = True
     else:
         report["scored"] = False
-        report["not_scored_because"] = "no stim.csv and truth.csv in the output folder"
+        report["not_scored_because"] = f"no stim.csv and truth.csv in {where}"
     report.update({
         "faults": outcome.faults,
         "blocked_commands": outcome.blocked_commands,
@@ -51,14 +57,15 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any)
     return report
 
 
-def finish_records(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any) -> dict[str, Any]:
+def finish_records(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
+                   score_dir: Path | None = None) -> dict[str, Any]:
     """Write report.json and append the report to session.jsonl, wherever the folder still takes it.
 
     Never raises for a folder that no longer takes writes (disk full, device gone): the session
     has already stopped and recorded why; the report then says it could not be written.
     """
     try:
-        report = write_report(out_dir, profile, profile_sha256, outcome)
+        report = write_report(out_dir, profile, profile_sha256, outcome, score_dir)
     except (OSError, ValueError) as exc:
         log.error("report.json could not be written in %s: %s", out_dir, exc)
         return {"scored": False, "not_scored_because": f"report.json could not be written: {exc}",
