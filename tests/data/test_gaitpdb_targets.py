@@ -46,23 +46,22 @@ TARGETS: dict[str, dict[str, tuple[str, float]]] = {
                       "min_walk_coverage": (">=", 0.95)},
 }
 
-_STANDING_HEEL = ("heel cell alone: pivots and freezing in turns (heel off, forefoot loaded) "
-                  "stimulate; about a third is outside the truth span, which the scorer counts "
-                  "as standing")
-_FALSE_HEEL = "heel cell alone: pivots in turns and the last, unclosed swing of each recording"
-_PRELOAD = ("+30 N preload: the first one or two swings of a walk that starts on the preload "
-            "are lost while the preload is learned")
+_STANDING_HEEL = ("heel cell alone: pivots and near-lifts in turns (heel off, forefoot loaded) "
+                  "stimulate inside gaps the total-force truth calls standing; measured "
+                  "(as recorded / halved / doubled / +30 N): pooled 0.308 / 0.310 / 0.308 / 0.308 %, "
+                  "Parkinson's 0.466 / 0.470 / 0.466 / 0.466 %, controls 0.106 % each")
+_PRELOAD = ("+30 N preload: a walk that starts at the end of a stance on a barely loaded heel "
+            "(JuPt02 left, SiPt05 right, a toe walker) looks like the preload itself, so its first "
+            "swing is lost")
+_INSOLE_STANDING = ("insole: near-lifts in turns (heel and forefoot cells near their unloaded levels, "
+                    "midfoot still loaded) that the total-force truth merges into standing; measured "
+                    "3.80 s pooled, 2.98 s Parkinson's, 0.82 s controls")
 KNOWN_MISSES: dict[tuple[str, str, str, str], str] = {
     **{("adaptive_heel", v, g, "standing_pct"): _STANDING_HEEL for v in HEEL_VARIANTS for g in GROUPS},
-    **{("adaptive_heel", v, g, "false_bursts_per_100"): _FALSE_HEEL
-       for v in HEEL_VARIANTS for g in ("pooled", "parkinson")},
-    ("adaptive_heel", "preload +30 N", "pooled", "coverage"): _PRELOAD + " (0.9897)",
-    ("adaptive_heel", "preload +30 N", "parkinson", "coverage"): _PRELOAD + " (0.9871)",
-    **{("adaptive_heel", "preload +30 N", g, "min_walk_coverage"): _PRELOAD + " (SiPt05 right, a toe walker: 0.931)"
+    ("adaptive_heel", "preload +30 N", "parkinson", "coverage"): _PRELOAD + " (0.9895)",
+    **{("adaptive_heel", "preload +30 N", g, "min_walk_coverage"): _PRELOAD + " (SiPt05 right: 0.941)"
        for g in ("pooled", "parkinson")},
-    **{("insole", "as recorded", g, "standing_stim_s"):
-       ("insole: near-lifts in PD turns that the total-force truth merges into standing, and the "
-        "open ends of each recording (scorer)") for g in GROUPS},
+    **{("insole", "as recorded", g, "standing_stim_s"): _INSOLE_STANDING for g in GROUPS},
 }
 
 

@@ -203,6 +203,19 @@ def test_a_preload_found_at_the_first_swing() -> None:
     assert len(events(ev, back, EV_HEEL_OFF)) >= 5
 
 
+def test_a_preload_on_a_light_heel_found_in_the_first_swing() -> None:
+    """A walk cut just after a heel strike, light heel (40 N) on a 30 N preload: the floor at
+    30 N is 43 % of the highest force seen, so it is found (FLOOR_DEPTH) during the first
+    swing, and that swing is stimulated."""
+    tr = gait_trace(6, heel_peak=40.0, preload=30.0)
+    cut = tr.hs[0] + 5
+    ev, back, state = run(tr.heel[cut:])
+    offs = [t + cut for _, t in events(ev, back, EV_HEEL_OFF)]
+    assert state[ah.S_LO] == pytest.approx(30.0, abs=0.5)
+    assert offs and offs[0] < tr.to[0]
+    assert len(offs) == 6
+
+
 def test_levels_follow_the_wearer() -> None:
     tr = gait_trace(20, heel_peak=150.0)
     _, _, state = run(tr.heel)
@@ -297,6 +310,19 @@ def test_a_heel_back_within_the_delay_starts_no_burst() -> None:
     ev, back, _ = run(force)
     offs = [t for _, t in events(ev, back, EV_HEEL_OFF)]
     assert tr.ho[k] not in offs and not any(tr.ho[k] - 2 <= t <= tr.ho[k] + 2 for t in offs)
+
+
+def test_the_first_heel_off_after_standing_keeps_the_learned_delay() -> None:
+    """After a standing pause (a contact longer than max_stride_s) the heel-off that starts
+    walking again is a real one: the full learned delay, not the irregular-contact share."""
+    tr = gait_trace(20, stride_s=1.3, stance_share=0.65, heel_off_share=0.25, stand_s=2.0)
+    force = np.r_[tr.heel, tr.heel]
+    ev, back, _ = run(force)
+    offs = events(ev, back, EV_HEEL_OFF)
+    assert len(offs) == 40
+    first_again = offs[20]
+    assert abs(first_again[1] - (tr.ho[0] + tr.heel.shape[0])) <= 2
+    assert first_again[0] - first_again[1] >= 25  # the learned delay (0.30 s cap), not 30 % of it
 
 
 def test_onset_delay_is_bounded_by_the_profile() -> None:

@@ -4,7 +4,10 @@ The regular gait used by most tests (``_gait()``): heel strikes at 1, 2, ..., 11
 0.375 s and toe-off 0.625 s after each of the first ten. So 10 swings [k+0.625, k+1]
 (0.375 s each, 3.75 s in all), 10 stances [k, k+0.625] (6.25 s), pre-swing windows
 [k+0.375, k+0.625] (L = max(0.2, 0.35*0.625, heel-off 0.25) = 0.25 s), extension windows
-[k+1, k+1.25]. The session ends at 12 s; standing is [0, 1) and [11.25, 12] (1.75 s).
+[k+1, k+1.25]. The walk starts from and ends in marked standing (``standing_end`` at 1 s,
+``standing_start`` at 11 s, as ``simulate`` writes it); the session ends at 12 s, so standing
+is [0, 1) and [11.25, 12] (1.75 s; the last extension window is never standing).
+``_gait(marked=False)`` is the same walk cut mid-walk at both ends (SCORING.md "Scored span").
 Times are chosen to be exact binary fractions where it matters.
 """
 
@@ -28,8 +31,11 @@ def approx(x: float) -> object:
 
 
 def _gait(n: int = 10, t0: float = 1.0, period: float = 1.0, stance: float = 0.625,
-          heel_off: float | None = 0.375) -> list[Event]:
-    events: list[Event] = []
+          heel_off: float | None = 0.375, marked: bool = True) -> list[Event]:
+    """Regular walking; ``marked``: it starts from and ends in marked standing (``standing_end``
+    at the first heel strike, ``standing_start`` at the last), as ``simulate`` writes it; else
+    the recording is cut mid-walk at both ends (as many public recordings are)."""
+    events: list[Event] = [Event(t0, "standing_end")] if marked else []
     for k in range(n + 1):
         hs = t0 + k * period
         events.append(Event(hs, "heel_strike"))
@@ -37,6 +43,8 @@ def _gait(n: int = 10, t0: float = 1.0, period: float = 1.0, stance: float = 0.6
             if heel_off is not None:
                 events.append(Event(hs + heel_off, "heel_off"))
             events.append(Event(hs + stance, "toe_off"))
+    if marked:
+        events.append(Event(t0 + n * period, "standing_start"))
     return events
 
 
@@ -184,16 +192,21 @@ def test_output_holds_until_end_of_session() -> None:
 
 
 def test_explicit_standing_with_a_turning_step() -> None:
-    """A step taken inside standing_start..standing_end is no swing; stimulating it is a fault."""
+    """A step taken inside standing_start..standing_end is no swing; stimulating it is a fault.
+
+    The walk starts from and ends in marked standing (standing_end at 1 s, standing_start at
+    6.75 s): before SCORING.md's "Scored span" rule the open ends were standing without the
+    markers; now they must be marked to count."""
     ev = Event
     truth = [
+        ev(1.0, "standing_end"),
         ev(1.0, "heel_strike"), ev(1.375, "heel_off"), ev(1.625, "toe_off"),
         ev(2.0, "heel_strike"), ev(2.375, "heel_off"), ev(2.625, "toe_off"),
         ev(3.0, "heel_strike"), ev(3.5, "standing_start"),
         ev(4.0, "toe_off"), ev(4.25, "heel_strike"),  # turning on the spot
         ev(5.0, "standing_end"), ev(5.125, "heel_off"), ev(5.375, "toe_off"),
         ev(5.75, "heel_strike"), ev(6.125, "heel_off"), ev(6.375, "toe_off"),
-        ev(6.75, "heel_strike"),
+        ev(6.75, "heel_strike"), ev(6.75, "standing_start"),
     ]
     spans = [(1.525, 2.1), (2.525, 3.1), (4.0, 4.25), (5.275, 5.85), (6.275, 6.85)]
     r = score(_bursts(spans), truth, PLATEAU, end_s=8.0)
@@ -240,6 +253,9 @@ def test_first_stance_after_standing_end_is_stance_not_standing() -> None:
 
 
 def test_gap_longer_than_two_seconds_is_standing() -> None:
+    """A gap > 2 s inside the span is standing. The ends are not marked (cut mid-walk), so
+    [0, 1) and [6.875, 8] count nowhere (they counted as standing before the "Scored span"
+    rule of SCORING.md)."""
     ev = Event
     truth = [
         ev(1.0, "heel_strike"), ev(1.625, "toe_off"), ev(2.0, "heel_strike"),
@@ -257,13 +273,100 @@ def test_gap_longer_than_two_seconds_is_standing() -> None:
     assert r["bursts"] == 4 and r["false_bursts"] == 1
     assert r["onset_lead_ms_values"] == [approx(100.0), approx(200.0), approx(100.0)]
     assert r["stance_time_s"] == approx(0.625 + 0.25 + 0.2 + 0.625)
-    assert r["standing_time_s"] == approx(1.0 + (5.3 - 2.25) + (8.0 - 7.125))
+    assert r["standing_time_s"] == approx(5.3 - 2.25)
+    assert r["scored_span_s"] == approx(6.875 - 1.0)
     assert r["steps"] == 2 and r["cadence_spm"] == approx(60.0)
     # starting 10 ms before that window is standing stimulation (the pause), not intrusion
     r2 = score(_bursts([(1.525, 2.1), (5.29, 5.975), (6.4, 6.975)]), truth, PLATEAU, end_s=8.0)
     assert r2["standing_stim_s"] == approx(0.01)
     assert r2["stance_intrusion_time_s"] == approx(0.0)
     assert r2["false_bursts"] == 0
+
+
+# ------------------------------------------------------------------ scored span (SCORING.md)
+
+def test_cut_mid_walk_outside_the_span_counts_nowhere() -> None:
+    """Unmarked time before the first and after the last heel strike / toe-off counts nowhere."""
+    truth = _gait(marked=False)  # span [1, 11]
+    spans = _perfect(truth) + [(0.2, 0.6), (11.5, 11.9)]
+    r = score(_bursts(spans), truth, PLATEAU, end_s=12.0)
+    assert r["standing_stim_s"] == approx(0.0)
+    assert r["standing_time_s"] == approx(0.0)
+    assert r["stance_intrusion_time_s"] == approx(0.0)
+    assert r["bursts"] == 10 and r["false_bursts"] == 0  # the two outside are not judged
+    assert r["coverage"] == approx(1.0)
+    assert r["scored_span_s"] == approx(10.0)
+    assert r["stance_time_s"] == approx(6.25)
+
+
+def test_cut_mid_walk_bursts_reaching_outside_the_span() -> None:
+    """The swing before the first heel strike and after the last toe-off were walked, only not
+    recorded: their bursts reach into the span through allowed windows and are not false."""
+    truth = [e for e in _gait(marked=False) if e.t_s < 10.7]  # ends with the toe-off at 10.625
+    # a burst from outside ending in the first extension window [1, 1.25]; one starting in the
+    # last pre-swing window [10.375, 10.625] and running past the span
+    spans = [(0.6, 1.2)] + _perfect(truth) + [(10.5, 11.2)]
+    r = score(_bursts(spans), truth, PLATEAU, end_s=12.0)
+    assert r["swings"] == 9 and r["coverage"] == approx(1.0)
+    assert r["stance_intrusion_time_s"] == approx(0.0)
+    assert r["standing_stim_s"] == approx(0.0)
+    assert r["bursts"] == 11 and r["false_bursts"] == 0
+    # stimulation inside the span outside the windows is still intrusion
+    late = score(_bursts([(0.6, 1.3)]), truth, PLATEAU, end_s=12.0)
+    assert late["stance_intrusion_time_s"] == approx(0.05)
+    assert late["false_bursts"] == 0
+    # a burst wholly inside the span touching no swing is false
+    inside = score(_bursts([(1.1, 1.2)]), truth, PLATEAU, end_s=12.0)
+    assert inside["false_bursts"] == 1 and inside["stance_intrusion_time_s"] == approx(0.0)
+
+
+def test_marked_standing_at_the_ends_counts() -> None:
+    """standing_end before the span and standing_start after it: that time is standing."""
+    truth = _gait()  # standing_end at 1, standing_start at 11
+    spans = _perfect(truth) + [(0.2, 0.6), (11.5, 11.9)]
+    r = score(_bursts(spans), truth, PLATEAU, end_s=12.0)
+    assert r["standing_stim_s"] == approx(0.8)
+    assert r["bursts"] == 12 and r["false_bursts"] == 2
+    assert r["scored_span_s"] == approx(12.0)
+    # marked at the start only: the end is cut mid-walk
+    start_only = [e for e in truth if e.kind != "standing_start"]
+    r2 = score(_bursts(spans), start_only, PLATEAU, end_s=12.0)
+    assert r2["standing_stim_s"] == approx(0.4)
+    assert r2["false_bursts"] == 1
+    assert r2["scored_span_s"] == approx(11.0)
+
+
+def test_gap_inside_the_span_without_markers_is_standing() -> None:
+    """A gap > 2 s between two heel strikes / toe-offs is standing, even in a cut recording."""
+    ev = Event
+    truth = [ev(1.0, "heel_strike"), ev(1.6, "toe_off"), ev(2.0, "heel_strike"),
+             ev(5.0, "toe_off"), ev(5.4, "heel_strike")]
+    r = score(_bursts([(3.0, 3.5)]), truth, PLATEAU, end_s=6.0)
+    assert r["standing_stim_s"] == approx(0.5)
+    assert r["false_bursts"] == 1
+    # the gap [2, 5] less the extension window [2, 2.25] and the pre-swing window [4.8, 5]
+    assert r["standing_time_s"] == approx(3.0 - 0.25 - 0.2)
+    # a gap of exactly 2 s is not standing
+    truth2 = [ev(1.0, "heel_strike"), ev(1.6, "toe_off"), ev(2.0, "heel_strike"),
+              ev(4.0, "toe_off"), ev(4.4, "heel_strike")]
+    assert score(_bursts([(3.0, 3.5)]), truth2, PLATEAU, end_s=6.0)["standing_stim_s"] == approx(0.0)
+
+
+def test_allowed_windows_are_never_standing() -> None:
+    """The first pre-swing window after standing and the last extension before it are allowed,
+    even where they overlap marked standing."""
+    ev = Event
+    truth = [ev(1.0, "standing_end"), ev(1.1, "toe_off"), ev(1.5, "heel_strike"), ev(2.1, "toe_off"),
+             ev(2.5, "heel_strike"), ev(2.5, "standing_start")]
+    # pre-swing window of the first swing [0.9, 1.1] (L = 0.2) overlaps standing [0, 1];
+    # extension window [2.5, 2.75] after the last heel strike overlaps standing [2.5, 4]
+    r = score(_bursts([(0.9, 1.6), (1.9, 2.75)]), truth, PLATEAU, end_s=4.0)
+    assert r["standing_stim_s"] == approx(0.0)
+    assert r["stance_intrusion_time_s"] == approx(0.0)
+    assert r["false_bursts"] == 0 and r["coverage"] == approx(1.0)
+    assert r["standing_time_s"] == approx(0.9 + 1.25)
+    over = score(_bursts([(0.8, 1.6), (1.9, 2.8)]), truth, PLATEAU, end_s=4.0)
+    assert over["standing_stim_s"] == approx(0.15)
 
 
 def test_intensity_below_half_is_stimulated_but_not_covering() -> None:
@@ -413,11 +516,20 @@ def test_report_table_marks_targets() -> None:
     assert {line.split()[0]: line for line in idle.splitlines()}["coverage"].endswith("n/a")
 
 
-def test_no_truth_is_all_standing() -> None:
+def test_no_truth_scores_nothing_unless_marked_standing() -> None:
+    """No heel strike or toe-off: the span is empty, so only marked standing is scored.
+
+    (Before SCORING.md's "Scored span" rule an empty truth was all standing; now unmarked time
+    outside the span counts nowhere, and a session standing all along must say so.)"""
     r = score(_bursts([(1.0, 2.0)]), [], PLATEAU, end_s=5.0)
     assert r["swings"] == 0 and r["coverage"] is None
-    assert r["standing_stim_s"] == approx(1.0)
-    assert r["false_bursts"] == 1
+    assert r["standing_stim_s"] == approx(0.0)
+    assert r["bursts"] == 0 and r["false_bursts"] == 0
+    assert r["scored_span_s"] == approx(0.0)
+    marked = score(_bursts([(1.0, 2.0)]), [Event(0.0, "standing_start")], PLATEAU, end_s=5.0)
+    assert marked["standing_stim_s"] == approx(1.0)
+    assert marked["bursts"] == 1 and marked["false_bursts"] == 1
+    assert marked["scored_span_s"] == approx(5.0)
 
 
 # ------------------------------------------------------------------ readers

@@ -18,8 +18,8 @@ Cases: the heel cell alone (``kind = "adaptive_heel"``, the default) as recorded
 force halved, doubled and with a constant +30 N preload; the insole (``kind = "insole"``,
 ``heel_N`` + ``fore_N``); and, for comparison, the fixed-threshold heel switch. Rows: all
 walks pooled, Parkinson's, controls. ``standing`` is the scorer's ``standing_stim_s``; its
-share is of the scored (recorded) time; "outside span" is the part before the first or after
-the last truth event, which SCORING.md says counts nowhere but the scorer counts as standing.
+share is of the scored time (the scorer's ``scored_span_s``: first to last truth heel strike
+or toe-off of each foot; the walks are cut mid-walk, so stimulation outside counts nowhere).
 
 ``tests/data/test_gaitpdb_targets.py`` imports this module and checks the issue's targets.
 """
@@ -102,10 +102,8 @@ def _settings(kind: str) -> tuple[Any, Any]:
 
 
 def run_case(walks: Sequence[Walk], kind: str, variant: str) -> list[dict[str, Any]]:
-    """One report per walk (with ``name``, ``group`` and ``standing_outside_span_s`` added)."""
-    from fescontrol.records.readers import StimRow
-    from fescontrol.records.scoring import score
-    from fescontrol.replay import batch_stim_rows, replay_in_memory, run_profile_detector
+    """One report per walk (with ``name`` and ``group`` added)."""
+    from fescontrol.replay import replay_in_memory
 
     profile, device = _settings(kind)
     change = VARIANTS[variant]
@@ -113,19 +111,7 @@ def run_case(walks: Sequence[Walk], kind: str, variant: str) -> list[dict[str, A
     for w in walks:
         columns = {"heel_N": change(w.heel_N), "fore_N": change(w.fore_N)}
         report = replay_in_memory(columns, RATE_HZ, w.truth, profile, device)
-        # the same stimulation with everything outside the truth span removed: what is left
-        # of standing lies inside the span
-        result, _, _ = run_profile_detector(columns, RATE_HZ, profile)
-        level = np.array(result.level)
-        first = int(round(min(e.t_s for e in w.truth) * RATE_HZ))
-        last = int(round(max(e.t_s for e in w.truth) * RATE_HZ))
-        level[:first] = 0.0
-        level[last:] = 0.0
-        rows, _ = batch_stim_rows(level, 0.0, RATE_HZ, profile, device)
-        inside = score([StimRow(*r) for r in rows], list(w.truth), profile.plateau_by_channel(), None,
-                       end_s=level.shape[0] / RATE_HZ)["standing_stim_s"]
-        report.update({"name": w.name, "group": w.group,
-                       "standing_outside_span_s": max(0.0, report["standing_stim_s"] - inside)})
+        report.update({"name": w.name, "group": w.group})
         reports.append(report)
     return reports
 
@@ -138,7 +124,7 @@ def summarize(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for group in GROUPS:
         rs = [r for r in reports if group == "pooled" or r["group"] == group]
         a = aggregate(rs)
-        scored = sum(r["scored_time_s"] for r in rs)
+        scored = a["scored_span_s"]
         worst = min(rs, key=lambda r: r["coverage"])
         out[group] = {
             "walks": len(rs),
@@ -147,7 +133,7 @@ def summarize(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "stance_intrusion": a["stance_intrusion"],
             "standing_stim_s": a["standing_stim_s"],
             "standing_pct": 100.0 * a["standing_stim_s"] / scored,
-            "standing_outside_span_s": sum(r["standing_outside_span_s"] for r in rs),
+            "scored_span_s": scored,
             "false_bursts": a["false_bursts"],
             "false_bursts_per_100": 100.0 * a["false_bursts"] / a["swings"],
             "onset_lead_ms_median": a["onset_lead_ms"]["median"],
@@ -174,7 +160,7 @@ def markdown(results: dict[tuple[str, str], dict[str, Any]], when: str) -> str:
         "intrusion <= 0.03, standing 0 s, false bursts <= 1 per 100 swings; heel cell the same but "
         "standing <= 0.1 % of scored time; every walk's coverage >= 0.95.",
         "",
-        "| detector | force | group | swings | coverage | intrusion | standing s (% of time; outside span) "
+        "| detector | force | group | swings | coverage | intrusion | standing s (% of scored time) "
         "| false bursts (/100 swings) | onset lead ms (median) | lowest walk coverage |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -184,8 +170,8 @@ def markdown(results: dict[tuple[str, str], dict[str, Any]], when: str) -> str:
             onset = g["onset_lead_ms_median"]
             lines.append(
                 f"| {kind} | {variant} | {GROUP_LABEL[group]} | {g['swings']} | {g['coverage']:.4f} "
-                f"| {g['stance_intrusion']:.4f} | {g['standing_stim_s']:.2f} ({g['standing_pct']:.3f} %; "
-                f"{g['standing_outside_span_s']:.2f}) | {g['false_bursts']} ({g['false_bursts_per_100']:.2f}) "
+                f"| {g['stance_intrusion']:.4f} | {g['standing_stim_s']:.2f} ({g['standing_pct']:.3f} %) "
+                f"| {g['false_bursts']} ({g['false_bursts_per_100']:.2f}) "
                 f"| {'n/a' if onset is None else f'{onset:.0f}'} | {g['min_walk_coverage']:.3f} ({g['min_walk']}) |")
     return "\n".join(lines) + "\n"
 

@@ -212,19 +212,24 @@ REGULAR_LOW = 0.7
 REGULAR_HIGH = 1.3
 """A contact within these multiples of the median contact time is regular walking."""
 IRREGULAR_DELAY_SHARE = 0.3
-"""After an irregular contact (standing, a turning step) only this share of the learned onset
-delay is used: toe-off is less predictable, so the burst starts earlier."""
-FLOOR_DEPTH = 0.40
+"""After an irregular contact (a turning step, a hesitation) only this share of the learned
+onset delay is used: toe-off is less predictable, so the burst starts earlier. After a standing
+pause (a contact longer than max_stride_s) the full delay is kept: the heel-off that starts
+walking again is not premature, and an early burst there would stimulate the standing."""
+FLOOR_DEPTH = 0.6
 FLOOR_TOL_SHARE = 0.02
 FLOOR_TOL_N = 1.0
 FLOOR_SAMPLES = 6
 """While the unloaded level is guessed: a force that stays within max(FLOOR_TOL_N,
-FLOOR_TOL_SHARE x range) for FLOOR_SAMPLES, below FLOOR_DEPTH of the range, is the floor."""
+FLOOR_TOL_SHARE x range) for FLOOR_SAMPLES, below FLOOR_DEPTH of the range, is the floor.
+0.6 (was 0.4): a light heel on a preload (40 N steps on 30 N) has its floor at 43 % of the
+highest force, and must be found in the first swing, not after PRELOAD_DIPS strides."""
 START_RISE = 2.5
 """A first contact whose force later rises to this multiple of its start level started on a
 preload, not on a load."""
-GUESSED_RELEASE_SHARE = 0.15
-"""Release share while the unloaded level is the start-up guess (first stride only)."""
+GUESSED_RELEASE_SHARE = 0.25
+"""Release share while the unloaded level is the start-up guess (first stride only; 0.25, was
+0.15: a preload under the guess must not hold the first swing's burst back)."""
 """Deep dips inside one contact that reveal a preload (see S_DIPS)."""
 
 
@@ -499,7 +504,9 @@ def detect_adaptive_heel(
                     # turning step the timing of the next toe-off is not predictable
                     c_med = ring_median(state, S_HIST_C, n_hist)
                     c_now = onset - state[S_HS_ONSET]
-                    if c_now > REGULAR_HIGH * c_med or c_now < REGULAR_LOW * c_med:
+                    if c_now > max_stride:
+                        pass  # a standing pause: the first heel-off is not premature, keep it all
+                    elif c_now > REGULAR_HIGH * c_med or c_now < REGULAR_LOW * c_med:
                         cap = int(IRREGULAR_DELAY_SHARE * delay + 0.5)
                         delay = cap
                 state[S_LAST_DELAY] = delay

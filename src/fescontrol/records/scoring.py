@@ -24,11 +24,18 @@ Phases
   are ignored for phases): a swing is a toe_off *immediately* followed by a heel_strike, a
   stance a heel_strike immediately followed by a toe_off. Time between two toe_offs or two
   heel_strikes in a row (a malformed truth) is neither swing nor stance.
+- Scored region (SCORING.md "Scored span"): the span from the first to the last
+  heel_strike/toe_off, reaching back to the last standing_end at or before it and on to the
+  first standing_start at or after it (the walk starts from / ends in marked standing), plus
+  every marked standing period. Outside it (a recording cut mid-walk) stimulation counts
+  nowhere: no standing, no intrusion, no burst. `scored_span_s` is its length (the "scored
+  time" of the heel-cell standing target). No heel_strike/toe_off at all: only marked
+  standing is scored.
 - Standing (raw) = [standing_start, standing_end] periods (a standing_start without end runs
   to `end_s`; a standing_end before any standing_start starts at the session start) U every
-  gap of more than 2 s between consecutive heel_strike/toe_off events (and between the first
-  truth event and the first of them, the last of them and the last truth event) U the time
-  before the first and after the last truth event of any kind (as SCORING.md says).
+  gap of more than 2 s between consecutive heel_strike/toe_off events (and from the
+  standing_end before the span to the first of them, from the last of them to the
+  standing_start after the span).
 - Stances are heel_strike -> toe_off, plus standing_end -> the first toe_off and the last
   heel_strike -> standing_start: the foot is on the ground, walking has begun or not ended,
   so stimulation there is judged as stance (intrusion outside the windows), not standing.
@@ -38,13 +45,20 @@ Phases
   before it, toe_off_i - the last heel_off after the previous heel_strike/toe_off). Using
   the non-standing part keeps the first pre-swing after a pause short (a 10 s pause must not
   open a 3.5 s window). With no heel_strike before the toe_off the stance term is 0.
-- Final standing = raw standing minus all windows. Stances and swings are cut by final
-  standing; window time taken back from standing is stance (foot on the ground). An
-  extension window after the session's last heel strike is allowed but in no phase.
+- A recording cut mid-walk still walked the swing before its first heel strike and after its
+  last toe-off: that heel strike's extension window and that toe-off's pre-swing window are
+  allowed (no intrusion).
+- Final standing = raw standing minus all windows (the allowed windows are never standing).
+  Stances and swings are cut by final standing; window time taken back from standing is
+  stance (foot on the ground). An extension window after the session's last heel strike is
+  allowed but in no phase.
 - Overlap means an intersection longer than 1 ns: a burst ending exactly at toe-off does
   not overlap that swing; a swing is missed when its stimulated time is <= 1 ns.
 
 Bursts and timing
+- `bursts` counts the bursts that touch the scored region. A burst that reaches outside it
+  (into unmarked time beyond the span) may belong to a swing the truth does not hold: it is
+  never a false burst; its stimulation inside the region is judged as any other.
 - The burst "that covers" a covered swing is the burst with the largest overlap with it.
   onset_lead = toe_off - burst start, offset_lag = burst end - heel_strike, using the truth
   event times (not the cut swing borders). Percentiles are numpy's linear interpolation.
@@ -104,7 +118,7 @@ SIMULATED_TARGETS: tuple[tuple[str, str, float], ...] = (
 _SUMMED_COUNTS = ("swings", "covered_swings", "missed_swings", "bursts", "false_bursts", "steps")
 _SUMMED_TIMES = (
     "swing_time_s", "stance_time_s", "swing_stimulated_time_s", "stance_intrusion_time_s",
-    "standing_stim_s", "standing_time_s", "walking_time_s",
+    "standing_stim_s", "standing_time_s", "walking_time_s", "scored_span_s",
 )
 
 
@@ -319,20 +333,28 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
     gait = [e for e in truth if e.kind in ("heel_strike", "toe_off")]
     heel_offs = sorted(e.t_s for e in truth if e.kind == "heel_off")
 
-    # raw standing: explicit periods, long gaps, open ends
-    raw: list[Interval] = _explicit_standing(truth, start, end)
+    # the scored region: the span from the first to the last heel_strike/toe_off, reaching
+    # back to a standing_end before it and on to a standing_start after it (the walk starts
+    # from / ends in marked standing), plus every marked standing period. Outside it (a
+    # recording cut mid-walk) stimulation counts nowhere.
+    explicit = _explicit_standing(truth, start, end)
+    cut_at_start = cut_at_end = False
     if gait:
-        # open ends: before the first and after the last truth event of any kind
-        raw.append((start, truth[0].t_s))
-        raw.append((truth[-1].t_s, end))
-        # gap rule between consecutive heel_strike/toe_off, and between the open ends' events
-        # and the first/last of them (a long wait after standing_end is still standing)
-        anchors = [truth[0]] + gait + [truth[-1]]
-        raw.extend((a.t_s, b.t_s) for a, b in zip(anchors, anchors[1:])
-                   if b.t_s - a.t_s > STANDING_GAP_S)
+        first, last = gait[0].t_s, gait[-1].t_s
+        ends_before = [e.t_s for e in truth if e.kind == "standing_end" and e.t_s <= first]
+        starts_after = [e.t_s for e in truth if e.kind == "standing_start" and e.t_s >= last]
+        lo_anchor = max(ends_before) if ends_before else first
+        hi_anchor = min(starts_after) if starts_after else last
+        cut_at_start, cut_at_end = not ends_before, not starts_after
+        # gap rule between consecutive heel_strike/toe_off, and from the standing_end before
+        # the span / to the standing_start after it (a long wait after standing_end is standing)
+        anchors = [lo_anchor] + [g.t_s for g in gait] + [hi_anchor]
+        gaps = [(a, b) for a, b in zip(anchors, anchors[1:]) if b - a > STANDING_GAP_S]
+        scored = _intersect(_normalize([(lo_anchor, hi_anchor)] + explicit), session)
+        raw_standing = _intersect(_normalize(explicit + gaps), session)
     else:
-        raw.append((start, end))
-    raw_standing = _intersect(_normalize(raw), session)
+        scored = _intersect(_normalize(explicit), session)
+        raw_standing = scored
     raw_set = _Set(raw_standing)
 
     # stances: heel_strike -> toe_off, and also standing_end -> the first toe_off (the foot was
@@ -347,14 +369,8 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
     # counted swings and their allowed windows
     swings_raw: list[tuple[int, float, float]] = []  # (index in gait, toe_off, heel_strike)
     windows: list[Interval] = []
-    for k in range(len(gait) - 1):
-        if gait[k].kind != "toe_off" or gait[k + 1].kind != "heel_strike":
-            continue
-        to, hs = gait[k].t_s, gait[k + 1].t_s
-        piece = _intersect([(to, hs)], session)
-        if _measure(_subtract(piece, raw_standing)) <= EPS_S:
-            continue
-        swings_raw.append((k, to, hs))
+
+    def pre_swing_window(k: int, to: float) -> Interval:
         opener = stance_start_before.get(to)
         prev_t = gait[k - 1].t_s if k > 0 else -math.inf
         stance_walking = 0.0
@@ -366,8 +382,24 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
         j = bisect.bisect_right(heel_offs, to) - 1
         if j >= 0 and heel_offs[j] > prev_t:
             length = max(length, to - heel_offs[j])
-        windows.append((to - length, to))
+        return (to - length, to)
+
+    for k in range(len(gait) - 1):
+        if gait[k].kind != "toe_off" or gait[k + 1].kind != "heel_strike":
+            continue
+        to, hs = gait[k].t_s, gait[k + 1].t_s
+        piece = _intersect([(to, hs)], session)
+        if _measure(_subtract(piece, raw_standing)) <= EPS_S:
+            continue
+        swings_raw.append((k, to, hs))
+        windows.append(pre_swing_window(k, to))
         windows.append((hs, hs + EXTENSION_S))
+    # a recording cut mid-walk: the swing before the first heel strike and the one after the
+    # last toe-off lie outside the span, but they were walked: their windows are allowed
+    if gait and cut_at_start and gait[0].kind == "heel_strike":
+        windows.append((gait[0].t_s, gait[0].t_s + EXTENSION_S))
+    if gait and cut_at_end and gait[-1].kind == "toe_off":
+        windows.append(pre_swing_window(len(gait) - 1, gait[-1].t_s))
     windows = _intersect(_normalize(windows), session)
     standing = _subtract(raw_standing, windows)
 
@@ -376,7 +408,8 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
     swing_union = _normalize(iv for pieces in swing_pieces for iv in pieces)
     swing_set = _Set(swing_union)
     stances = _normalize(stance_pairs)
-    stance = _subtract(_intersect(stances, session), standing)
+    stance = _subtract(_intersect(stances, scored), standing)
+    scored_set = _Set(scored)
 
     # bursts
     bursts = stimulated  # already maximal: touching pieces were merged
@@ -404,7 +437,12 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
                 onset_values.append((to - bursts[best][0]) * 1000.0)
                 offset_values.append((bursts[best][1] - hs) * 1000.0)
 
-    false_bursts = sum(1 for a, b in bursts if swing_set.measure_within(a, b) <= EPS_S)
+    # bursts judged: those touching the scored region; a burst that reaches outside it (into
+    # unmarked time beyond the span) may belong to a swing the truth does not hold: not false
+    judged = [(a, b) for a, b in bursts if scored_set.measure_within(a, b) > EPS_S]
+    false_bursts = sum(1 for a, b in judged
+                       if scored_set.measure_within(a, b) >= (b - a) - EPS_S
+                       and swing_set.measure_within(a, b) <= EPS_S)
     stance_time = _measure(stance)
     intrusion_time = _measure(_intersect(_subtract(stance, windows), stimulated))
     standing_stim = _measure(_intersect(standing, stimulated))
@@ -431,7 +469,7 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
         "missed_swings": missed,
         "stance_intrusion": _ratio(intrusion_time, stance_time),
         "standing_stim_s": standing_stim,
-        "bursts": len(bursts),
+        "bursts": len(judged),
         "false_bursts": false_bursts,
         "onset_lead_ms": _summary(onset_values),
         "offset_lag_ms": _summary(offset_values),
@@ -444,6 +482,7 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
         "swing_stimulated_time_s": swing_strong,
         "stance_intrusion_time_s": intrusion_time,
         "standing_time_s": _measure(standing),
+        "scored_span_s": _measure(scored),
         "walking_time_s": walking_time,
         "onset_lead_ms_values": onset_values,
         "offset_lag_ms_values": offset_values,
