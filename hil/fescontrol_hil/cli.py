@@ -14,12 +14,13 @@ from typing import Sequence
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stimulator": ("fescontrol_hil.stimulator", "emulate a RehaStim 2 (ScienceMode2) on a pty"),
+    "sm4-stimulator": ("fescontrol_hil.sm4_stimulator", "emulate a RehaMove3 or P24 (ScienceMode4, --device) on a pty"),
     "sensor": ("fescontrol_hil.sensor", "emulate a gait sensor (heel switch or insole) on a pty"),
 }
 
 
 def _parser() -> argparse.ArgumentParser:
-    lines = "\n".join(f"  {name:<12} {text}" for name, (_mod, text) in SUBCOMMANDS.items())
+    lines = "\n".join(f"  {name:<15} {text}" for name, (_mod, text) in SUBCOMMANDS.items())
     p = argparse.ArgumentParser(
         prog="fescontrol-hil", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Hardware-in-the-loop emulators for fescontrol.",

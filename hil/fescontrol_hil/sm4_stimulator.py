@@ -1,0 +1,325 @@
+"""RehaMove3 / P24 emulator process (ScienceMode4 mid level) on a pty.
+
+Prints ``PORT <slave path>`` as its first stdout line, then serves the device model
+(``sciencemode4_model``) on the master side until SIGTERM/SIGINT. Writes ``stim.csv`` (one
+row per change of a channel's output, in session time; channel = protocol index + 1) and
+``device.jsonl`` (every frame in and out with its hex and ``sciencemode4.describe``
+decoding, device events, injected faults). Stdlib plus fescontrol codecs only, so the
+process is up in a fraction of a second.
+
+Line settings: the RehaMove3 is an FTDI UART at 3 Mbaud 8N2 with RTS/CTS (B.1). The host's
+settings are read from the pty on every read: a wrong rate, data size or parity garbles
+what the device receives, so those bytes are dropped; a missing second stop bit or RTS/CTS
+is only a warning (a UART still reads the frames). The P24 is a USB CDC port and accepts any
+line settings (B.1, inferred).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import math
+import os
+import select
+import signal
+import sys
+import termios
+import textwrap
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Sequence
+
+from fescontrol.protocol import sciencemode4 as sm4
+from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
+from fescontrol_hil.pty_port import open_pty, write_nonblocking
+from fescontrol_hil.sciencemode4_model import DEVICES, FAULTS, EventRecord, FaultPlan, ScienceMode4Model
+
+log = logging.getLogger(__name__)
+
+STIM_HEADER = ("t_s", "channel", "current_mA", "pulse_width_us", "frequency_hz")
+MAX_WAIT_S = 0.005
+"""Longest select() wait: bounds how late a signal, a deadline or a clock jump is seen."""
+
+REHAMOVE3_BAUD = 3_000_000
+_BAUD_OF = {getattr(termios, n): int(n[1:]) for n in dir(termios) if n.startswith("B") and n[1:].isdigit()}
+
+FAULT_HELP = {
+    "no-ack": "from S on nothing is sent; commands are still applied and feed the watchdog; "
+              "the unsent answers are logged as tx_suppressed",
+    "late-ack": "from S on commands take effect on time but every answer leaves --late-ack-ms later",
+    "busy": "from S on every Ml_update is answered 21 (Busy) and not applied (output holds); "
+            "it still feeds the watchdog; other commands work",
+    "transfer-error": "from S on every frame is taken as failing its checksum: answered 1 "
+                      "(Transfer_Error), not applied, no keep-alive, so a running output stops "
+                      "2 s after the last good Ml_update/Ml_get_current_data",
+    "electrode-error": "at S the electrode of --fault-channel (default: the lowest channel "
+                       "stimulating) fails: that channel stops (all if Ml_init set stop-all-on-error), "
+                       "Ml_get_current_data reports it until the next Ml_init/Ml_stop, an Ml_update "
+                       "enabling it is answered 10; no effect if the channel is not stimulating",
+    "emergency-switch": "at S outputs and high voltage off, mid level uninitialised, no packet sent: "
+                        "Ml_update/Ml_get_current_data then answer 7 (Not_Initialized) until Ml_init",
+    "device-reset": "at S the device resets by itself: outputs off, level none, deaf for "
+                    "--reset-duration-s, then back silently (SM4 has no device Init)",
+    "disconnect": "at S the pty is closed (the host's next read/write fails). RehaMove3 (battery) "
+                  "keeps stimulating until its 2 s watchdog; P24 (USB-powered) loses power and "
+                  "stops at once; the process exits 0 once every output is off",
+}
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    faults = "\n".join(textwrap.fill(text, 100, initial_indent=f"  {name:<17} ", subsequent_indent=" " * 20,
+                                     break_on_hyphens=False)
+                       for name, text in FAULT_HELP.items())
+    p = argparse.ArgumentParser(
+        prog="fescontrol-hil sm4-stimulator", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Emulate a HASOMED RehaMove3 or P24 (ScienceMode4 mid level) on a pty.\n"
+                    "Prints 'PORT <path>' first; writes stim.csv and device.jsonl to --out.",
+        epilog="faults (--fault NAME --fault-at S; S is session time in seconds, t_mono = t0 + S / speed):\n"
+               + faults + "\n\n" + textwrap.fill(
+                   "Each injected fault is a stderr warning and a record with \"kind\": \"fault_injected\" in "
+                   "device.jsonl; outputs turned off are rows in stim.csv. RehaMove3 expects the host at 3000000 "
+                   "baud 8N2 RTS/CTS (wrong rate, size or parity: bytes dropped); P24 accepts any line settings.", 100))
+    p.add_argument("--device", required=True, choices=sorted(DEVICES),
+                   help="rehamove3: 4 channels, Ml_get_current_data selection 2, no Reset_ack; "
+                        "p24: 8 channels, selection 4, USB-powered")
+    p.add_argument("--out", default=".", help="folder for stim.csv and device.jsonl (default: .)")
+    p.add_argument("--t0-mono-ns", type=int, default=None,
+                   help="session time origin on CLOCK_MONOTONIC (time.monotonic_ns()); default: now")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="replay speed: t_s = (t_mono - t0) * speed (default 1.0); only the time "
+                        "stamps scale, the device's own timing stays real-time")
+    p.add_argument("--ack-delay-ms", type=float, default=10.0,
+                   help="time the device takes to handle one command (default 10)")
+    p.add_argument("--reset-duration-s", type=float, default=10.0,
+                   help="time a reset takes, during which nothing is answered (default 10; S15: 10-15 s)")
+    p.add_argument("--device-id", default=None,
+                   help="10 ASCII characters answered to Get_device_id (default RM3-EMU-01 / P24-EMU-01)")
+    f = p.add_argument_group("fault injection")
+    f.add_argument("--fault", choices=FAULTS, default=None, metavar="NAME",
+                   help="inject one fault: " + ", ".join(FAULTS) + " (see below)")
+    f.add_argument("--fault-at", type=float, default=None, metavar="S",
+                   help="session time of the fault in seconds (default 0)")
+    f.add_argument("--fault-channel", type=int, default=None, metavar="N",
+                   help="electrode-error: channel number N (1-based, as in stim.csv)")
+    f.add_argument("--late-ack-ms", type=float, default=600.0, metavar="MS",
+                   help="late-ack: how late each answer leaves (default 600)")
+    args = p.parse_args(argv)
+    if not args.speed > 0 or not math.isfinite(args.speed):
+        p.error(f"--speed must be > 0, got {args.speed}")
+    for name in ("ack_delay_ms", "reset_duration_s", "late_ack_ms"):
+        value = getattr(args, name)
+        if not (value >= 0 and math.isfinite(value)):
+            p.error(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    if args.fault is None and (args.fault_at is not None or args.fault_channel is not None):
+        p.error("--fault-at and --fault-channel need --fault NAME")
+    if args.fault_at is not None and not math.isfinite(args.fault_at):
+        p.error(f"--fault-at must be a finite number of seconds, got {args.fault_at}")
+    if args.fault_channel is not None:
+        if args.fault != "electrode-error":
+            p.error("--fault-channel only applies to --fault electrode-error")
+        count = DEVICES[args.device].channels
+        if not 1 <= args.fault_channel <= count:
+            p.error(f"--fault-channel must be 1..{count} for {args.device}, got {args.fault_channel}")
+    if args.device_id is not None and not (args.device_id.isascii() and len(args.device_id) == sm4.DEVICE_ID_LEN):
+        p.error(f"--device-id must be {sm4.DEVICE_ID_LEN} ASCII characters, got {args.device_id!r}")
+    return args
+
+
+class _Session:
+    """Maps the model's monotonic times onto session time and writes both logs."""
+
+    def __init__(self, out: Path, t0_ns: int, speed: float) -> None:
+        self.t0_ns = t0_ns
+        self.speed = speed
+        self.stim = CsvLog(out / "stim.csv", STIM_HEADER)
+        self.device = JsonlLog(out / "device.jsonl")
+
+    def t_s(self, t_ns: int) -> float:
+        return (t_ns - self.t0_ns) / 1e9 * self.speed
+
+    def drain(self, model: ScienceMode4Model) -> None:
+        """Write what the model did; ``t_mono_ns`` is the device-clock time, ``t_logged_mono_ns``
+        when this process handled it (a late loop shows up instead of hiding)."""
+        logged_ns = time.monotonic_ns()
+        for rec in model.pop_records():
+            entry: dict[str, object] = {"t_mono_ns": rec.t_ns, "t_logged_mono_ns": logged_ns,
+                                        "t_s": round(self.t_s(rec.t_ns), 6)}
+            if isinstance(rec, EventRecord):
+                if rec.injected:
+                    entry.update({"kind": "fault_injected", "fault": rec.event})
+                else:
+                    entry.update({"kind": "device_event", "event": rec.event})
+                entry.update(rec.detail)
+            else:
+                entry.update({"dir": rec.direction, "hex": rec.raw.hex(" ")})
+                entry.update(sm4.describe(rec.item))
+                if rec.note is not None:
+                    entry["note"] = rec.note
+            self.device.write(entry)
+        for ch in model.pop_output_changes():
+            self.stim.write((format_time_s(self.t_s(ch.t_ns)), ch.number, f"{ch.current_ma:g}",
+                             ch.pulse_width_us, ch.frequency_hz))
+
+    def close(self) -> None:
+        self.stim.close()
+        self.device.close()
+
+
+class _LineCheck:
+    """RehaMove3 only: compare the host's pty settings with 3 Mbaud 8N2 RTS/CTS."""
+
+    def __init__(self, slave_fd: int, strict: bool) -> None:
+        self.slave_fd = slave_fd
+        self.strict = strict
+        self.last: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self.dropped = 0
+
+    def problems(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(settings that garble the bytes, settings that only deserve a warning)."""
+        if not self.strict:
+            return (), ()
+        try:
+            _i, _o, cflag, _l, ispeed, ospeed, _cc = termios.tcgetattr(self.slave_fd)
+        except termios.error:
+            return (), ()
+        fatal = []
+        for what, speed in (("input", ispeed), ("output", ospeed)):
+            if speed != termios.B3000000:
+                fatal.append(f"{what} rate {_BAUD_OF.get(speed, 'non-standard')} baud, device runs at {REHAMOVE3_BAUD}")
+        if cflag & termios.CSIZE != termios.CS8:
+            fatal.append("data size is not 8 bits")
+        if cflag & termios.PARENB:
+            fatal.append("parity enabled, device uses none")
+        warn = []
+        if not cflag & termios.CSTOPB:
+            warn.append("1 stop bit, device sends 2")
+        if not cflag & termios.CRTSCTS:
+            warn.append("no RTS/CTS flow control, device uses it")
+        return tuple(fatal), tuple(warn)
+
+    def accept(self, model: ScienceMode4Model, now_ns: int, nbytes: int) -> bool:
+        """Record a change of the settings; True if the bytes reach the device intact."""
+        current = self.problems()
+        if current != self.last:
+            fatal, warn = current
+            if fatal or warn:
+                log.warning("host line settings: %s", "; ".join(fatal + warn))
+                model.record_event(now_ns, "line_settings_mismatch", garbling=list(fatal), warnings=list(warn),
+                                   effect="bytes dropped" if fatal else "warning only")
+            else:
+                model.record_event(now_ns, "line_settings_ok", bytes_dropped_before=self.dropped)
+            self.last = current
+        if current[0]:
+            self.dropped += nbytes
+            return False
+        return True
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT (or a disconnect fault has run its course); exit status 0."""
+    args = _parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="sm4-stimulator: %(levelname)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.monotonic_ns()
+    t0_ns = args.t0_mono_ns if args.t0_mono_ns is not None else t_start
+    session = _Session(out, t0_ns, args.speed)
+    faults = None
+    if args.fault is not None:
+        at_s = args.fault_at if args.fault_at is not None else 0.0
+        channel = None if args.fault_channel is None else args.fault_channel - 1
+        faults = FaultPlan.single(args.fault, t0_ns + round(at_s * 1e9 / args.speed), channel)
+    model = ScienceMode4Model(args.device, ack_delay_ns=round(args.ack_delay_ms * 1e6),
+                              late_ack_ns=round(args.late_ack_ms * 1e6), reset_ns=round(args.reset_duration_s * 1e9),
+                              device_id=args.device_id, faults=faults)
+    model.record_event(t_start, "power_on", device=model.spec.name, channels=model.spec.channels,
+                       device_id=model.device_id, fault=args.fault, fault_at_s=args.fault_at)
+
+    stopping = False
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    master_fd, slave_fd, slave_path = open_pty()
+    line = _LineCheck(slave_fd, strict=args.device == "rehamove3")
+    writer = _Writer(master_fd)
+    port_open = True
+    try:
+        sys.stdout.write(f"PORT {slave_path}\n")
+        sys.stdout.flush()
+        while not stopping:
+            now = time.monotonic_ns()
+            frames = model.poll(now)
+            if port_open:
+                writer.write(frames)
+            if port_open and model.disconnected:
+                model.record_event(now, "port_closed")
+                os.close(master_fd)
+                os.close(slave_fd)
+                port_open = False
+            session.drain(model)
+            if not port_open:
+                if not model.stimulating:
+                    break
+                deadline = model.next_deadline_ns()
+                wait_ns = MAX_WAIT_S * 1e9 if deadline is None else min(MAX_WAIT_S * 1e9, max(0, deadline - now))
+                time.sleep(wait_ns / 1e9)
+                continue
+            deadline = model.next_deadline_ns()
+            wait_s = MAX_WAIT_S if deadline is None else min(MAX_WAIT_S, max(0.0, (deadline - now) / 1e9))
+            readable, _, _ = select.select([master_fd], [], [], wait_s)
+            if readable:
+                data = _read(master_fd)
+                t_rx = time.monotonic_ns()
+                if data and line.accept(model, t_rx, len(data)):
+                    model.receive(data, t_rx)
+        model.power_off(time.monotonic_ns())
+        session.drain(model)
+    finally:
+        session.close()
+        if port_open:
+            os.close(master_fd)
+            os.close(slave_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped; decoder: %d ok, %d bad, %d stray bytes; %d bytes dropped on write, %d garbled on read",
+             model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,
+             writer.bytes_dropped, line.dropped)
+    return 0
+
+
+def _read(master_fd: int) -> bytes:
+    """Read what the host wrote; a hung-up or closed host is not a reason to stop."""
+    try:
+        data = os.read(master_fd, 4096)
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        if exc.errno != errno.EIO:
+            raise
+        data = b""
+    if not data:
+        time.sleep(MAX_WAIT_S)  # EIO/EOF keeps the fd readable: do not spin
+    return data
+
+
+class _Writer:
+    """Writes frames to the master; warns once per overflow episode (a host that never reads)."""
+
+    def __init__(self, master_fd: int) -> None:
+        self.master_fd = master_fd
+        self.overflowing = False
+        self.bytes_dropped = 0
+
+    def write(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            dropped = write_nonblocking(self.master_fd, frame)
+            self.bytes_dropped += dropped
+            if dropped and not self.overflowing:
+                log.warning("pty full (host not reading): dropping bytes")
+            self.overflowing = dropped > 0
