@@ -216,6 +216,22 @@ def test_a_preload_on_a_light_heel_found_in_the_first_swing() -> None:
     assert len(offs) == 6
 
 
+def test_a_walk_starting_on_a_barely_loaded_heel_over_a_preload_keeps_its_first_swing() -> None:
+    """A walk cut at the end of a stance (gaitpdb JuPt02 left with +30 N): the heel reads 44 N,
+    falls to a flat 30 N (the preload: the foot is in swing) and only then strikes. 30 N is
+    68 % of the highest force seen so far, so the floor is found (FLOOR_DEPTH) within that first
+    swing, which is stimulated."""
+    tr = gait_trace(6, heel_peak=150.0, preload=30.0)
+    start = tr.ho[0] - 4  # heel at about 45 N, falling
+    heel = tr.heel[start:]
+    assert 38.0 <= heel[0] <= 50.0
+    ev, back, state = run(heel)
+    offs = [t + start for _, t in events(ev, back, EV_HEEL_OFF)]
+    assert state[ah.S_LO] == pytest.approx(30.0, abs=0.5)
+    assert offs and offs[0] < tr.hs[1]
+    assert len(offs) == 6
+
+
 def test_levels_follow_the_wearer() -> None:
     tr = gait_trace(20, heel_peak=150.0)
     _, _, state = run(tr.heel)

@@ -285,6 +285,46 @@ def test_insole_starts_at_toe_off_when_the_foot_leaves_flat() -> None:
     assert abs((i[0] + 1 - int(back[i[0] + 1])) - tr.to[k]) <= 1
 
 
+def _near_lift(reload_n: int) -> tuple[dict[str, np.ndarray], int]:
+    """Standing after a walk; at ``e`` the foot near-lifts flat (forefoot to 0, heel only down
+    to 8 N of its ~300 N range: the midfoot keeps the weight), then the forefoot takes weight
+    again for ``reload_n`` samples; afterwards both cells go to 0 for 0.4 s (a real lift) and
+    the foot comes back down to standing."""
+    tr = gait_trace(12, stand_s=4.0)
+    heel, fore = tr.heel.copy(), tr.fore.copy()
+    e = tr.hs[-1] + 110 + 150
+    heel[e:e + 20] = 8.0
+    fore[e:e + 20] = 0.0
+    heel[e + 20:e + 20 + reload_n] = 8.0
+    fore[e + 20:e + 20 + reload_n] = 150.0
+    heel[e + 20 + reload_n:e + 60 + reload_n] = 0.0
+    fore[e + 20 + reload_n:e + 60 + reload_n] = 0.0
+    return {"heel_N": heel, "fore_N": fore}, e
+
+
+def test_insole_ends_a_near_lift_burst_when_a_cell_takes_weight_again() -> None:
+    cols, e = _near_lift(60)
+    ev, _, _ = run_insole(cols)
+    starts = [int(i) for i in np.flatnonzero(ev == EV_HEEL_OFF) if i >= e]
+    aborts = [int(i) for i in np.flatnonzero(ev == EV_STIM_ABORT) if i >= e]
+    assert starts and e <= starts[0] <= e + 3, "a flat-foot lift starts the burst at toe-off"
+    # ended within the debounce of the forefoot taking weight, not after the 0.15 s weak hold
+    assert aborts and e + 20 <= aborts[0] <= e + 23
+    for x, y in zip(ev, run_insole(cols, fn=ins.detect_insole.py_func)[0], strict=True):
+        assert x == y
+
+
+def test_insole_restarts_the_burst_at_a_second_lift_after_a_near_lift() -> None:
+    cols, e = _near_lift(5)  # the forefoot touches for 50 ms only: no contact, then a real lift
+    ev, _, _ = run_insole(cols)
+    aborts = [int(i) for i in np.flatnonzero(ev == EV_STIM_ABORT) if i >= e]
+    starts = [int(i) for i in np.flatnonzero(ev == EV_HEEL_OFF) if i >= e]
+    assert aborts and aborts[0] <= e + 23
+    assert len(starts) == 2 and e + 25 <= starts[1] <= e + 28, "the second lift starts a burst"
+    for x, y in zip(ev, run_insole(cols, fn=ins.detect_insole.py_func)[0], strict=True):
+        assert x == y
+
+
 # ------------------------------------------------------------------ events and batch
 
 def test_envelope_events_maps_only_the_abort() -> None:

@@ -216,14 +216,17 @@ IRREGULAR_DELAY_SHARE = 0.3
 onset delay is used: toe-off is less predictable, so the burst starts earlier. After a standing
 pause (a contact longer than max_stride_s) the full delay is kept: the heel-off that starts
 walking again is not premature, and an early burst there would stimulate the standing."""
-FLOOR_DEPTH = 0.6
+FLOOR_DEPTH = 0.75
 FLOOR_TOL_SHARE = 0.02
 FLOOR_TOL_N = 1.0
 FLOOR_SAMPLES = 6
 """While the unloaded level is guessed: a force that stays within max(FLOOR_TOL_N,
 FLOOR_TOL_SHARE x range) for FLOOR_SAMPLES, below FLOOR_DEPTH of the range, is the floor.
 0.6 (was 0.4): a light heel on a preload (40 N steps on 30 N) has its floor at 43 % of the
-highest force, and must be found in the first swing, not after PRELOAD_DIPS strides."""
+highest force, and must be found in the first swing, not after PRELOAD_DIPS strides. 0.75 (was
+0.6): a walk that starts at the end of a stance on a barely loaded heel (gaitpdb JuPt02 left,
+SiPt05 right with +30 N: 44 N falling to a flat 30 N) has its floor at 68 % of the highest force
+seen so far, and its first swing must not be lost."""
 START_RISE = 2.5
 """A first contact whose force later rises to this multiple of its start level started on a
 preload, not on a load."""

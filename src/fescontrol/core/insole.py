@@ -14,6 +14,11 @@ when the *forefoot* unloads too. So this detector
   loaded (turning on the spot, standing on the toes, shifting weight) no burst starts,
   however long the heel is off the ground. If the foot leaves the ground without that
   pattern (flat-foot lift), the burst starts at toe-off.
+* ends such a flat-foot burst (``EV_STIM_ABORT``) as soon as either cell takes weight again
+  (``debounce`` samples above its weak-contact threshold, without the weak-contact hold) when
+  one cell never came down to within ``NEAR_SHARE`` of its range of its unloaded level since
+  toe-off: a near-lift in a turn (the midfoot keeps the weight), not a swing. If both cells
+  release again before a contact is found, that second lift is a step: the burst starts again.
 
 Each cell has its own running unloaded and loaded levels (moving averages of the swing minima
 and stance peaks, the unloaded level following the sensor down at once), so body weight,
@@ -80,6 +85,9 @@ Q_GATE_DEBOUNCE = ah.AH_PARAM_SIZE + 8
 onset is close to toe-off, so it must not cost 40 ms at 50 Hz)."""
 INS_PARAM_SIZE = ah.AH_PARAM_SIZE + 9
 GATE_DEBOUNCE_S = 0.015
+NEAR_SHARE = 0.01
+"""A flat-foot lift in which a cell stays above unloaded + this share of its range is a
+near-lift (see the module docstring)."""
 
 # --- state ------------------------------------------------------------------------------------
 I_PHASE = 0
@@ -133,7 +141,13 @@ C_GUESSED = 8
 C_DIP_LEN = 9
 C_DIP_LO = 10
 C_DIP_HI = 11
-I_HIST_C = 44
+I_SW_MIN_H = 44
+"""Lowest heel force since the last toe-off, N."""
+I_SW_MIN_G = 45
+"""Lowest forefoot force since the last toe-off, N."""
+I_FLAT_LIFT = 46
+"""1.0 when the burst of this swing was started at toe-off, without the push-off pattern."""
+I_HIST_C = 47
 """Contact times (contact onset -> toe-off), samples."""
 I_HIST_S = I_HIST_C + HISTORY
 """Swing times (toe-off -> contact onset), samples."""
@@ -400,7 +414,11 @@ def detect_insole(
                     back = run_off - 1
                 else:
                     state[I_TO_PENDING] = float(run_off)
+                state[I_FLAT_LIFT] = 1.0 if state[I_STARTED] < 0.5 else 0.0
                 state[I_STARTED] = 0.0
+                state[I_DISARMED] = 0.0
+                state[I_SW_MIN_H] = h if finite else np.inf
+                state[I_SW_MIN_G] = g if finite else np.inf
                 state[I_RUN_OFF] = 0.0
                 state[I_RUN_ON] = 0.0
                 state[I_RUN_WEAK] = 0.0
@@ -417,6 +435,33 @@ def detect_insole(
             state[I_RUN_ON] = state[I_RUN_ON] + 1.0 if strong else 0.0
             state[I_RUN_WEAK] = state[I_RUN_WEAK] + 1.0 if weak else 0.0
             loaded = state[I_RUN_ON] >= debounce or state[I_RUN_WEAK] >= weak_hold
+            if phase == PH_SWING and finite:
+                if h < state[I_SW_MIN_H]:
+                    state[I_SW_MIN_H] = h
+                if g < state[I_SW_MIN_G]:
+                    state[I_SW_MIN_G] = g
+            if phase == PH_SWING and not loaded and state[I_DISARMED] < 0.5 and state[I_FLAT_LIFT] > 0.5 \
+                    and state[I_RUN_WEAK] >= debounce and (
+                        (use_h and state[I_SW_MIN_H] > lo_h + NEAR_SHARE * (hi_h - lo_h))
+                        or (use_g and state[I_SW_MIN_G] > lo_g + NEAR_SHARE * (hi_g - lo_g))):
+                # a near-lift: a cell never reached its unloaded level, and one takes weight
+                # again: the foot did not leave the ground (turning), end the burst now
+                ev = EV_STIM_ABORT
+                state[I_DISARMED] = 1.0
+                state[I_RUN_OFF] = 0.0
+            elif phase == PH_SWING and state[I_DISARMED] > 0.5 and not loaded:
+                # after such an abort, the foot lifting again (both cells released) is a step
+                if finite and (not use_h or h < off_h) and use_g and g < off_g:
+                    state[I_RUN_OFF] += 1.0
+                else:
+                    state[I_RUN_OFF] = 0.0
+                if state[I_RUN_OFF] >= debounce:
+                    ev = EV_HEEL_OFF
+                    back = int(state[I_RUN_OFF]) - 1
+                    state[I_DISARMED] = 0.0
+                    state[I_RUN_OFF] = 0.0
+                    state[I_SW_MIN_H] = h
+                    state[I_SW_MIN_G] = g
             if loaded and (phase == PH_UNKNOWN or age >= min_swing):
                 run = int(state[I_RUN_WEAK])
                 onset = idx - (run - 1)
