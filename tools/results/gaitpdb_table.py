@@ -144,8 +144,41 @@ def summarize(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_all(walks: Sequence[Walk], cases: Sequence[tuple[str, str]] = CASES) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(kind, variant): summarize(run_case(walks, kind, variant)) for kind, variant in cases}
+PER_WALK_CASES: tuple[tuple[str, str], ...] = (("adaptive_heel", "as recorded"), ("insole", "as recorded"))
+"""The cases whose every walk gets a row of its own."""
+
+
+def run_all(walks: Sequence[Walk], cases: Sequence[tuple[str, str]] = CASES
+            ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], list[dict[str, Any]]]]:
+    """Pooled summaries of every case, and the per-walk reports of PER_WALK_CASES."""
+    summaries: dict[tuple[str, str], dict[str, Any]] = {}
+    per_walk: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for kind, variant in cases:
+        reports = run_case(walks, kind, variant)
+        summaries[(kind, variant)] = summarize(reports)
+        if (kind, variant) in PER_WALK_CASES:
+            per_walk[(kind, variant)] = reports
+    return summaries, per_walk
+
+
+def per_walk_markdown(per_walk: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
+    """One row per walk and foot: the heel cell alone and the insole side by side."""
+    heel = {r["name"]: r for r in per_walk.get(("adaptive_heel", "as recorded"), [])}
+    insole = {r["name"]: r for r in per_walk.get(("insole", "as recorded"), [])}
+    lines = ["", "### Every walk, both feet (default profile; heel cell = adaptive_heel, insole = insole)", "",
+             "| walk | group | swings | heel coverage | heel intrusion | heel standing s | heel false bursts "
+             "| insole coverage | insole intrusion | insole standing s | insole false bursts |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(heel):
+        h, i = heel[name], insole.get(name)
+
+        def cells(r: dict[str, Any] | None) -> str:
+            if r is None:
+                return "| n/a | n/a | n/a | n/a "
+            return (f"| {r['coverage']:.3f} | {r['stance_intrusion']:.4f} | {r['standing_stim_s']:.2f} "
+                    f"| {r['false_bursts']} ")
+        lines.append(f"| {name} | {h['group']} | {h['swings']} {cells(h)}{cells(i)}|")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(results: dict[tuple[str, str], dict[str, Any]], when: str) -> str:
@@ -196,8 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{args.data}: no gaitpdb folder (../shared/gait-data/gaitpdb beside the repository)\n")
         return 2
     started = time.monotonic()
-    results = run_all(load_walks(args.data))
-    text = markdown(results, time.strftime("%Y-%m-%d"))
+    results, per_walk = run_all(load_walks(args.data))
+    text = markdown(results, time.strftime("%Y-%m-%d")) + per_walk_markdown(per_walk)
     sys.stdout.write(text)
     sys.stdout.write(f"({time.monotonic() - started:.1f} s)\n")
     if args.results is not None:
