@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol
@@ -254,7 +255,9 @@ class Detector(Protocol):
     def reset(self) -> None: ...
 
 
-class _Base:
+class _Base(ABC):
+    """What every kind shares: the rate check, the state, reset, the column checks."""
+
     kind: ClassVar[str]
     required_columns: ClassVar[tuple[str, ...]]
 
@@ -262,8 +265,9 @@ class _Base:
         self.rate_hz = _rate(type(self).__name__, rate_hz)
         self.state = self._new_state()
 
+    @abstractmethod
     def _new_state(self) -> np.ndarray:
-        raise NotImplementedError
+        """A fresh kernel state of this kind."""
 
     def reset(self) -> None:
         """Forget everything learned: a fresh state, as at start."""
