@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 import tty
 
 
@@ -29,3 +31,22 @@ def write_nonblocking(master_fd: int, data: bytes) -> int:
     except BlockingIOError:
         return len(data)
     return len(data) - written
+
+
+def read_host(master_fd: int, idle_s: float) -> bytes:
+    """Read what the host wrote; a hung-up or closed host is not a reason to stop.
+
+    A pty whose slave side has no reader reports EIO or EOF and stays readable, so an empty
+    read sleeps `idle_s` instead of letting the caller spin.
+    """
+    try:
+        data = os.read(master_fd, 4096)
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        if exc.errno != errno.EIO:
+            raise
+        data = b""
+    if not data:
+        time.sleep(idle_s)
+    return data

@@ -17,7 +17,6 @@ line settings (B.1, inferred).
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import math
 import os
@@ -33,7 +32,7 @@ from typing import Sequence
 
 from fescontrol.protocol import sciencemode4 as sm4
 from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
-from fescontrol_hil.pty_port import open_pty, write_nonblocking
+from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
 from fescontrol_hil.sciencemode4_model import DEVICES, FAULTS, EventRecord, FaultPlan, ScienceMode4Model
 
 log = logging.getLogger(__name__)
@@ -274,7 +273,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             wait_s = MAX_WAIT_S if deadline is None else min(MAX_WAIT_S, max(0.0, (deadline - now) / 1e9))
             readable, _, _ = select.select([master_fd], [], [], wait_s)
             if readable:
-                data = _read(master_fd)
+                data = read_host(master_fd, MAX_WAIT_S)
                 t_rx = time.monotonic_ns()
                 if data and line.accept(model, t_rx, len(data)):
                     model.receive(data, t_rx)
@@ -291,21 +290,6 @@ def run(argv: Sequence[str] | None = None) -> int:
              model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,
              writer.bytes_dropped, line.dropped)
     return 0
-
-
-def _read(master_fd: int) -> bytes:
-    """Read what the host wrote; a hung-up or closed host is not a reason to stop."""
-    try:
-        data = os.read(master_fd, 4096)
-    except BlockingIOError:
-        return b""
-    except OSError as exc:
-        if exc.errno != errno.EIO:
-            raise
-        data = b""
-    if not data:
-        time.sleep(MAX_WAIT_S)  # EIO/EOF keeps the fd readable: do not spin
-    return data
 
 
 class _Writer:

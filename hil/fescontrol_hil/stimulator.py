@@ -15,7 +15,6 @@ error, reset) live in the model (``FaultPlan``); line noise (``--garbage-bytes``
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import math
 import os
@@ -30,7 +29,7 @@ from typing import Sequence
 
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
-from fescontrol_hil.pty_port import open_pty, write_nonblocking
+from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
 from fescontrol_hil.rehastim2_model import FaultPlan, FaultRecord, RehaStim2Model
 
 log = logging.getLogger(__name__)
@@ -211,7 +210,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 wait_s = min(MAX_WAIT_S, max(0.0, (min(deadlines) - now) / 1e9))
             readable, _, _ = select.select([master_fd], [], [], wait_s)
             if readable:
-                data = _read(master_fd)
+                data = read_host(master_fd, MAX_WAIT_S)
                 if data:
                     model.receive(data, time.monotonic_ns())
         model.power_off(time.monotonic_ns())
@@ -227,21 +226,6 @@ def run(argv: Sequence[str] | None = None) -> int:
              model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,
              writer.bytes_dropped)
     return 0
-
-
-def _read(master_fd: int) -> bytes:
-    """Read what the host wrote; a hung-up or closed host is not a reason to stop."""
-    try:
-        data = os.read(master_fd, 4096)
-    except BlockingIOError:
-        return b""
-    except OSError as exc:
-        if exc.errno != errno.EIO:
-            raise
-        data = b""
-    if not data:
-        time.sleep(MAX_WAIT_S)  # EIO/EOF keeps the fd readable: do not spin
-    return data
 
 
 class _Garbage:
