@@ -42,15 +42,26 @@ and recorded as a ``FaultRecord``, also per affected command where it says so):
 - ``silent_from_ns``: the tx line is cut; the device receives, applies and runs its
   watchdog as before; frames it would have sent are recorded with direction
   ``tx_suppressed``.
-- ``emergency_switch_at_ns`` / ``electrode_error_at_ns``: outputs off at that instant,
-  StimulationError -1 / -2, back to start mode (the link stays up).
+- ``emergency_switch_at_ns`` / ``electrode_error_at_ns`` / ``module_error_at_ns``: outputs
+  off at that instant, StimulationError -1 / -2 / -3, back to start mode (the link stays up).
 - ``reset_at_ns``: outputs off, modes, link and the device's packet counter reset, a
   command in processing and queued second acks dropped; Init at once (pn 0) and every
   500 ms until answered, as after power-up.
+
+Published hosts (``lenient``, off by default; stimulators.md C.2): a strict model is the
+device as documented. A lenient one also accepts the quirks of pysciencemode 1.1.5 named in
+``sciencemode2.QUIRKS``: the command byte XORed without escape, an InitAck whose packet
+number is pysciencemode's garbled echo of a recent Init's, gaps between valid packets up to
+``lenient_watchdog_ns`` (2 s) instead of 1.2 s, and an inter-pulse interval code below 13
+(clamped to 13, as the S7 driver does). Over-escaped data bytes are accepted in both modes
+(the receiver procedure unstuffs any byte after 81). Every quirk seen is a ``QuirkRecord``:
+``accepted`` True when taken, False when the strict model refused it (a hint that
+``--lenient`` would take it); the first of each name is also a log warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -104,6 +115,16 @@ class FaultRecord:
 
 
 @dataclass(frozen=True)
+class QuirkRecord:
+    """A published host's quirk (``sciencemode2.QUIRKS``) seen at ``t_ns``: taken or refused."""
+
+    t_ns: int
+    quirk: str
+    accepted: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FaultPlan:
     """When (device clock, ns) each injectable device fault starts; ``None`` = never."""
 
@@ -113,31 +134,40 @@ class FaultPlan:
     emergency_switch_at_ns: int | None = None
     electrode_error_at_ns: int | None = None
     reset_at_ns: int | None = None
+    module_error_at_ns: int | None = None
 
     def schedule(self) -> list[tuple[int, str]]:
         """(time, fault name) in time order; equal times keep the field order above."""
         named = (("busy", self.busy_from_ns), ("ack_then_busy", self.ack_then_busy_from_ns),
                  ("silent", self.silent_from_ns), ("emergency_switch", self.emergency_switch_at_ns),
-                 ("electrode_error", self.electrode_error_at_ns), ("reset", self.reset_at_ns))
+                 ("electrode_error", self.electrode_error_at_ns), ("reset", self.reset_at_ns),
+                 ("module_error", self.module_error_at_ns))
         return sorted(((t, name) for name, t in named if t is not None), key=lambda e: e[0])
 
 
-Record = PacketRecord | FaultRecord
+Record = PacketRecord | FaultRecord | QuirkRecord
 
 
 class RehaStim2Model:
     """A RehaStim 2 in ScienceMode2, driven by explicit times (ns, any monotonic origin)."""
 
     def __init__(self, ack_delay_ns: int = 10_000_000, watchdog_ns: int = 1_200_000_000,
-                 init_period_ns: int = 500_000_000, faults: FaultPlan | None = None) -> None:
+                 init_period_ns: int = 500_000_000, faults: FaultPlan | None = None, *,
+                 lenient: bool = False, lenient_watchdog_ns: int = 2_000_000_000,
+                 first_packet_number: int = 0) -> None:
+        if not 0 <= first_packet_number <= 255:
+            raise ValueError(f"first_packet_number = {first_packet_number} is outside 0..255")
         self.ack_delay_ns = ack_delay_ns
         self.watchdog_ns = watchdog_ns
         self.init_period_ns = init_period_ns
-        self.decoder = sm2.Decoder()
+        self.lenient = lenient
+        self.lenient_watchdog_ns = max(lenient_watchdog_ns, watchdog_ns)
+        self.decoder = sm2.Decoder(lenient=lenient)
         self._outbox: list[bytes] = []
         self._changes: list[OutputChange] = []
         self._records: list[Record] = []
-        self._own_pn = 0
+        self._quirks_logged: set[tuple[str, bool]] = set()
+        self._own_pn = first_packet_number
         self._recent_init_pns: deque[int] = deque(maxlen=2)
         self._powered = False
         self._now_ns: int | None = None
@@ -187,6 +217,9 @@ class RehaStim2Model:
         self._advance(now_ns)
         for raw, item in self.decoder.feed_with_raw(data):
             self._records.append(PacketRecord(now_ns, "rx", raw, item))
+            if isinstance(item, Packet):
+                for name in item.quirks:
+                    self._quirk(now_ns, name, True, packet_number=item.packet_number, command=item.command)
             if isinstance(item, BadFrame):
                 self._on_bad_frame(item, now_ns)
             else:
@@ -215,7 +248,7 @@ class RehaStim2Model:
         return out
 
     def pop_packet_records(self) -> list[PacketRecord]:
-        """Like ``pop_records`` without the fault records (which are discarded)."""
+        """Like ``pop_records`` without the fault and quirk records (which are discarded)."""
         return [r for r in self.pop_records() if isinstance(r, PacketRecord)]
 
     def inject_stimulation_error(self, now_ns: int, error: int = -2) -> None:
@@ -248,7 +281,7 @@ class RehaStim2Model:
 
     def _watchdog_due(self) -> int | None:
         if self._linked and self._last_valid_ns is not None:
-            return self._last_valid_ns + self.watchdog_ns
+            return self._last_valid_ns + (self.lenient_watchdog_ns if self.lenient else self.watchdog_ns)
         return None
 
     def _init_due(self) -> int | None:
@@ -326,6 +359,8 @@ class RehaStim2Model:
             self._stimulation_error(t_ns, -1)
         elif name == "electrode_error":
             self._stimulation_error(t_ns, -2)
+        elif name == "module_error":
+            self._stimulation_error(t_ns, -3)
         elif name == "reset":
             self._fault(t_ns, name, effect="outputs_off")
             self._restart(t_ns)
@@ -334,7 +369,7 @@ class RehaStim2Model:
             raise AssertionError(name)
 
     def _stimulation_error(self, t_ns: int, error: int) -> None:
-        name = {-1: "emergency_switch", -2: "electrode_error"}.get(error, "stimulation_error")
+        name = {-1: "emergency_switch", -2: "electrode_error", -3: "module_error"}.get(error, "stimulation_error")
         self._fault(t_ns, name, effect="outputs_off", error=error)
         self._send_own(t_ns, lambda pn: sm2.stimulation_error(pn, error))
         self._all_off(t_ns)
@@ -348,6 +383,16 @@ class RehaStim2Model:
             log.warning("fault injected: %s %s", name, " ".join(f"{k}={v}" for k, v in detail.items()))
         self._records.append(FaultRecord(t_ns, name, detail))
 
+    def _quirk(self, t_ns: int, name: str, accepted: bool, **detail: Any) -> None:
+        """Record a host quirk; warn on the first of each name and outcome."""
+        if (name, accepted) not in self._quirks_logged:
+            self._quirks_logged.add((name, accepted))
+            if accepted:
+                log.warning("accepted pysciencemode quirk %s: %s", name, sm2.QUIRKS[name])
+            else:
+                log.warning("refused host quirk %s (--lenient accepts it): %s", name, sm2.QUIRKS[name])
+        self._records.append(QuirkRecord(t_ns, name, accepted, detail))
+
     # ------------------------------------------------------------------ receiving
 
     def _on_bad_frame(self, bad: BadFrame, now_ns: int) -> None:
@@ -359,6 +404,8 @@ class RehaStim2Model:
 
     def _on_packet(self, packet: Packet, now_ns: int) -> None:
         if self._linked:
+            if self._last_valid_ns is not None and now_ns - self._last_valid_ns > self.watchdog_ns:
+                self._quirk(now_ns, sm2.QUIRK_KEEPALIVE_GAP, True, gap_ms=round((now_ns - self._last_valid_ns) / 1e6, 3))
             self._last_valid_ns = now_ns
         cmd = packet.command
         if cmd == Cmd.WATCHDOG:
@@ -367,6 +414,9 @@ class RehaStim2Model:
             self._on_init_ack(packet, now_ns)
             return
         if cmd not in ANSWERED:
+            if cmd in sm2.PYSCIENCEMODE_XORED_COMMANDS:
+                self._quirk(now_ns, sm2.QUIRK_XOR_COMMAND, False, packet_number=packet.packet_number, command=cmd,
+                            meant=Cmd(sm2.PYSCIENCEMODE_XORED_COMMANDS[cmd]).name)
             self._send(now_ns, sm2.unknown_command(packet.packet_number, cmd))
             return
         pn = packet.packet_number
@@ -397,7 +447,14 @@ class RehaStim2Model:
         assert isinstance(message, sm2.InitAck)
         if self._linked:
             return
-        if message.result != Result.OK or message.packet_number not in self._recent_init_pns:
+        pn = message.packet_number
+        if message.result == Result.OK and pn not in self._recent_init_pns:
+            garbled = [p for p in self._recent_init_pns if sm2.pysciencemode_init_ack_pn(p) == pn]
+            if garbled:
+                self._quirk(now_ns, sm2.QUIRK_XOR_PACKET_NUMBER, self.lenient, packet_number=pn, init_packet_number=garbled[-1])
+                if self.lenient:
+                    pn = garbled[-1]
+        if message.result != Result.OK or pn not in self._recent_init_pns:
             log.info("InitAck pn %d result %d not accepted", message.packet_number, message.result)
             return
         self._linked = True
@@ -433,6 +490,11 @@ class RehaStim2Model:
         if msg is None:
             return Result.PARAMETER_ERROR
         assert isinstance(msg, sm2.InitChannelListMode)
+        if msg.group_time_code < MIN_GROUP_CODE:
+            self._quirk(t_ns, sm2.QUIRK_SHORT_GROUP_TIME, self.lenient, packet_number=msg.packet_number,
+                        group_time_code=msg.group_time_code, group_interval_ms=msg.group_interval_ms)
+            if self.lenient:
+                msg = dataclasses.replace(msg, group_time_code=MIN_GROUP_CODE)
         ok = (msg.active_channels != 0 and msg.low_frequency_factor <= 7
               and msg.group_time_code >= MIN_GROUP_CODE
               and (msg.main_time_code == 0 or MIN_MAIN_CODE <= msg.main_time_code <= sm2.MAIN_TIME_CODE_MAX)

@@ -10,8 +10,9 @@ process is up in a fraction of a second.
 Line settings: the RehaMove3 is an FTDI UART at 3 Mbaud 8N2 with RTS/CTS (B.1). The host's
 settings are read from the pty on every read: a wrong rate, data size or parity garbles
 what the device receives, so those bytes are dropped; a missing second stop bit or RTS/CTS
-is only a warning (a UART still reads the frames). The P24 is a USB CDC port and accepts any
-line settings (B.1, inferred).
+is only a warning (a UART still reads the frames); the dropped bytes are logged as
+``rx_garbled`` device events with their hex. The P24 is a USB CDC port and accepts any line
+settings (B.1, inferred).
 """
 
 from __future__ import annotations
@@ -277,6 +278,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 t_rx = time.monotonic_ns()
                 if data and line.accept(model, t_rx, len(data)):
                     model.receive(data, t_rx)
+                elif data:  # garbled by wrong line settings: no frame reaches the device, but log the bytes
+                    model.record_event(t_rx, "rx_garbled", nbytes=len(data), hex=data.hex(" "))
         model.power_off(time.monotonic_ns())
         session.drain(model)
     finally:

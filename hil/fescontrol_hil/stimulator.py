@@ -10,6 +10,10 @@ Fault injection: device faults (busy, ack-then-busy, silent, emergency switch, e
 error, reset) live in the model (``FaultPlan``); line noise (``--garbage-bytes``) and
 ``--unplug-at`` are I/O and live here. Every injected fault is a stderr warning and a
 ``"kind": "fault_injected"`` record in ``device.jsonl``.
+
+``--lenient`` accepts the known quirks of published hosts (pysciencemode 1.1.5; see
+``sciencemode2.QUIRKS``); strict is the default. Every quirk seen, taken or refused, is a
+``"kind": "quirk"`` record in ``device.jsonl`` and, the first time, a stderr warning.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Sequence
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
 from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
-from fescontrol_hil.rehastim2_model import FaultPlan, FaultRecord, RehaStim2Model
+from fescontrol_hil.rehastim2_model import FaultPlan, FaultRecord, QuirkRecord, RehaStim2Model
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +58,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "time stamps scale, the device's own timing stays real-time")
     p.add_argument("--ack-delay-ms", type=float, default=10.0,
                    help="time the device takes to process a command (default 10)")
+    p.add_argument("--lenient", action="store_true",
+                   help="also accept the quirks of published hosts (pysciencemode 1.1.5): command byte "
+                        "XORed without escape, garbled InitAck packet number, keep-alive gaps up to 2 s "
+                        "(not 1.2 s), inter-pulse interval below 8 ms (clamped to 8 ms); each quirk is "
+                        "logged. Default: strict, the device as documented")
+    p.add_argument("--init-packet-number", type=int, default=0, metavar="N",
+                   help="the device's own packet counter (Init, StimulationError) starts at N, 0..255 "
+                        "(default 0); e.g. 15 sends an Init whose packet number must be escaped")
     f = p.add_argument_group("fault injection")
     f.add_argument("--electrode-error-at", type=float, default=None, metavar="S",
                    help="at S: every output off (a stim.csv row) and StimulationError -2 "
                         "(electrode error); back to start mode, the host must re-initialise")
     f.add_argument("--emergency-switch-at", type=float, default=None, metavar="S",
                    help="at S: every output off and StimulationError -1 (emergency switch); "
+                        "back to start mode")
+    f.add_argument("--module-error-at", type=float, default=None, metavar="S",
+                   help="at S: every output off and StimulationError -3 (stimulation module error); "
                         "back to start mode")
     f.add_argument("--busy-from", type=float, default=None, metavar="S",
                    help="from S on every StartChannelListMode is answered -8 (busy) at once and "
@@ -90,7 +105,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--speed must be > 0, got {args.speed}")
     if args.ack_delay_ms < 0:
         p.error(f"--ack-delay-ms must be >= 0, got {args.ack_delay_ms}")
-    for name in ("electrode_error_at", "emergency_switch_at", "busy_from", "ack_then_busy_from",
+    if not 0 <= args.init_packet_number <= 255:
+        p.error(f"--init-packet-number must be 0..255, got {args.init_packet_number}")
+    for name in ("electrode_error_at", "emergency_switch_at", "module_error_at", "busy_from", "ack_then_busy_from",
                  "silent_from", "reset_at", "unplug_at"):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
@@ -129,6 +146,9 @@ class _Session:
             if isinstance(rec, FaultRecord):
                 entry.update({"kind": "fault_injected", "fault": rec.fault})
                 entry.update(rec.detail)
+            elif isinstance(rec, QuirkRecord):
+                entry.update({"kind": "quirk", "quirk": rec.quirk, "accepted": rec.accepted})
+                entry.update(rec.detail)
             else:
                 entry.update({"dir": rec.direction, "hex": rec.raw.hex(" ")})
                 entry.update(sm2.describe(rec.item))
@@ -158,8 +178,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     faults = FaultPlan(busy_from_ns=at_ns(args.busy_from), ack_then_busy_from_ns=at_ns(args.ack_then_busy_from),
                        silent_from_ns=at_ns(args.silent_from), emergency_switch_at_ns=at_ns(args.emergency_switch_at),
-                       electrode_error_at_ns=at_ns(args.electrode_error_at), reset_at_ns=at_ns(args.reset_at))
-    model = RehaStim2Model(ack_delay_ns=round(args.ack_delay_ms * 1e6), faults=faults)
+                       electrode_error_at_ns=at_ns(args.electrode_error_at), reset_at_ns=at_ns(args.reset_at),
+                       module_error_at_ns=at_ns(args.module_error_at))
+    model = RehaStim2Model(ack_delay_ns=round(args.ack_delay_ms * 1e6), faults=faults, lenient=args.lenient,
+                           first_packet_number=args.init_packet_number)
     unplug_at_ns = at_ns(args.unplug_at)
     garbage = _Garbage(args.garbage_bytes, args.garbage_every_ms, args.garbage_seed, t0_ns, t_start) \
         if args.garbage_bytes else None
@@ -222,9 +244,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             os.close(slave_fd)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log.info("stopped; decoder: %d ok, %d bad, %d stray bytes; %d bytes dropped on write",
+    log.info("stopped; decoder: %d ok, %d bad, %d stray bytes, quirks %s; %d bytes dropped on write",
              model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,
-             writer.bytes_dropped)
+             dict(model.decoder.quirks), writer.bytes_dropped)
     return 0
 
 

@@ -249,7 +249,8 @@ def test_silent_device_applies_stop_but_sends_nothing(stimulator: Callable[..., 
 
 
 @pytest.mark.parametrize(("flag", "error", "name"), [("--emergency-switch-at", -1, "emergency_switch"),
-                                                     ("--electrode-error-at", -2, "electrode_error")])
+                                                     ("--electrode-error-at", -2, "electrode_error"),
+                                                     ("--module-error-at", -3, "module_error")])
 def test_stimulation_error_turns_outputs_off_at_that_instant(stimulator: Callable[..., Stim], flag: str,
                                                              error: int, name: str) -> None:
     stim = stimulator(flag, str(FAULT_S))

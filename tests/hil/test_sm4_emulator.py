@@ -134,6 +134,8 @@ def test_rehamove3_ignores_a_host_at_the_wrong_rate(started: Callable[..., tuple
     mismatch = next(e for e in events if e["event"] == "line_settings_mismatch")
     assert mismatch["effect"] == "bytes dropped" and "115200" in str(mismatch["garbling"])
     assert any(e["event"] == "line_settings_ok" and e["bytes_dropped_before"] == 12 for e in events)
+    garbled = [e for e in events if e["event"] == "rx_garbled"]
+    assert bytes.fromhex("".join(str(e["hex"]) for e in garbled)) == sm4.get_device_id(0)  # every byte is logged
 
 
 @pytest.mark.parametrize(("device", "off_after_s"), [("p24", 0.0), ("rehamove3", 2.0)])

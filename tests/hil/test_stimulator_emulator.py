@@ -221,3 +221,30 @@ def test_injected_electrode_error(emulator: Callable[..., Emulator]) -> None:
     assert emu.terminate() == 0
     off = [r for r in emu.stim_rows() if r["current_mA"] == "0"]
     assert len(off) == 2 and all(1.0 <= float(r["t_s"]) <= 1.2 for r in off)
+
+
+def test_lenient_emulator_takes_pysciencemode_bytes_and_logs_each_quirk(emulator: Callable[..., Emulator]) -> None:
+    emu = emulator("--lenient", "--init-packet-number", "14")
+    host = Host(emu.port)
+    try:
+        host.expect(lambda m: isinstance(m, sm2.Init) and m.packet_number == 15, timeout=1.5)
+        host.ser.write(sm2.init_ack(0xD4))  # pysciencemode's answer to Init 15 (raw offset 5 = 81, ^ 55)
+        host.ser.write(bytes.fromhex("F0 81 DA 81 57 01 5F 0F"))  # its GetStimulationMode at pn 1
+        mode = host.expect(lambda m: isinstance(m, Ack))
+        assert mode == Ack(1, Cmd.GET_STIMULATION_MODE_ACK, 0, b"\x00")
+    finally:
+        host.close()
+    assert emu.terminate() == 0
+    quirks = [(e["quirk"], e["accepted"]) for e in emu.device_log() if e.get("kind") == "quirk"]
+    assert quirks == [(sm2.QUIRK_XOR_PACKET_NUMBER, True), (sm2.QUIRK_XOR_COMMAND, True)]
+    assert emu.proc.stderr is not None
+    stderr = emu.proc.stderr.read()
+    assert "accepted pysciencemode quirk xor_packet_number_without_escape" in stderr
+    assert "accepted pysciencemode quirk xor_command_without_escape" in stderr
+
+
+def test_bad_init_packet_number_is_refused_with_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "fescontrol_hil", "stimulator", "--out", str(tmp_path),
+                           "--init-packet-number", "256"], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2 and "--init-packet-number must be 0..255, got 256" in done.stderr
+    assert not (tmp_path / "device.jsonl").exists()

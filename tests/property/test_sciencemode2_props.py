@@ -66,3 +66,36 @@ def test_decoder_survives_arbitrary_noise_and_then_decodes(noise: bytes, packet:
     # an F0 always ends any half-read span, so a fresh frame is never lost after noise
     got = d.feed(sm2.encode(packet))
     assert got[-1] == packet
+
+
+@settings(max_examples=200, deadline=None)
+@given(packet=packets)
+def test_lenient_reads_our_own_frames_as_strict_does(packet: Packet) -> None:
+    frame = sm2.encode(packet)
+    strict, lenient = Decoder(), Decoder(lenient=True)
+    (s,) = strict.feed(frame)
+    (le,) = lenient.feed(frame)
+    assert s == packet and isinstance(s, Packet) and s.quirks == () and not strict.quirks
+    assert isinstance(le, Packet)
+    if packet.command in sm2.PYSCIENCEMODE_XORED_COMMANDS:  # 5F: no command of ours, pysciencemode's GetStimulationMode
+        assert le.command == sm2.PYSCIENCEMODE_XORED_COMMANDS[packet.command] == sm2.Cmd.GET_STIMULATION_MODE
+        assert le.quirks == (sm2.QUIRK_XOR_COMMAND,) and lenient.quirks == {sm2.QUIRK_XOR_COMMAND: 1}
+    else:
+        assert le == packet and le.quirks == () and not lenient.quirks
+
+
+@settings(max_examples=200, deadline=None)
+@given(packet=packets, escape=st.lists(st.booleans(), min_size=sm2.MAX_DATA_LEN, max_size=sm2.MAX_DATA_LEN))
+def test_over_escaped_data_decodes_to_the_same_bytes_and_is_counted(packet: Packet, escape: list[bool]) -> None:
+    head = sm2.stuff(bytes((packet.packet_number, packet.command)))
+    body = head + b"".join(bytes((sm2.ESC, b ^ sm2.KEY)) if (esc or b in sm2.SPECIAL_BYTES) else bytes((b,))
+                           for b, esc in zip(packet.data, escape))
+    frame = bytes((sm2.START, sm2.ESC, sm2.crc8(body) ^ sm2.KEY, sm2.ESC, len(body) ^ sm2.KEY)) + body + bytes((sm2.STOP,))
+    extra = sum(1 for b, esc in zip(packet.data, escape) if esc and b not in sm2.SPECIAL_BYTES)
+    assert sm2.over_escaped(body) == extra
+    for lenient in (False, True):
+        d = Decoder(lenient=lenient)
+        (got,) = d.feed(frame)
+        assert isinstance(got, Packet) and got.data == packet.data
+        assert got.quirks[:1] == ((sm2.QUIRK_OVER_ESCAPED,) if extra else ())
+        assert d.quirks.get(sm2.QUIRK_OVER_ESCAPED, 0) == (1 if extra else 0)

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from fescontrol_hil.rehastim2_model import OFF, FaultPlan, FaultRecord, OutputChange, PacketRecord, RehaStim2Model
+from fescontrol_hil.rehastim2_model import (
+    OFF,
+    FaultPlan,
+    FaultRecord,
+    OutputChange,
+    PacketRecord,
+    QuirkRecord,
+    RehaStim2Model,
+)
 
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.protocol.sciencemode2 import Ack, ChannelSetting, Cmd, Packet, StimMode
@@ -379,8 +387,10 @@ ON = {1: (30, 300, 40.0), 2: (20, 250, 40.0)}
 
 def test_no_fault_plan_records_no_fault() -> None:
     m = started()
-    m.inject_stimulation_error(300 * MS, -3)  # the old API still works; -3 has no own name
-    assert faults_of(m) == [(300 * MS, "stimulation_error", {"effect": "outputs_off", "error": -3})]
+    m.inject_stimulation_error(300 * MS, -3)  # the old API still works
+    m.inject_stimulation_error(400 * MS, -5)  # not a documented error: no own name
+    assert faults_of(m) == [(300 * MS, "module_error", {"effect": "outputs_off", "error": -3}),
+                            (400 * MS, "stimulation_error", {"effect": "outputs_off", "error": -5})]
     assert FaultPlan().schedule() == []
 
 
@@ -461,7 +471,8 @@ def test_silent_stop_still_stops() -> None:
 
 
 @pytest.mark.parametrize(("field", "name", "error"), [
-    ("emergency_switch_at_ns", "emergency_switch", -1), ("electrode_error_at_ns", "electrode_error", -2)])
+    ("emergency_switch_at_ns", "emergency_switch", -1), ("electrode_error_at_ns", "electrode_error", -2),
+    ("module_error_at_ns", "module_error", -3)])
 def test_stimulation_error_turns_outputs_off_at_that_instant(field: str, name: str, error: int) -> None:
     m = faulty(**{field: 333 * MS})
     assert m.next_deadline_ns() == 333 * MS
@@ -517,3 +528,113 @@ def test_process_faults_are_recorded_and_cut_tx_suppresses_frames() -> None:
     recs = m.pop_records()
     assert FaultRecord(300 * MS, "unplug", {"effect": "port_closed"}) in recs
     assert [r.direction for r in recs if isinstance(r, PacketRecord)][-1] == "tx_suppressed"
+
+
+# ----------------------------------------------------------------- published hosts' quirks (lenient)
+
+
+def quirks_of(m: RehaStim2Model) -> list[tuple[int, str, bool, dict[str, object]]]:
+    return [(r.t_ns, r.quirk, r.accepted, r.detail) for r in m.pop_records() if isinstance(r, QuirkRecord)]
+
+
+def test_first_packet_number_sets_the_device_counter() -> None:
+    m = RehaStim2Model(first_packet_number=255)
+    assert frames(m, 0) == [sm2.Init(255, 1)]
+    assert frames(m, 500 * MS) == [sm2.Init(0, 1)]
+    with pytest.raises(ValueError, match="first_packet_number = 256"):
+        RehaStim2Model(first_packet_number=256)
+
+
+@pytest.mark.parametrize("init_pn", [10, 15, 85, 129, 240])
+@pytest.mark.parametrize("lenient", [False, True])
+def test_pysciencemode_init_ack_packet_number(init_pn: int, lenient: bool) -> None:
+    m = RehaStim2Model(lenient=lenient, first_packet_number=init_pn)
+    assert frames(m, 0) == [sm2.Init(init_pn, 1)]
+    garbled = sm2.pysciencemode_init_ack_pn(init_pn)
+    assert garbled != init_pn
+    m.pop_records()
+    m.receive(sm2.init_ack(garbled), MS)
+    assert m.linked is lenient
+    assert quirks_of(m) == [(MS, sm2.QUIRK_XOR_PACKET_NUMBER, lenient,
+                             {"packet_number": garbled, "init_packet_number": init_pn})]
+
+
+def test_an_unrelated_wrong_init_ack_is_no_quirk() -> None:
+    m = RehaStim2Model(lenient=True, first_packet_number=15)
+    frames(m, 0)
+    m.pop_records()
+    m.receive(sm2.init_ack(0x00), MS)  # pysciencemode's answer to Init 85, not to Init 15
+    assert not m.linked and quirks_of(m) == []
+
+
+def test_xored_get_stimulation_mode_unknown_when_strict_answered_when_lenient() -> None:
+    frame = bytes.fromhex("f0 81 da 81 57 01 5f 0f")  # pysciencemode's GetStimulationMode at pn 1
+    strict = linked()
+    strict.pop_records()
+    strict.receive(frame, 100 * MS)
+    assert frames(strict, 100 * MS) == [sm2.UnknownCommand(1, 0x5F)]
+    assert quirks_of(strict) == [(100 * MS, sm2.QUIRK_XOR_COMMAND, False,
+                                  {"packet_number": 1, "command": 0x5F, "meant": "GET_STIMULATION_MODE"})]
+    m = RehaStim2Model(lenient=True)
+    (init,) = frames(m, 0)
+    m.receive(sm2.init_ack(init.packet_number), MS)  # type: ignore[union-attr]
+    m.pop_records()
+    assert command(m, frame, 100 * MS) == Ack(1, Cmd.GET_STIMULATION_MODE_ACK, 0, b"\x00")
+    assert quirks_of(m) == [(100 * MS, sm2.QUIRK_XOR_COMMAND, True, {"packet_number": 1, "command": 10})]
+    assert m.decoder.quirks == {sm2.QUIRK_XOR_COMMAND: 1}
+
+
+def test_over_escaped_data_is_accepted_in_both_modes_and_recorded() -> None:
+    body = bytes.fromhex("01 20 00 01 81 00 1e")  # 341 us (01 55) sent as 01 81 00
+    frame = bytes((sm2.START, sm2.ESC, sm2.crc8(body) ^ sm2.KEY, sm2.ESC, len(body) ^ sm2.KEY)) + body + b"\x0f"
+    for lenient in (False, True):
+        m = RehaStim2Model(lenient=lenient)
+        (init,) = frames(m, 0)
+        m.receive(sm2.init_ack(init.packet_number), MS)  # type: ignore[union-attr]
+        assert result(command(m, sm2.init_channel_list_mode(0, active_channels=1, group_time_code=13,
+                                                             main_time_code=48), 100 * MS)) == 0
+        m.pop_records()
+        assert result(command(m, frame, 200 * MS)) == 0
+        assert m.outputs[1] == (30, 341, 40.0)
+        assert quirks_of(m) == [(200 * MS, sm2.QUIRK_OVER_ESCAPED, True, {"packet_number": 1, "command": 32})]
+
+
+@pytest.mark.parametrize("lenient", [False, True])
+def test_inter_pulse_interval_below_8_ms(lenient: bool) -> None:
+    m = RehaStim2Model(lenient=lenient)
+    (init,) = frames(m, 0)
+    m.receive(sm2.init_ack(init.packet_number), MS)  # type: ignore[union-attr]
+    m.pop_records()
+    assert result(command(m, init_2ch(0, group_time_code=1), 100 * MS)) == (0 if lenient else -2)
+    assert quirks_of(m) == [(110 * MS, sm2.QUIRK_SHORT_GROUP_TIME, lenient,
+                             {"packet_number": 0, "group_time_code": 1, "group_interval_ms": 2.0})]
+    # lenient: clamped to 8 ms, so a triplet needs t1 >= 24 ms (25 ms here: fits; 2 ms would fit anything)
+    triplet = [ChannelSetting(2, 300, 30), ChannelSetting(0, 250, 20)]
+    assert result(command(m, sm2.start_channel_list_mode(1, triplet), 200 * MS)) == (0 if lenient else -3)
+    if lenient:
+        m2 = RehaStim2Model(lenient=True)
+        (init,) = frames(m2, 0)
+        m2.receive(sm2.init_ack(init.packet_number), MS)  # type: ignore[union-attr]
+        assert result(command(m2, init_2ch(0, group_time_code=1, main_time_code=44), 100 * MS)) == 0  # t1 = 23 ms
+        assert result(command(m2, sm2.start_channel_list_mode(1, triplet), 200 * MS)) == -2  # 3 x 8 ms > 23 ms
+
+
+def test_lenient_watchdog_accepts_gaps_up_to_2_s_and_records_each() -> None:
+    m = RehaStim2Model(lenient=True)
+    (init,) = frames(m, 0)
+    m.receive(sm2.init_ack(init.packet_number), 0)  # type: ignore[union-attr]
+    assert m.next_deadline_ns() == 2000 * MS
+    m.receive(sm2.watchdog(1), 1100 * MS)  # within 1.2 s: no quirk
+    m.receive(sm2.watchdog(2), 2680 * MS)  # 1.58 s: pysciencemode's gap
+    assert m.linked and quirks_of(m) == [(2680 * MS, sm2.QUIRK_KEEPALIVE_GAP, True, {"gap_ms": 1580.0})]
+    assert frames(m, 4679 * MS) == [] and m.linked
+    assert frames(m, 4680 * MS) == [sm2.Init(1, 1)] and not m.linked  # 2 s: even lenient expires
+
+
+def test_strict_watchdog_expires_at_1_2_s_and_records_no_quirk() -> None:
+    m = RehaStim2Model()
+    (init,) = frames(m, 0)
+    m.receive(sm2.init_ack(init.packet_number), 0)  # type: ignore[union-attr]
+    assert frames(m, 1200 * MS) == [sm2.Init(1, 1)] and not m.linked
+    m.receive(sm2.watchdog(1), 1580 * MS)
+    assert quirks_of(m) == []

@@ -435,3 +435,43 @@ def test_describe_packets_and_bad_frames() -> None:
     d = sm2.describe(BadFrame("checksum", b"\xf0", 1, 32))
     assert d == {"bad": "checksum", "packet_number": 1, "command_id": 32,
                  "command": "START_CHANNEL_LIST_MODE"}
+
+
+# --------------------------------------------------------------------------- published hosts' quirks
+
+
+PSM_GET_MODE = bytes.fromhex("F0 81 DA 81 57 01 5F 0F")
+"""pysciencemode 1.1.5's GetStimulationMode at pn 1 (stimulators.md C-2 trap 1), instead of A-3."""
+
+
+def test_strict_decoder_keeps_the_xored_command_and_lenient_maps_it_back() -> None:
+    assert sm2.decode_frame(PSM_GET_MODE) == sm2.Packet(1, 0x5F, b"")  # decode_frame (the gate's) is strict
+    d = sm2.Decoder(lenient=True)
+    (p,) = d.feed(PSM_GET_MODE)
+    assert p == sm2.Packet(1, sm2.Cmd.GET_STIMULATION_MODE, b"") and p.quirks == (sm2.QUIRK_XOR_COMMAND,)
+    assert d.quirks == {sm2.QUIRK_XOR_COMMAND: 1}
+    assert sm2.describe(p)["quirks"] == [sm2.QUIRK_XOR_COMMAND]
+    assert "quirks" not in sm2.describe(sm2.decode_frame(sm2.get_stimulation_mode(1)))
+    assert sm2.PYSCIENCEMODE_XORED_COMMANDS == {0x5F: sm2.Cmd.GET_STIMULATION_MODE}
+
+
+def test_every_quirk_has_a_description() -> None:
+    names = {sm2.QUIRK_OVER_ESCAPED, sm2.QUIRK_XOR_COMMAND, sm2.QUIRK_XOR_PACKET_NUMBER,
+             sm2.QUIRK_KEEPALIVE_GAP, sm2.QUIRK_SHORT_GROUP_TIME}
+    assert set(sm2.QUIRKS) == names and all(sm2.QUIRKS.values())
+
+
+@pytest.mark.parametrize(("init_pn", "answered"), [(10, 0x5F), (15, 0xD4), (85, 0x00), (129, 0xD4), (240, 0xD4),
+                                                    (0, 0), (14, 14), (0x5A, 0x5A), (255, 255)])
+def test_pysciencemode_init_ack_packet_number(init_pn: int, answered: int) -> None:
+    assert sm2.pysciencemode_init_ack_pn(init_pn) == answered
+
+
+def test_over_escaped_counts_only_needless_escapes() -> None:
+    assert sm2.over_escaped(bytes.fromhex("01 20 81 00 81 5F 81 A5 81 5A 81 D4")) == 2
+    assert sm2.over_escaped(sm2.stuff(bytes(range(256)))) == 0
+    assert sm2.over_escaped(b"\x81") == 0  # a dangling escape is the frame check's business
+
+
+def test_quirks_do_not_change_packet_equality() -> None:
+    assert sm2.Packet(1, 10, b"", (sm2.QUIRK_XOR_COMMAND,)) == sm2.Packet(1, 10, b"")

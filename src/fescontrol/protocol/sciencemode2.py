@@ -9,13 +9,18 @@ Frame: ``F0 | 81 crc^55 | 81 len^55 | stuffed(pn, command, data) | 0F``. The CRC
 (poly 0x07, init 0) and the length both cover the *stuffed* body. Multi-byte fields are
 big-endian (the vendor document says little endian; its own tables and every host disagree).
 Results and errors are signed bytes.
+
+Lenient decoding (``Decoder(lenient=True)``) is for emulators that must talk to published
+hosts with known bugs (stimulators.md C.2 traps 1, 2, 6, 8): every quirk it accepts has a
+name in :data:`QUIRKS` and is counted. The controller and its safety gate decode only what
+the controller itself sent, so they always use the strict default.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Sequence, Union
 
@@ -40,6 +45,30 @@ MAX_FRAME_LEN = 5 + 2 * (2 + MAX_DATA_LEN) + 1
 MAX_CHANNELS = 8
 MAIN_TIME_CODE_MAX = 2048
 """t1 = 1 ms + 0.5 ms * x for x in 0..2048 (x = 0 selects one-shot channel-list mode)."""
+
+QUIRK_OVER_ESCAPED = "over_escaped_data"
+QUIRK_XOR_COMMAND = "xor_command_without_escape"
+QUIRK_XOR_PACKET_NUMBER = "xor_packet_number_without_escape"
+QUIRK_KEEPALIVE_GAP = "keepalive_gap_over_watchdog"
+QUIRK_SHORT_GROUP_TIME = "group_time_below_8ms"
+
+QUIRKS: dict[str, str] = {
+    QUIRK_OVER_ESCAPED: "a data byte other than F0/0F/81 sent escaped (pysciencemode escapes 55 and 0A); "
+                        "the receiver procedure unstuffs any byte after 81, so strict decoding accepts it too",
+    QUIRK_XOR_COMMAND: "command byte XORed with 55 but no 81 escape before it (pysciencemode sends "
+                       "GetStimulationMode 0A as 5F); strict: an unknown command",
+    QUIRK_XOR_PACKET_NUMBER: "InitAck packet number read from the Init frame's raw offset 5 and XORed with 55 "
+                             "without an 81 escape (pysciencemode, Init pn 10, 15, 85, 129, 240); strict: not "
+                             "the pn of a recent Init, so the handshake fails",
+    QUIRK_KEEPALIVE_GAP: "more than 1200 ms between valid packets, at most 2000 ms (pysciencemode's keep-alive "
+                         "thread leaves ~1.6 s); strict: the watchdog expires",
+    QUIRK_SHORT_GROUP_TIME: "InitChannelListMode inter-pulse interval code < 13 (below the firmware's 8 ms; "
+                            "pysciencemode's default 2 ms is code 1): clamped to 13 as S7 does; strict: -2",
+}
+"""Quirks of published hosts that a lenient receiver accepts, by name (stimulators.md C.2)."""
+
+PYSCIENCEMODE_XOR_BYTES = frozenset({START, STOP, ESC, KEY, 0x0A})
+"""Bytes pysciencemode 1.1.5 "stuffs" (its STUFFED_BYTES): in data with an 81, in pn/command without."""
 
 
 class Cmd(IntEnum):
@@ -149,6 +178,41 @@ def unstuff(stuffed: bytes) -> bytes:
     return bytes(out)
 
 
+def over_escaped(stuffed: bytes) -> int:
+    """How many escapes in a stuffed body hide a byte that needs none (C-2: 55 and 0A)."""
+    count = 0
+    i = stuffed.find(ESC)
+    while 0 <= i < len(stuffed) - 1:
+        count += stuffed[i + 1] not in _ESCAPED_SPECIALS
+        i = stuffed.find(ESC, i + 2)
+    return count
+
+
+_ESCAPED_SPECIALS = frozenset(b ^ KEY for b in SPECIAL_BYTES)
+
+
+def pysciencemode_xor(byte: int) -> int:
+    """What pysciencemode 1.1.5 puts on the wire for a packet number or command byte (C-1)."""
+    return byte ^ KEY if byte in PYSCIENCEMODE_XOR_BYTES else byte
+
+
+def pysciencemode_init_ack_pn(init_pn: int) -> int:
+    """The packet number pysciencemode 1.1.5 sends in its InitAck to an Init with ``init_pn``.
+
+    It takes the raw byte at frame offset 5 (the 81 escape when the pn is F0/0F/81, C-4) and
+    then "stuffs" it by XOR without an escape (C-1): Init pn 15, 129 and 240 give D4, 85 gives
+    00 and 10 gives 5F; every other pn comes back unchanged.
+    """
+    raw = ESC if init_pn in SPECIAL_BYTES else init_pn
+    return pysciencemode_xor(raw)
+
+
+PYSCIENCEMODE_XORED_COMMANDS: dict[int, int] = {
+    pysciencemode_xor(c): int(c) for c in Cmd
+    if pysciencemode_xor(c) != c and pysciencemode_xor(c) not in set(Cmd)}
+"""Wire byte -> command, for the commands pysciencemode garbles (only GetStimulationMode: 5F -> 0A)."""
+
+
 def _unstuff_lenient(stuffed: bytes) -> bytes:
     """Best-effort unstuffing of a damaged body, only to recover pn and command."""
     try:
@@ -167,6 +231,8 @@ class Packet:
     packet_number: int
     command: int
     data: bytes
+    quirks: tuple[str, ...] = field(default=(), compare=False)
+    """Names (:data:`QUIRKS`) of the host quirks the decoder accepted in this frame."""
 
 
 def encode(packet: Packet) -> bytes:
@@ -240,14 +306,22 @@ class Decoder:
     The buffer never holds more than one partial frame of at most ``MAX_FRAME_LEN`` bytes.
 
     Counters: ``frames_ok`` valid frames; ``frames_bad`` bad frames returned (their bytes
-    are in ``BadFrame.raw``); ``bytes_discarded`` bytes outside any start..stop span.
+    are in ``BadFrame.raw``); ``bytes_discarded`` bytes outside any start..stop span;
+    ``quirks`` accepted host quirks by name (:data:`QUIRKS`), also listed in ``Packet.quirks``.
+
+    Strict (the default) accepts over-escaped data bytes, as the vendor's receiver procedure
+    does, and counts them. ``lenient=True`` also maps a command byte XORed with 55 without
+    an escape (pysciencemode's GetStimulationMode 5F) back to the command. Quirks that need
+    context (an InitAck's packet number, timing, parameter ranges) are the device model's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lenient: bool = False) -> None:
         self._buf = bytearray()
+        self.lenient = lenient
         self.frames_ok = 0
         self.frames_bad = 0
         self.bytes_discarded = 0
+        self.quirks: dict[str, int] = {}
 
     @property
     def pending(self) -> int:
@@ -319,6 +393,8 @@ class Decoder:
         result = _check_frame(raw)
         if isinstance(result, Packet):
             self.frames_ok += 1
+            if self.lenient or raw.find(ESC, 5, -1) >= 0:
+                result = self._quirks(raw, result)
             return [(raw, result)]
         for k in range(1, len(raw) - 1):
             if raw[k] == START:
@@ -328,8 +404,23 @@ class Decoder:
                     self.frames_ok += 1
                     return [(head, self._bad(BadFrame("truncated: start byte before stop byte",
                                                       head, None, None))),
-                            (raw[k:], inner)]
+                            (raw[k:], self._quirks(raw[k:], inner))]
         return [(raw, self._bad(result))]
+
+    def _quirks(self, raw: bytes, packet: Packet) -> Packet:
+        """Name (and in lenient mode repair) what a published host got wrong in a valid frame."""
+        found: list[str] = []
+        if over_escaped(raw[5:-1]):
+            found.append(QUIRK_OVER_ESCAPED)
+        command = packet.command
+        if self.lenient and command in PYSCIENCEMODE_XORED_COMMANDS:
+            found.append(QUIRK_XOR_COMMAND)
+            command = PYSCIENCEMODE_XORED_COMMANDS[command]
+        if not found:
+            return packet
+        for name in found:
+            self.quirks[name] = self.quirks.get(name, 0) + 1
+        return Packet(packet.packet_number, command, packet.data, tuple(found))
 
     def _bad(self, bad: BadFrame) -> BadFrame:
         self.frames_bad += 1
@@ -699,6 +790,8 @@ def describe(item: Packet | BadFrame) -> dict[str, Any]:
                 "command_id": item.command, "command": _command_name(item.command)}
     out: dict[str, Any] = {"packet_number": item.packet_number, "command_id": item.command,
                            "command": _command_name(item.command)}
+    if item.quirks:
+        out["quirks"] = list(item.quirks)
     try:
         message = parse(item)
     except ProtocolError as exc:
