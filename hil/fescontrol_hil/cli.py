@@ -15,7 +15,7 @@ from typing import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stimulator": ("fescontrol_hil.stimulator", "emulate a RehaStim 2 (ScienceMode2) on a pty"),
     "sm4-stimulator": ("fescontrol_hil.sm4_stimulator", "emulate a RehaMove3 or P24 (ScienceMode4, --device) on a pty"),
-    "sensor": ("fescontrol_hil.sensor", "emulate a gait sensor (heel switch or insole) on a pty"),
+    "sensor": ("fescontrol_hil.sensor", "emulate a gait sensor (heel switch, insole, foot or shank IMU, WT901) on a pty"),
 }
 
 

@@ -33,6 +33,12 @@ Scenarios (`SCENARIOS`, chosen by name):
   `standing_end` in the truth like the standing at both ends.
 - `mid-stride`: the recording starts and ends while walking, so the truth has no standing
   marks at all and may begin or end with any gait event.
+- `stairs`: step-over-step stair walking: slower, longer stance, the whole foot lands on the
+  step (the heel loads more slowly and less), a larger shank swing and lift (IMU).
+
+Every recording also carries a foot and a shank IMU (`foot_imu`, `shank_imu`: gyro deg/s and
+accel g, the sensor frame as mounted; `fescontrol_hil.gait_imu` describes the shapes), drawn
+from a separate seeded stream so the forces of a seed do not depend on it.
 
 Standing is marked by `standing_end` / `standing_start` truth events. Walking starts with this
 leg's heel off and toe off from standing and ends with a heel strike into standing;
@@ -46,6 +52,7 @@ from 20 s of recording on there is at least one of each in their scenario.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from os import PathLike
@@ -56,9 +63,12 @@ import numpy as np
 
 from fescontrol.errors import ConfigError
 from fescontrol.records.writers import CsvLog, format_time_s
+from fescontrol.sensing.imu_samples import IMU_COLUMNS
+from fescontrol_hil.gait_imu import GYRO_RANGE_DPS, imu_signals
 
 SCENARIOS = ("healthy", "hemiparetic", "light", "heavy", "preload", "shuffling", "pivot-turns",
-             "stop-and-go", "mid-stride")
+             "stop-and-go", "mid-stride", "stairs")
+IMU_MOUNTS = ("foot", "shank")
 MIN_DURATION_S = 10.0
 
 
@@ -129,6 +139,11 @@ _PROFILES: dict[str, _Profile] = {
     "pivot-turns": replace(_HEALTHY, turns=True),
     "stop-and-go": replace(_HEALTHY, pauses=True),
     "mid-stride": replace(_HEALTHY, edge_standing=False),
+    # step over step on stairs: slower, longer stance, the whole foot lands on the step (the heel
+    # loads more slowly and less, the forefoot more)
+    "stairs": replace(_HEALTHY, f_start=(0.78, 0.88), f_band=(0.72, 0.92), heel_off_share=(0.44, 0.50),
+                      stance_share=(0.63, 0.67), rise_s=(0.045, 0.065), heel_peak_N=(180.0, 420.0),
+                      peak_clip_N=(100.0, 500.0), fore_peak_N=(550.0, 900.0)),
 }
 assert tuple(_PROFILES) == SCENARIOS
 
@@ -165,6 +180,8 @@ class GaitRecording:
     newtons as the sensor reads them (noise, drift, any preload). `pivots`: the turns of
     `pivot-turns`, (start, end) in s, the heel unloaded throughout while the forefoot stays
     loaded. `heel_preload_N` / `fore_preload_N`: the constant sensor offset (`preload`).
+    `foot_imu` / `shank_imu`: (n, 6) float32, gyro x, y, z (deg/s) then accel x, y, z (g), the
+    sensor frame as mounted (x forward, y right, z down); NaN rows are dropouts.
     """
 
     rate_hz: float
@@ -177,6 +194,19 @@ class GaitRecording:
     pivots: tuple[tuple[float, float], ...] = ()
     heel_preload_N: float = 0.0
     fore_preload_N: float = 0.0
+    foot_imu: np.ndarray | None = None
+    shank_imu: np.ndarray | None = None
+
+    def imu(self, mount: str) -> np.ndarray:
+        """The (n, 6) IMU of `mount` (foot or shank): gyro x, y, z (deg/s), accel x, y, z (g);
+        NaN rows are dropouts."""
+        data = {"foot": self.foot_imu, "shank": self.shank_imu}.get(mount)
+        if data is None:
+            raise ConfigError(f"IMU mount {mount!r}: this recording has {', '.join(self.imu_mounts()) or 'no IMU'}")
+        return data
+
+    def imu_mounts(self) -> tuple[str, ...]:
+        return tuple(m for m, d in (("foot", self.foot_imu), ("shank", self.shank_imu)) if d is not None)
 
 
 @dataclass
@@ -211,8 +241,12 @@ def _profile(scenario: str) -> _Profile:
     return _PROFILES[scenario]
 
 
-def generate(scenario: str, seed: int, duration_s: float, rate_hz: float = 100.0) -> GaitRecording:
-    """Build a seeded recording of the scenario (deterministic for a seed)."""
+def generate(scenario: str, seed: int, duration_s: float, rate_hz: float = 100.0, *,
+             gyro_range_dps: float = GYRO_RANGE_DPS, imu_dropouts_per_min: float = 0.0) -> GaitRecording:
+    """Build a seeded recording of the scenario (deterministic for a seed).
+
+    The IMUs saturate at `gyro_range_dps` (and +-16 g) and lose runs of samples (NaN) at
+    `imu_dropouts_per_min` on average; neither changes the forces or the truth."""
     prof = _profile(scenario)
     if not (math.isfinite(duration_s) and duration_s >= MIN_DURATION_S):
         raise ConfigError(
@@ -220,6 +254,10 @@ def generate(scenario: str, seed: int, duration_s: float, rate_hz: float = 100.0
             "(standing at both ends plus a few strides)")
     if not (math.isfinite(rate_hz) and 10.0 <= rate_hz <= 10_000.0):
         raise ConfigError(f"gait rate_hz={rate_hz!r} must be within 10 .. 10000 Hz")
+    if not (math.isfinite(gyro_range_dps) and 100.0 <= gyro_range_dps <= 4000.0):
+        raise ConfigError(f"gait gyro_range_dps={gyro_range_dps!r} must be within 100 .. 4000 deg/s")
+    if not (math.isfinite(imu_dropouts_per_min) and 0.0 <= imu_dropouts_per_min <= 600.0):
+        raise ConfigError(f"gait imu_dropouts_per_min={imu_dropouts_per_min!r} must be within 0 .. 600")
 
     rng = np.random.default_rng(seed)
     rx = np.random.default_rng([seed, 0x5CE7])  # scenario extras: the base timing of a seed is unchanged
@@ -240,9 +278,12 @@ def generate(scenario: str, seed: int, duration_s: float, rate_hz: float = 100.0
     fore_out = _sensor(rng, prof, fore, pre_fore)
     events = tuple((te, kind) for te, kind in walk.events if 0.0 <= te < duration_s)
     pivots = tuple(s.pivot for s in walk.strides if s.pivot is not None and s.pivot[1] < duration_s)
+    foot, shank = imu_signals(scenario, seed, t, walk.events,
+                              [s.pivot for s in walk.strides if s.pivot is not None], walk.standing,
+                              gyro_range_dps=gyro_range_dps, dropouts_per_min=imu_dropouts_per_min)
     return GaitRecording(rate_hz=float(rate_hz), t_s=t, heel_N=heel_out, events=events,
                          scenario=scenario, seed=seed, fore_N=fore_out, pivots=pivots,
-                         heel_preload_N=pre_heel, fore_preload_N=pre_fore)
+                         heel_preload_N=pre_heel, fore_preload_N=pre_fore, foot_imu=foot, shank_imu=shank)
 
 
 def _sensor(rng: np.random.Generator, prof: _Profile, clean: np.ndarray, preload: float) -> np.ndarray:
@@ -509,12 +550,19 @@ def write_truth_csv(recording: GaitRecording, path: str | PathLike[str]) -> None
             log.write((format_time_s(t_ev), kind))
 
 
-def write_recording_csv(recording: GaitRecording, path: str | PathLike[str], *, insole: bool = False) -> None:
+def write_recording_csv(recording: GaitRecording, path: str | PathLike[str], *, insole: bool = False,
+                        imu: str | None = None) -> None:
     """Write the force as a CONTRACT recording, `t_s,heel_N` (with `insole`: `t_s,heel_N,fore_N`);
-    samples whose heel force is NaN (gaps) are left out; an existing file is replaced."""
+    samples whose heel force is NaN (gaps) are left out; an existing file is replaced.
+
+    With `imu` = foot or shank, that IMU instead: `t_s` and the six CONTRACT IMU columns
+    (dropouts left out, as gaps), and a `NAME.json` sidecar beside it with the mount and rate."""
     p = Path(path)
     p.unlink(missing_ok=True)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if imu is not None:
+        _write_imu_csv(recording, p, imu)
+        return
     keep = np.isfinite(recording.heel_N)  # a streamed recording's gaps are NaN: left out, as a gap
     t = recording.t_s[keep].tolist()
     heel = recording.heel_N[keep].tolist()
@@ -529,6 +577,20 @@ def write_recording_csv(recording: GaitRecording, path: str | PathLike[str], *, 
         else:
             fh.write("t_s,heel_N\n")
             fh.writelines(f"{format_time_s(ti)},{fi:.2f}\n" for ti, fi in zip(t, heel))
+
+
+def _write_imu_csv(recording: GaitRecording, p: Path, mount: str) -> None:
+    data = recording.imu(mount)
+    keep = np.all(np.isfinite(data), axis=1)
+    t = recording.t_s[keep].tolist()
+    with open(p, "w", encoding="utf-8", newline="") as fh:
+        fh.write("t_s," + ",".join(IMU_COLUMNS) + "\n")
+        fh.writelines(f"{format_time_s(ti)},{r[0]:.2f},{r[1]:.2f},{r[2]:.2f},{r[3]:.4f},{r[4]:.4f},{r[5]:.4f}\n"
+                      for ti, r in zip(t, data[keep].tolist()))
+    sidecar = {"mount": mount, "rate_hz": recording.rate_hz, "source": "fescontrol_hil.gait",
+               "subject": f"{recording.scenario} seed {recording.seed}"}
+    stem = p.name[:-len(".csv")] if p.name.endswith(".csv") else p.stem
+    p.with_name(stem + ".json").write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
 
 
 def stats(recording: GaitRecording) -> dict[str, Any]:

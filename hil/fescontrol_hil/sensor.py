@@ -1,9 +1,14 @@
-"""Force sensor emulator: streams a gait as binary frames on a pty, in real time.
+"""Gait sensor emulator: streams a gait as binary frames on a pty, in real time.
 
 The source is the seeded gait generator (`--scenario`, every scenario of `fescontrol_hil.gait`)
 or a CONTRACT recording (`--from-recording REC.csv`, live replay). The frames are heel-switch
-frames (`--kind heel`, type 0x01, the default) or insole frames (`--kind insole`, type 0x03:
-heel and forefoot force).
+frames (`--kind heel`, type 0x01, the default), insole frames (`--kind insole`, type 0x03:
+heel and forefoot force), 6-axis IMU frames of the foot or the shank (`--kind foot-imu`,
+`--kind shank-imu`, type 0x02), or the foot IMU as WitMotion WT901 packets (`--kind wt901`,
+accel 0x51 + gyro 0x52 per sample, no counter; `--baud` must carry them, `--rate` is one of
+the sensor's rates). `--axes=-y,x,z` mounts the IMU rotated or flipped: each sensor axis reads
+the named (signed) axis of the source. An IMU recording (gyr_*_dps, acc_*_g) streams with the
+IMU kinds; its dropouts (gaps) send nothing, as with force recordings.
 
 A recording is read with `fescontrol.records.recording.read_recording` (its validation, its
 rate: the sidecar's `rate_hz` or the one the time steps give) and streamed at that uniform
@@ -39,14 +44,16 @@ import struct
 import sys
 import termios
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from types import FrameType
 
 import numpy as np
 
 from fescontrol.errors import ConfigError
-from fescontrol.records.recording import KIND_HEEL_SWITCH, KIND_INSOLE, read_recording
+from fescontrol.records.recording import KIND_HEEL_SWITCH, KIND_IMU, KIND_INSOLE, read_recording
 from fescontrol.sensing.frames import encode_heel_frame, encode_insole_frame
+from fescontrol.sensing.wt901 import DEFAULT_BAUD
 from fescontrol_hil.gait import (
     MIN_DURATION_S,
     SCENARIOS,
@@ -55,7 +62,17 @@ from fescontrol_hil.gait import (
     write_recording_csv,
     write_truth_csv,
 )
+from fescontrol_hil.gait_imu import GYRO_RANGE_DPS
 from fescontrol_hil.pty_port import open_pty, write_nonblocking
+from fescontrol_hil.sensor_imu import (
+    IMU_KINDS,
+    KIND_MOUNT,
+    check_wt901,
+    imu_encoder,
+    mount_axes,
+    parse_axes,
+    recording_imu,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +81,7 @@ _SLEEP_MAX_S = 0.05     # sleep in slices so signals are handled promptly
 LOADED_N = 600.0        # --stick loaded, and the high level of --chatter-from
 CHATTER_RUN = 2         # --chatter-from: samples at each level
 SWING_OFFSET_S = 0.100  # WHEN = swing:N is this long after the N-th true toe-off
-KINDS = ("heel", "insole")
+KINDS = ("heel", "insole", *IMU_KINDS)
 DEFAULT_SCENARIO = "healthy"
 DEFAULT_DURATION_S = 60.0
 DEFAULT_RATE_HZ = 100.0
@@ -76,15 +93,28 @@ class _Stop(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fescontrol-hil sensor",
-                                description="Emulate a heel-switch or insole sensor on a pseudo-terminal.")
+                                description="Emulate a heel-switch, insole or IMU sensor on a pseudo-terminal.")
     p.add_argument("--scenario", choices=SCENARIOS, default=None,
                    help=f"generated gait (default {DEFAULT_SCENARIO}); not with --from-recording")
     p.add_argument("--kind", choices=KINDS, default="heel",
                    help="frames sent: heel = type 0x01 heel force (default); insole = type 0x03 heel and "
-                        "forefoot force")
+                        "forefoot force; foot-imu / shank-imu = type 0x02 gyro + accel of that IMU; wt901 = the "
+                        "foot IMU as WitMotion WT901 accel + gyro packets")
+    p.add_argument("--axes", default=None, metavar="AX,AY,AZ",
+                   help="IMU kinds: the sensor's x, y, z read these signed source axes (mounted rotated or "
+                        "flipped), e.g. --axes=-y,x,z (default x,y,z)")
+    p.add_argument("--gyro-range", type=float, default=None, metavar="DPS",
+                   help="IMU kinds, generated gait: the gyro saturates at +-DPS (default 2000; an MPU6050's "
+                        "default is 250)")
+    p.add_argument("--imu-dropouts-per-min", type=float, default=None, metavar="R",
+                   help="IMU kinds, generated gait: on average R runs of lost samples (10-120 ms) a minute; "
+                        "nothing is sent for them and the counter skips them (default 0)")
+    p.add_argument("--baud", type=int, default=None,
+                   help=f"--kind wt901: the sensor's baud rate (default {DEFAULT_BAUD}); it must carry the packets")
     p.add_argument("--from-recording", default=None, metavar="REC.csv",
-                   help="stream this CONTRACT recording (t_s, heel_N[, fore_N]) at its own rate instead of a "
-                        "generated gait; the truth is REC.events.csv beside it when present")
+                   help="stream this CONTRACT recording (t_s, heel_N[, fore_N]; or t_s and the six IMU columns "
+                        "for the IMU kinds) at its own rate instead of a generated gait; the truth is "
+                        "REC.events.csv beside it when present")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, default=None,
                    help=f"seconds of generated gait (default {DEFAULT_DURATION_S:g}); not with --from-recording")
@@ -148,15 +178,21 @@ def _source(args: argparse.Namespace) -> tuple[GaitRecording, np.ndarray | None]
     if args.from_recording is None:
         rec = generate(args.scenario or DEFAULT_SCENARIO, args.seed,
                        DEFAULT_DURATION_S if args.duration is None else args.duration,
-                       DEFAULT_RATE_HZ if args.rate is None else args.rate)
+                       DEFAULT_RATE_HZ if args.rate is None else args.rate,
+                       gyro_range_dps=GYRO_RANGE_DPS if args.gyro_range is None else args.gyro_range,
+                       imu_dropouts_per_min=args.imu_dropouts_per_min or 0.0)
         return rec, None
-    for option, value in (("--scenario", args.scenario), ("--duration", args.duration)):
+    for option, value in (("--scenario", args.scenario), ("--duration", args.duration),
+                          ("--gyro-range", args.gyro_range), ("--imu-dropouts-per-min", args.imu_dropouts_per_min)):
         if value is not None:
             raise ConfigError(f"{option} {value!r}: not with --from-recording (the recording is the gait)")
     src = read_recording(args.from_recording)
-    if src.kind not in (KIND_HEEL_SWITCH, KIND_INSOLE):
-        raise ConfigError(f"--from-recording {args.from_recording}: a {src.kind} recording; the sensor "
-                          "emulator streams force recordings (heel_N, or heel_N and fore_N)")
+    if args.kind in IMU_KINDS and src.kind != KIND_IMU:
+        raise ConfigError(f"--from-recording {args.from_recording}: a {src.kind} recording; --kind {args.kind} "
+                          "streams IMU recordings (gyr_x_dps .. acc_z_g)")
+    if args.kind not in IMU_KINDS and src.kind not in (KIND_HEEL_SWITCH, KIND_INSOLE):
+        raise ConfigError(f"--from-recording {args.from_recording}: a {src.kind} recording; --kind {args.kind} "
+                          "streams force recordings (heel_N, or heel_N and fore_N; use an IMU kind for IMU data)")
     if args.kind == "insole" and src.kind != KIND_INSOLE:
         raise ConfigError(f"--from-recording {args.from_recording}: --kind insole needs the columns heel_N "
                           "and fore_N; this recording has no fore_N (use --kind heel)")
@@ -166,8 +202,15 @@ def _source(args: argparse.Namespace) -> tuple[GaitRecording, np.ndarray | None]
     if args.rate is not None and abs(args.rate - src.rate_hz) > 1e-6 * src.rate_hz:
         raise ConfigError(f"--rate {args.rate!r}: the recording {args.from_recording} is sampled at "
                           f"{src.rate_hz:g} Hz (leave --rate out, or give that rate)")
-    heel = src.dense("heel_N")
-    fore = src.dense("fore_N") if src.kind == KIND_INSOLE else None
+    imu: dict[str, np.ndarray] = {}
+    if args.kind in IMU_KINDS:
+        mount, data = recording_imu(args.from_recording, src, args.kind)
+        imu[mount] = data
+        heel = np.full(data.shape[0], np.nan)
+        fore = None
+    else:
+        heel = src.dense("heel_N")
+        fore = src.dense("fore_N") if src.kind == KIND_INSOLE else None
     t0 = float(src.t_s[0])
     events = []
     for ev in src.truth or ():
@@ -182,8 +225,8 @@ def _source(args: argparse.Namespace) -> tuple[GaitRecording, np.ndarray | None]
                     len(src.truth) - len(events), args.from_recording)
     rec = GaitRecording(rate_hz=src.rate_hz, t_s=np.arange(heel.size, dtype=np.float64) / src.rate_hz,
                         heel_N=heel, events=tuple(events), scenario=f"recording:{src.name}", seed=args.seed,
-                        fore_N=fore)
-    present = np.isfinite(heel)
+                        fore_N=fore, foot_imu=imu.get("foot"), shank_imu=imu.get("shank"))
+    present = np.isfinite(heel) if not imu else np.all(np.isfinite(next(iter(imu.values()))), axis=1)
     return rec, (None if present.all() else present)
 
 
@@ -294,22 +337,37 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--noise-garbage-every {args.noise_garbage_every!r}: must be >= 0")
     if args.t0_mono_ns is not None and args.t0_mono_ns < 0:
         raise ConfigError(f"--t0-mono-ns {args.t0_mono_ns!r}: must be >= 0")
+    if args.kind not in IMU_KINDS:
+        for option, value in (("--axes", args.axes), ("--baud", args.baud), ("--gyro-range", args.gyro_range),
+                              ("--imu-dropouts-per-min", args.imu_dropouts_per_min)):
+            if value is not None:
+                raise ConfigError(f"{option} {value!r}: only with an IMU kind ({', '.join(IMU_KINDS)})")
+    else:
+        for option, value in (("--stick", args.stick), ("--chatter-from", args.chatter_from)):
+            if value is not None:
+                raise ConfigError(f"{option} {value!r}: a force fault; --kind {args.kind} sends no force")
+        if args.axes is not None:
+            parse_axes(args.axes)
+        if args.baud is not None and args.kind != "wt901":
+            raise ConfigError(f"--baud {args.baud!r}: only with --kind wt901 (our frames have no fixed baud here)")
 
 
-def _garbage(rng: np.random.Generator) -> bytes:
+def _garbage(rng: np.random.Generator, false_start: bytes = b"\xa5\x5a") -> bytes:
     """2-6 random bytes; half of them start with a false sync, so the host sees bad frames."""
     junk = rng.integers(0, 256, int(rng.integers(2, 7)), dtype=np.uint8).tobytes()
     if rng.random() < 0.5:
-        junk = b"\xa5\x5a" + junk
+        junk = false_start + junk
     return junk
 
 
 def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarray | None = None,
-            present: np.ndarray | None = None) -> list[bytes]:
+            present: np.ndarray | None = None, encode: Callable[[int], bytes] | None = None,
+            false_start: bytes = b"\xa5\x5a") -> list[bytes]:
     """Pre-encode every sample (with injected garbage in front of its frame) before t0.
 
-    Insole frames when `fore_N` is given, heel frames otherwise; a sample not `present` (a
-    gap in a recording) is no frame (b""), its sequence number is skipped."""
+    `encode(k)` (an IMU's frames) when given; else insole frames when `fore_N` is given, heel
+    frames otherwise; a sample not `present` (a gap in a recording, a dropout) is no frame
+    (b""), its sequence number is skipped."""
     rng = np.random.default_rng([seed, 0x6A5])  # separate stream: garbage does not alter the gait
     fore = fore_N.tolist() if fore_N is not None else None
     out = []
@@ -317,9 +375,12 @@ def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarra
         if present is not None and not present[k]:
             out.append(b"")
             continue
-        frame = encode_heel_frame(k, f) if fore is None else encode_insole_frame(k, f, fore[k])
+        if encode is not None:
+            frame = encode(k)
+        else:
+            frame = encode_heel_frame(k, f) if fore is None else encode_insole_frame(k, f, fore[k])
         if garbage_every and k % garbage_every == garbage_every - 1:
-            frame = _garbage(rng) + frame
+            frame = _garbage(rng, false_start) + frame
         out.append(frame)
     return out
 
@@ -399,6 +460,9 @@ def run(argv: list[str]) -> int:
         try:
             _check(args)
             rec, present = _source(args)
+            rec = _mounted(rec, args)
+            if args.kind == "wt901":
+                check_wt901(rec.rate_hz, DEFAULT_BAUD if args.baud is None else args.baud)
             faults = _resolve_faults(args, rec)
             _write_files(rec, args)
         except ConfigError as exc:
@@ -407,7 +471,14 @@ def run(argv: list[str]) -> int:
         notes: dict[int, list[str]] = {}
         heel = _faulty_force(rec.heel_N, faults, notes)
         fore = rec.fore_N if args.kind == "insole" else None
-        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present), faults, notes)
+        encode = None
+        if args.kind in IMU_KINDS:
+            imu = rec.imu(rec.imu_mounts()[0])
+            encode = imu_encoder(args.kind, imu)
+            present = np.all(np.isfinite(imu), axis=1)
+        false_start = b"\x55" if args.kind == "wt901" else b"\xa5\x5a"
+        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present, encode, false_start),
+                             faults, notes)
         if faults.freeze_at is not None:
             frames[faults.freeze_at:] = [b""] * (len(frames) - faults.freeze_at)
             notes.setdefault(faults.freeze_at, []).append("freeze: nothing more is sent, the port stays open")
@@ -444,10 +515,25 @@ def run(argv: list[str]) -> int:
             signal.signal(sig, handler)
 
 
+def _mounted(rec: GaitRecording, args: argparse.Namespace) -> GaitRecording:
+    """For an IMU kind: the recording with only the streamed IMU, its axes as mounted (`--axes`)."""
+    if args.kind not in IMU_KINDS:
+        return rec
+    mounts = rec.imu_mounts()
+    mount = KIND_MOUNT[args.kind] if KIND_MOUNT[args.kind] in mounts else mounts[0]
+    data = rec.imu(mount).astype(np.float64)
+    if args.axes is not None:
+        data = mount_axes(data, parse_axes(args.axes))
+    return replace(rec, foot_imu=data if mount == "foot" else None, shank_imu=data if mount == "shank" else None)
+
+
 def _write_files(rec: GaitRecording, args: argparse.Namespace) -> None:
     """Write --truth and --recording before streaming; an unwritable path is bad input."""
     def recording(r: GaitRecording, path: str) -> None:
-        write_recording_csv(r, path, insole=args.kind == "insole")
+        if args.kind in IMU_KINDS:
+            write_recording_csv(r, path, imu=r.imu_mounts()[0])
+        else:
+            write_recording_csv(r, path, insole=args.kind == "insole")
 
     for option, path, writer in (("--truth", args.truth, write_truth_csv),
                                  ("--recording", args.recording, recording)):

@@ -5,4 +5,4 @@ A module of its own with no imports, so `fescontrol --help` stays fast; the gene
 """
 
 SCENARIOS = ("healthy", "hemiparetic", "light", "heavy", "preload", "shuffling", "pivot-turns",
-             "stop-and-go", "mid-stride")
+             "stop-and-go", "mid-stride", "stairs")

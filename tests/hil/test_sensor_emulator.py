@@ -1,5 +1,5 @@
-"""Sensor emulator (heel and insole frames, generated or recorded gait) as a real process on a
-real pty, read with pyserial."""
+"""Sensor emulator (heel, insole and IMU frames, WT901 packets; generated or recorded gait) as a
+real process on a real pty, read with pyserial."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import serial
-from fescontrol_hil.gait import generate
+from fescontrol_hil.gait import generate, write_recording_csv
 
-from fescontrol.records.recording import write_recording
-from fescontrol.sensing.frames import FrameDecoder
+from fescontrol.records.recording import read_recording, write_recording
+from fescontrol.sensing.frames import FrameDecoder, ImuFrameDecoder
+from fescontrol.sensing.imu_samples import ImuSamples
+from fescontrol.sensing.wt901 import Wt901Decoder
 
 RUN = "import sys; from fescontrol_hil.sensor import run; sys.exit(run(sys.argv[1:]))"
 DURATION_S = 12.0
@@ -250,3 +253,142 @@ def test_from_recording_bad_arguments_exit_2(tmp_path: Path, extra: tuple[str, .
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 2 and not out
     assert needle in err
+
+
+# -- IMU kinds: our 6-axis frame, WT901 packets; axes as mounted; IMU recordings -------------------
+@dataclass
+class ImuSession:
+    samples: ImuSamples
+    decoder: Any
+    stdout: str
+    returncode: int
+
+
+def run_imu_stream(tmp: Path, speed: float, duration_s: float, decoder: Any, *args: str) -> ImuSession:
+    """Start the emulator, read its pty with pyserial until it ends, decode with `decoder`."""
+    t0 = time.monotonic_ns() + LEAD_NS
+    proc = start(*args, "--speed", str(speed), "--t0-mono-ns", str(t0), "--truth", str(tmp / "truth.csv"))
+    outs = []
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), (line, proc.stderr.read() if proc.stderr else "")
+        ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
+        deadline = time.monotonic() + duration_s / speed + LEAD_NS / 1e9 + 10.0
+        while time.monotonic() < deadline:
+            try:
+                data = ser.read(max(1, ser.in_waiting))
+            except (OSError, serial.SerialException):
+                break
+            if data:
+                outs.append(decoder.feed(data))
+            elif proc.poll() is not None:
+                break
+        ser.close()
+        outs.append(decoder.finish())
+        rest, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    samples = ImuSamples(seq=np.concatenate([o.seq for o in outs]), gyr_dps=np.vstack([o.gyr_dps for o in outs]),
+                         acc_g=np.vstack([o.acc_g for o in outs]))
+    return ImuSession(samples, decoder, line + rest, proc.returncode)
+
+
+IMU_DURATION_S = 10.0
+
+
+def test_foot_imu_frames_of_a_scenario(tmp_path: Path) -> None:
+    s = run_imu_stream(tmp_path, 10.0, IMU_DURATION_S, ImuFrameDecoder(), "--kind", "foot-imu", "--scenario",
+                       "pivot-turns", "--seed", "2", "--duration", str(IMU_DURATION_S),
+                       "--recording", str(tmp_path / "foot.csv"))
+    n = int(IMU_DURATION_S * RATE_HZ)
+    assert s.returncode == 0 and s.stdout.splitlines()[-1] == f"DONE {n}"
+    assert s.samples.seq.tolist() == list(range(n))
+    assert s.decoder.frames_bad == s.decoder.bytes_discarded == s.decoder.frames_skipped == 0
+    rec = generate("pivot-turns", 2, IMU_DURATION_S, RATE_HZ)
+    foot = rec.imu("foot").astype(np.float64)
+    np.testing.assert_allclose(s.samples.gyr_dps, foot[:, :3], atol=0.05 + 1e-4)
+    np.testing.assert_allclose(s.samples.acc_g, foot[:, 3:], atol=0.0005 + 1e-6)
+    assert read_truth(tmp_path / "truth.csv")[1:] == [[f"{t:.4f}", k] for t, k in rec.events]
+    written = read_recording(tmp_path / "foot.csv")
+    assert written.kind == "imu" and written.sidecar["mount"] == "foot"
+    np.testing.assert_allclose(written.columns["gyr_y_dps"], foot[:, 1], atol=0.006)
+
+
+def test_shank_imu_axes_as_mounted_with_garbage(tmp_path: Path) -> None:
+    s = run_imu_stream(tmp_path, 10.0, IMU_DURATION_S, ImuFrameDecoder(), "--kind", "shank-imu", "--axes=-y,z,-x",
+                       "--scenario", "stairs", "--seed", "3", "--duration", str(IMU_DURATION_S),
+                       "--noise-garbage-every", "9")
+    n = int(IMU_DURATION_S * RATE_HZ)
+    assert s.returncode == 0
+    assert s.samples.seq.tolist() == list(range(n))  # garbage costs no sample
+    assert s.decoder.bytes_discarded > 0
+    shank = generate("stairs", 3, IMU_DURATION_S, RATE_HZ).imu("shank").astype(np.float64)
+    for block, got in ((shank[:, :3], s.samples.gyr_dps), (shank[:, 3:], s.samples.acc_g)):
+        want = np.stack((-block[:, 1], block[:, 2], -block[:, 0]), axis=1)
+        np.testing.assert_allclose(got, want, atol=0.05 + 1e-4)
+
+
+def test_wt901_packets_of_the_foot_imu(tmp_path: Path) -> None:
+    s = run_imu_stream(tmp_path, 10.0, IMU_DURATION_S, Wt901Decoder(), "--kind", "wt901", "--scenario", "healthy",
+                       "--seed", "5", "--duration", str(IMU_DURATION_S), "--rate", "50", "--baud", "19200")
+    n = int(IMU_DURATION_S * 50)
+    assert s.returncode == 0 and s.stdout.splitlines()[-1] == f"DONE {n}"
+    assert s.samples.seq.tolist() == list(range(n))  # arrival order: WT901 has no counter
+    assert s.decoder.frames_ok == 2 * n and s.decoder.frames_bad == s.decoder.pairs_broken == 0
+    foot = generate("healthy", 5, IMU_DURATION_S, 50.0).imu("foot").astype(np.float64)
+    np.testing.assert_allclose(s.samples.gyr_dps, foot[:, :3], atol=2000 / 32768)
+    np.testing.assert_allclose(s.samples.acc_g, foot[:, 3:], atol=16 / 32768)
+
+
+def test_imu_recording_with_dropouts_streams_its_gaps(tmp_path: Path) -> None:
+    rec = generate("hemiparetic", 6, 10.0, 50.0, imu_dropouts_per_min=30.0)
+    write_recording_csv(rec, tmp_path / "walk.csv", imu="shank")
+    src = read_recording(tmp_path / "walk.csv")
+    want = np.flatnonzero(np.all(np.isfinite(rec.imu("shank")), axis=1))
+    assert src.missing_samples > 0
+    s = run_imu_stream(tmp_path, 10.0, 10.0, ImuFrameDecoder(), "--kind", "shank-imu",
+                       "--from-recording", str(tmp_path / "walk.csv"))
+    assert s.returncode == 0
+    assert s.samples.seq.tolist() == want.tolist()  # a dropout is a gap in the counter, not a held value
+    assert s.decoder.samples_dropped == src.missing_samples
+    np.testing.assert_allclose(s.samples.gyr_dps[:, 1], src.columns["gyr_y_dps"], atol=0.05 + 1e-6)
+    np.testing.assert_allclose(s.samples.acc_g[:, 2], src.columns["acc_z_g"], atol=0.0005 + 1e-6)
+
+
+def test_generated_dropouts_and_saturation(tmp_path: Path) -> None:
+    s = run_imu_stream(tmp_path, 10.0, IMU_DURATION_S, ImuFrameDecoder(), "--kind", "foot-imu", "--seed", "8",
+                       "--duration", str(IMU_DURATION_S), "--gyro-range", "250", "--imu-dropouts-per-min", "30")
+    foot = generate("healthy", 8, IMU_DURATION_S, RATE_HZ, gyro_range_dps=250.0, imu_dropouts_per_min=30.0).imu("foot")
+    want = np.flatnonzero(np.all(np.isfinite(foot), axis=1))
+    assert s.returncode == 0 and 0 < s.decoder.samples_dropped == foot.shape[0] - want.size
+    assert s.samples.seq.tolist() == want.tolist()
+    assert np.abs(s.samples.gyr_dps).max() == pytest.approx(250.0)  # the swing clips at the gyro's range
+    np.testing.assert_allclose(s.samples.gyr_dps, foot[want, :3], atol=0.05 + 1e-4)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (("--kind", "foot-imu", "--axes=x,x,z"), "--axes"),
+    (("--kind", "heel", "--imu-dropouts-per-min", "5"), "IMU kind"),
+    (("--kind", "foot-imu", "--stick", "loaded"), "--stick"),
+    (("--kind", "heel", "--axes=y,x,z"), "IMU kind"),
+    (("--kind", "wt901", "--rate", "150"), "WT901 sends at"),
+    (("--kind", "wt901", "--rate", "200", "--baud", "38400"), "bit/s"),
+    (("--kind", "foot-imu", "--baud", "9600"), "--baud"),
+])
+def test_imu_bad_arguments_exit_2(extra: tuple[str, ...], needle: str) -> None:
+    proc = start("--duration", "10", *extra)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2 and not out, err
+    assert needle in err
+
+
+@pytest.mark.parametrize("extra,needle", [(("--kind", "heel"), "IMU kind"), (("--kind", "shank-imu"), "mount"),
+                                          (("--kind", "foot-imu", "--gyro-range", "250"), "--gyro-range")])
+def test_imu_recording_bad_kind_exits_2(tmp_path: Path, extra: tuple[str, ...], needle: str) -> None:
+    write_recording_csv(generate("healthy", 1, 10.0, 50.0), tmp_path / "imu.csv", imu="foot")
+    proc = start("--from-recording", str(tmp_path / "imu.csv"), *extra)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2 and not out and needle in err, err

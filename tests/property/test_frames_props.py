@@ -1,18 +1,27 @@
-"""Property tests of the sensor frame codec: any split, any garbage, counters add up."""
+"""Property tests of the sensor codecs (force frames; IMU frames, WT901 packets, CSV lines): any split,
+any garbage, counters add up."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fescontrol.sensing.csv_lines import CsvLineDecoder, encode_header, encode_line
 from fescontrol.sensing.frames import (
     HEEL_FRAME_LEN,
     INSOLE_FRAME_LEN,
     FrameDecoder,
+    ImuFrameDecoder,
     encode_heel_frame,
+    encode_imu_frame,
     encode_insole_frame,
 )
+from fescontrol.sensing.imu_samples import ImuSamples
+from fescontrol.sensing.wt901 import Wt901Decoder, encode_sample
 
 forces = st.floats(min_value=0.0, max_value=6553.5, allow_nan=False)
 samples = st.lists(forces, min_size=0, max_size=60)
@@ -173,3 +182,98 @@ def test_insole_single_corrupted_byte_costs_exactly_one_frame(values: list[tuple
     seq, _, _ = feed_insole(dec, [bytes(raw)])
     assert seq.tolist() == [k for k in range(len(values)) if k != frame]
     assert dec.frames_bad >= 1
+
+
+# -- IMU wire formats: our type 0x02, WitMotion WT901, CSV lines ----------------------------------
+gyro = st.floats(min_value=-2000.0, max_value=2000.0, allow_nan=False)
+accel = st.floats(min_value=-16.0, max_value=16.0, allow_nan=False)
+six = st.tuples(gyro, gyro, gyro, accel, accel, accel)
+# (encoder of sample k, decoder, tolerance of gyro and accel: each format's resolution)
+IMU_FORMATS = {
+    "imu6": (lambda k, v: encode_imu_frame(k, v[:3], v[3:]), ImuFrameDecoder, 0.05 + 1e-9, 0.0005 + 1e-12),
+    "wt901": (lambda k, v: encode_sample(v[:3], v[3:]), Wt901Decoder, 2000 / 32768, 16 / 32768),
+    "csv": (lambda k, v: encode_line(k, v[:3], v[3:]), CsvLineDecoder, 0.005 + 1e-9, 0.00005 + 1e-12),
+}
+HEADER_BYTE = {"imu6": 0xA5, "wt901": 0x55, "csv": 0x0A}  # what garbage must not hold to stay harmless
+
+
+def feed_imu(dec: Any, chunks: list[bytes]) -> ImuSamples:
+    outs = [dec.feed(c) for c in chunks] + [dec.finish()]
+    return ImuSamples(seq=np.concatenate([o.seq for o in outs]), gyr_dps=np.vstack([o.gyr_dps for o in outs]),
+                      acc_g=np.vstack([o.acc_g for o in outs]))
+
+
+def check_values(out: ImuSamples, values: list[tuple[float, ...]], fmt: str) -> None:
+    _, _, tol_g, tol_a = IMU_FORMATS[fmt]
+    want = np.asarray(values, dtype=np.float64).reshape(-1, 6)
+    np.testing.assert_allclose(out.gyr_dps, want[:, :3], atol=tol_g)
+    np.testing.assert_allclose(out.acc_g, want[:, 3:], atol=tol_a)
+
+
+@pytest.mark.parametrize("fmt", sorted(IMU_FORMATS))
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(six, max_size=30), seq0=st.integers(0, 65535), cuts=st.lists(st.integers(0, 10_000), max_size=20))
+def test_imu_round_trip_any_split(fmt: str, values: list[tuple[float, ...]], seq0: int, cuts: list[int]) -> None:
+    enc, make, _, _ = IMU_FORMATS[fmt]
+    data = b"".join(enc(seq0 + k, v) for k, v in enumerate(values))
+    dec = make()
+    out = feed_imu(dec, split(data, cuts))
+    first = 0 if fmt == "wt901" else seq0  # WT901 has no counter: the index is the arrival order
+    assert out.seq.tolist() == [first + k for k in range(len(values))]
+    check_values(out, values, fmt)
+    assert dec.frames_bad == dec.bytes_discarded == dec.samples_dropped == dec.bytes_pending == 0
+
+
+@pytest.mark.parametrize("fmt", sorted(IMU_FORMATS))
+@settings(max_examples=60, deadline=None)
+@given(items=st.lists(st.tuples(six, st.binary(max_size=10)), min_size=1, max_size=25),
+       cuts=st.lists(st.integers(0, 10_000), max_size=20))
+def test_imu_garbage_between_frames_loses_nothing(fmt: str, items: list[tuple[tuple[float, ...], bytes]],
+                                                  cuts: list[int]) -> None:
+    # garbage without the format's start byte cannot start a false frame (for CSV lines: garbage
+    # is a line of its own, ended before the next sample's line starts)
+    enc, make, _, _ = IMU_FORMATS[fmt]
+    junk = [g.replace(bytes([HEADER_BYTE[fmt]]), b"") for _, g in items]
+    if fmt == "csv":
+        junk = [g + b"\n" if g else g for g in junk]
+    data = b"".join(j + enc(k, v) for k, ((v, _), j) in enumerate(zip(items, junk)))
+    dec = make()
+    out = feed_imu(dec, split(data, cuts))
+    assert out.seq.tolist() == list(range(len(items)))
+    check_values(out, [v for v, _ in items], fmt)
+    assert dec.bytes_discarded == sum(len(j) for j in junk)
+
+
+@pytest.mark.parametrize("fmt", sorted(IMU_FORMATS))
+@settings(max_examples=25, deadline=None)
+@given(values=st.lists(six, min_size=1, max_size=4))
+def test_imu_split_at_every_byte_boundary(fmt: str, values: list[tuple[float, ...]]) -> None:
+    enc, make, _, _ = IMU_FORMATS[fmt]
+    data = (encode_header() if fmt == "csv" else b"") + b"".join(enc(k, v) for k, v in enumerate(values))
+    for cut in range(len(data) + 1):
+        dec = make()
+        out = feed_imu(dec, [data[:cut], data[cut:]])
+        assert out.seq.tolist() == list(range(len(values)))
+        check_values(out, values, fmt)
+
+
+@pytest.mark.parametrize("fmt", sorted(IMU_FORMATS))
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(six, min_size=1, max_size=20),
+       inserts=st.lists(st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=12)), max_size=5),
+       cuts=st.lists(st.integers(0, 10_000), max_size=10))
+def test_imu_arbitrary_garbage_invariants(fmt: str, values: list[tuple[float, ...]],
+                                          inserts: list[tuple[int, bytes]], cuts: list[int]) -> None:
+    # junk anywhere, even inside frames: indices only go forward, values stay in the formats' range
+    enc, make, _, _ = IMU_FORMATS[fmt]
+    data = bytearray(b"".join(enc(k, v) for k, v in enumerate(values)))
+    for pos, junk in inserts:
+        p = pos % (len(data) + 1)
+        data[p:p] = junk
+    dec = make()
+    out = feed_imu(dec, split(bytes(data), cuts))
+    assert np.all(np.diff(out.seq) > 0)
+    assert np.all(np.abs(out.gyr_dps) <= 4000.0) and np.all(np.abs(out.acc_g) <= 32.768)
+    assert dec.bytes_pending == 0
+    if not inserts:
+        assert out.seq.size == len(values)

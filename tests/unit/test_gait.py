@@ -305,3 +305,126 @@ def test_csv_writers(tmp_path: Path) -> None:
     assert open(path).readline().strip() == "t_s,heel_N,fore_N"
     data = np.loadtxt(path, delimiter=",", skiprows=1)
     np.testing.assert_allclose(data[:, 2], rec.fore_N, atol=0.006)
+
+
+# -- IMU channels (foot and shank; sensor frame x forward, y right, z down) ------------------------
+GYR_Y, GYR_Z, ACC_X, ACC_Z = 1, 2, 3, 5
+WALKING = ["healthy", "hemiparetic", "shuffling", "stop-and-go", "pivot-turns", "stairs", "mid-stride"]
+
+
+def full_strides(rec: GaitRecording) -> list[tuple[float, float, float, float]]:
+    """(heel strike, heel off, toe off, next heel strike) of every stride with its swing."""
+    ev = rec.events
+    return [(t, ev[i + 1][0], ev[i + 2][0], ev[i + 3][0]) for i, (t, k) in enumerate(ev[:-3])
+            if k == "heel_strike" and [e[1] for e in ev[i + 1:i + 4]] == ["heel_off", "toe_off", "heel_strike"]]
+
+
+@pytest.mark.parametrize("sc", WALKING)
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_foot_gyro_has_the_stride_landmarks(recs: dict, sc: str, seed: int) -> None:
+    rec = recs[(sc, seed)]
+    foot = rec.imu("foot")
+    assert foot.shape == (rec.t_s.size, 6) and foot.dtype == np.float32
+    strides = full_strides(rec)
+    assert len(strides) >= 30
+    for hs, ho, to, nxt in strides:
+        g = foot[:, GYR_Y]
+        # push-off: the negative peak within 60 ms of toe off
+        near = window(rec, to - 0.06, to + 0.06)
+        assert g[near].min() < -40.0 and g[near].min() == g[window(rec, ho, nxt)].min()
+        # swing: the positive peak, in the middle of the swing
+        swing = window(rec, to, nxt)
+        k = int(np.argmax(np.where(swing, g, -np.inf)))
+        assert g[k] > 50.0 and to + 0.15 * (nxt - to) < rec.t_s[k] < to + 0.85 * (nxt - to)
+        # foot flat: near zero (a pivot turn in this stance lifts the heel: not flat)
+        if ho - hs > 0.35 and not any(hs < p0 < ho for p0, _ in rec.pivots):
+            assert np.abs(g[window(rec, hs + 0.15, ho - 0.03)]).max() < 15.0
+        # heel strike: the slap to flat, a spike (negative after a toe-up landing)
+        if sc not in ("stairs", "shuffling", "hemiparetic"):
+            assert g[window(rec, hs, hs + 0.12)].min() < -60.0
+
+
+@pytest.mark.parametrize("sc", WALKING)
+def test_shank_gyro_peaks_in_mid_swing(recs: dict, sc: str) -> None:
+    rec = recs[(sc, 1)]
+    g = rec.imu("shank")[:, GYR_Y]
+    for _, _, to, nxt in full_strides(rec):
+        swing = window(rec, to, nxt)
+        k = int(np.argmax(np.where(swing, g, -np.inf)))
+        assert g[k] > 60.0 and to + 0.2 * (nxt - to) < rec.t_s[k] < to + 0.8 * (nxt - to)
+        assert g[window(rec, to - 0.1, to + 0.05)].min() < -20.0  # the pre-swing minimum near toe off
+
+
+def test_swing_peaks_differ_by_scenario(recs: dict) -> None:
+    def median_peak(sc: str, mount: str) -> float:
+        rec = recs[(sc, 2)]
+        g = rec.imu(mount)[:, GYR_Y]
+        return float(np.median([g[window(rec, to, nxt)].max() for _, _, to, nxt in full_strides(rec)]))
+    healthy, hemi, shuffle = (median_peak(sc, "foot") for sc in ("healthy", "hemiparetic", "shuffling"))
+    assert 250.0 < healthy < 700.0 and max(shuffle, hemi) < 0.8 * healthy
+    assert 200.0 < median_peak("healthy", "shank") < 500.0
+
+
+@pytest.mark.parametrize("sc", EDGE_STANDING)
+def test_standing_is_still_with_gravity_down(recs: dict, sc: str) -> None:
+    rec = recs[(sc, 3)]
+    standing = (rec.t_s <= times(rec, "standing_end")[0] - 0.05) | (rec.t_s >= times(rec, "standing_start")[-1] + 0.3)
+    for mount in ("foot", "shank"):
+        x = rec.imu(mount)[standing]
+        assert np.abs(x[:, :3]).max() < 12.0  # sway, bias and noise: a few deg/s
+        norm = np.linalg.norm(x[:, 3:], axis=1)
+        assert np.all((norm > 0.9) & (norm < 1.1)) and np.all(x[:, ACC_Z] < -0.9)  # noise, bias, drift, tilt
+        assert np.abs(x[:, :3].mean(axis=0)).max() > 0.05  # a bias: not an ideal sensor
+
+
+@pytest.mark.parametrize("sc", WALKING)
+def test_foot_pitch_closes_every_stride(recs: dict, sc: str) -> None:
+    # gravity in foot flat stays on z all walk long: the pitch returns to zero, no drift builds up
+    rec = recs[(sc, 1)]
+    foot = rec.imu("foot")
+    for hs, ho, _, _ in full_strides(rec):
+        if ho - hs > 0.35 and not any(hs < p0 < ho for p0, _ in rec.pivots):
+            flat = foot[window(rec, hs + 0.15, ho - 0.03)]
+            assert np.abs(flat[:, ACC_X]).max() < 0.15 and flat[:, ACC_Z].max() < -0.9
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pivot_turns_rotate_about_the_vertical(recs: dict, seed: int) -> None:
+    rec = recs[("pivot-turns", seed)]
+    for mount in ("foot", "shank"):
+        x = rec.imu(mount)
+        for p0, p1 in rec.pivots:
+            turn = x[window(rec, p0, p1)]
+            yaw = float(np.abs(turn[:, GYR_Z]).max())
+            assert yaw > 2.0 * float(np.abs(turn[:, GYR_Y]).max()) and yaw > 60.0
+            assert abs(float(turn[:, GYR_Z].sum()) / rec.rate_hz) > 40.0  # degrees turned
+
+
+def test_saturation_dropouts_and_separate_stream() -> None:
+    base = generate("healthy", 4, 30.0)
+    low = generate("healthy", 4, 30.0, gyro_range_dps=250.0, imu_dropouts_per_min=20.0)
+    assert np.array_equal(base.heel_N, low.heel_N) and base.events == low.events  # forces untouched
+    assert base.foot_imu is not None and low.foot_imu is not None
+    assert np.abs(base.foot_imu[:, :3]).max() <= 2000.0 and not np.isnan(base.foot_imu).any()
+    assert np.nanmax(np.abs(low.foot_imu[:, :3])) == 250.0  # the swing peaks clip at the range
+    lost = np.isnan(low.foot_imu).all(axis=1)
+    assert 2 <= np.count_nonzero(np.diff(lost.astype(int)) == 1) and lost.mean() < 0.05
+    again = generate("healthy", 4, 30.0)
+    assert again.foot_imu is not None and np.array_equal(base.foot_imu, again.foot_imu)
+    with pytest.raises(ConfigError, match="gyro_range_dps"):
+        generate("healthy", 4, 30.0, gyro_range_dps=10.0)
+    with pytest.raises(ConfigError, match="'knee'"):
+        base.imu("knee")
+
+
+def test_imu_recording_csv_reads_back(tmp_path: Path) -> None:
+    from fescontrol.records.recording import KIND_IMU, read_recording
+    rec = generate("stairs", 5, 12.0, imu_dropouts_per_min=30.0)
+    write_recording_csv(rec, tmp_path / "walk.csv", imu="shank")
+    back = read_recording(tmp_path / "walk.csv")
+    assert back.kind == KIND_IMU and back.sidecar["mount"] == "shank" and back.rate_hz == 100.0
+    data = rec.imu("shank")
+    keep = np.isfinite(data).all(axis=1)
+    assert back.missing_samples == int((~keep).sum()) > 0
+    np.testing.assert_allclose(back.dense("gyr_y_dps")[keep], data[keep, GYR_Y], atol=0.006)
+    np.testing.assert_allclose(back.dense("acc_z_g")[keep], data[keep, ACC_Z], atol=6e-5)

@@ -1,0 +1,85 @@
+"""The IMU side of the sensor emulator: which IMU to stream, its axes as mounted, its frames.
+
+Kinds: `foot-imu` and `shank-imu` send our 6-axis frame (type 0x02), `wt901` sends the foot
+IMU as WitMotion WT901 packets (an accel packet 0x51 then a gyro packet 0x52 per sample, as
+the sensor does with its output set to accel + gyro), which carry no counter. `--axes` maps
+the generator's (or the recording's) axes onto the sensor's as mounted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from fescontrol.errors import ConfigError
+from fescontrol.records.recording import Recording
+from fescontrol.sensing.frames import encode_imu_frame
+from fescontrol.sensing.imu_samples import IMU_COLUMNS
+from fescontrol.sensing.wt901 import BAUDS, PACKET_LEN, RATES_HZ, encode_sample
+
+IMU_KINDS = ("foot-imu", "shank-imu", "wt901")
+KIND_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot"}
+WT901_BYTES_PER_SAMPLE = 2 * PACKET_LEN
+UART_BITS_PER_BYTE = 10
+_AXIS = re.compile(r"([+-]?)([xyz])")
+
+
+def parse_axes(text: str) -> np.ndarray:
+    """`--axes` as a 3x3 signed permutation M: sensor axis i reads M[i] . (x, y, z) of the source.
+
+    `-y,x,z`: the sensor's x reads the source's -y, its y the source's x, its z the source's z.
+    """
+    items = [s.strip() for s in text.split(",")]
+    matches = [_AXIS.fullmatch(s) for s in items]
+    names = [m.group(2) for m in matches if m]
+    if len(items) != 3 or not all(matches) or sorted(names) != ["x", "y", "z"]:
+        raise ConfigError(f"--axes {text!r}: expected three of x, y, z, each once, each optionally signed "
+                          "(e.g. --axes=-y,x,z)")
+    out = np.zeros((3, 3))
+    for i, m in enumerate(matches):
+        assert m is not None
+        out[i, "xyz".index(m.group(2))] = -1.0 if m.group(1) == "-" else 1.0
+    return out
+
+
+def mount_axes(data: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """(n, 6) gyro + accel in the source frame -> in the sensor's frame as mounted."""
+    return np.hstack((data[:, :3] @ axes.T, data[:, 3:] @ axes.T))
+
+
+def recording_imu(path: str, src: Recording, kind: str) -> tuple[str, np.ndarray]:
+    """The mount and the (n, 6) dense IMU of an IMU recording (NaN rows in its gaps); a
+    recording whose sidecar names the other mount is refused for foot-imu / shank-imu."""
+    mount = str(src.sidecar.get("mount", KIND_MOUNT[kind]))
+    if kind != "wt901" and mount != KIND_MOUNT[kind]:
+        raise ConfigError(f"--from-recording {path}: its sidecar says mount = {mount!r}; --kind {kind} streams "
+                          f"a {KIND_MOUNT[kind]} IMU (use --kind {mount}-imu)")
+    if mount not in ("foot", "shank"):
+        raise ConfigError(f"--from-recording {path}: mount = {mount!r}; an IMU recording is of a foot or a shank")
+    missing = [c for c in IMU_COLUMNS if c not in src.columns]
+    if missing:
+        raise ConfigError(f"--from-recording {path}: an IMU recording needs the columns {', '.join(IMU_COLUMNS)}; "
+                          f"missing {', '.join(missing)}")
+    return mount, np.stack([src.dense(c) for c in IMU_COLUMNS], axis=1)
+
+
+def check_wt901(rate_hz: float, baud: int) -> None:
+    """A WT901 streams at one of its output rates, and its packets must fit its baud rate."""
+    if not any(abs(rate_hz - r) < 1e-6 for r in RATES_HZ):
+        raise ConfigError(f"--rate {rate_hz:g}: a WT901 sends at {', '.join(f'{r:g}' for r in RATES_HZ)} Hz")
+    if baud not in BAUDS:
+        raise ConfigError(f"--baud {baud}: a WT901 runs at {', '.join(map(str, BAUDS))} baud")
+    need = rate_hz * WT901_BYTES_PER_SAMPLE * UART_BITS_PER_BYTE
+    if need > baud:
+        raise ConfigError(f"--baud {baud}: {rate_hz:g} Hz of accel + gyro packets need {need:g} bit/s; "
+                          f"use a faster baud rate or a lower --rate")
+
+
+def imu_encoder(kind: str, data: np.ndarray) -> Callable[[int], bytes]:
+    """Sample k of `data` as the kind's bytes (our frame with counter k, or two WT901 packets)."""
+    rows = data.tolist()
+    if kind == "wt901":
+        return lambda k: encode_sample(rows[k][:3], rows[k][3:])
+    return lambda k: encode_imu_frame(k, rows[k][:3], rows[k][3:])

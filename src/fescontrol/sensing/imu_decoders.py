@@ -1,0 +1,50 @@
+"""The IMU decoders by name: the seam a profile or a command line picks a wire format through.
+
+Every IMU decoder has the same shape (`ImuDecoder`): `feed(bytes) -> ImuSamples`,
+`finish() -> ImuSamples`, and the counters `frames_ok`, `frames_bad`, `samples_dropped`,
+`bytes_discarded`, `bytes_pending`. Adding a format is one module and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from fescontrol.errors import ConfigError
+from fescontrol.sensing.csv_lines import CsvLineDecoder
+from fescontrol.sensing.frames import ImuFrameDecoder
+from fescontrol.sensing.imu_samples import ImuSamples
+from fescontrol.sensing.wt901 import Wt901Decoder
+
+
+class ImuDecoder(Protocol):
+    frames_ok: int
+    bytes_discarded: int
+
+    @property
+    def frames_bad(self) -> int: ...
+
+    @property
+    def samples_dropped(self) -> int: ...
+
+    @property
+    def bytes_pending(self) -> int: ...
+
+    def feed(self, data: bytes | bytearray | memoryview) -> ImuSamples: ...
+
+    def finish(self) -> ImuSamples: ...
+
+
+IMU_DECODERS: dict[str, Callable[[], ImuDecoder]] = {
+    "imu6": ImuFrameDecoder,   # our frame type 0x02
+    "wt901": Wt901Decoder,     # WitMotion WT901 / JY901 packets
+    "csv": CsvLineDecoder,     # text lines from a microcontroller sketch
+}
+
+
+def make_imu_decoder(name: str) -> ImuDecoder:
+    """A fresh decoder for the wire format `name` (one of `IMU_DECODERS`)."""
+    try:
+        return IMU_DECODERS[name]()
+    except KeyError:
+        raise ConfigError(f"IMU wire format {name!r} is unknown; allowed: {', '.join(IMU_DECODERS)}") from None

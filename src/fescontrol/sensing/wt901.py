@@ -1,0 +1,214 @@
+"""WitMotion WT901 / JY901 "standard protocol" packets: encoders and a sans-I/O decoder.
+
+Every packet is 11 bytes: `0x55`, a type byte, four int16 little-endian values, and a
+checksum that is the low byte of the sum of the first 10 bytes. Types read here:
+`0x51` accel x, y, z (v / 32768 * 16 g) and temperature (v / 100 degC); `0x52` gyro x, y, z
+(v / 32768 * 2000 deg/s) and temperature or voltage; `0x53` roll, pitch, yaw
+(v / 32768 * 180 deg) and a version. Other packet types (0x50, 0x54 .. 0x5A, 0x5F) with a
+valid checksum are skipped. The scales follow the ranges the sensor is set to (its
+GYRORANGE / ACCRANGE registers), given to the decoder; the defaults are the sensor's
++-16 g and +-2000 deg/s.
+
+One sample is an accel packet and the gyro packet that follows it in the same output cycle
+(the sensor sends 0x51, 0x52, 0x53 ... in that order each cycle). WT901 packets carry no
+counter: the sample index is the arrival order. So a dropped packet can be seen only as a
+broken pair (a gyro packet with no accel before it, or two accels in a row: counted in
+`pairs_broken`, the lone packet dropped); a whole dropped cycle cannot be seen at all except by timing (the host's clock,
+or a time packet 0x50 if enabled). The 8-bit sum is weak: about 1 in 256 corrupted packets
+passes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+
+from fescontrol.errors import ProtocolError
+from fescontrol.sensing.imu_samples import ImuSamples
+
+log = logging.getLogger(__name__)
+
+HEADER = 0x55
+PACKET_LEN = 11
+TYPE_TIME = 0x50
+TYPE_ACC = 0x51
+TYPE_GYRO = 0x52
+TYPE_ANGLE = 0x53
+TYPE_READBACK = 0x5F
+KNOWN_TYPES = frozenset(range(0x50, 0x5B)) | {TYPE_READBACK}
+ACC_RANGE_G = 16.0
+GYRO_RANGE_DPS = 2000.0
+ANGLE_RANGE_DEG = 180.0
+FULL_SCALE = 32768.0
+RATES_HZ = (10.0, 20.0, 50.0, 100.0, 200.0)
+"""Output rates the WT901 offers (RRATE 0x06 .. 0x0B; 125 Hz is the WT931's only)."""
+BAUDS = (4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+"""Baud rates of the BAUD register (codes 1 .. 9)."""
+DEFAULT_BAUD = 115200
+
+
+def checksum(data: bytes | bytearray | memoryview) -> int:
+    """The WT901 checksum: the low byte of the sum of the bytes."""
+    return sum(data) & 0xFF
+
+
+def encode_packet(ptype: int, values: Sequence[int]) -> bytes:
+    """One packet of `ptype` with four raw int16 values (each within -32768 .. 32767)."""
+    if not 0 <= ptype <= 0xFF or len(values) != 4:
+        raise ProtocolError(f"WT901 packet: type 0x{ptype:X} with {len(values)} values (need a byte and 4 values)")
+    for v in values:
+        if not -0x8000 <= v <= 0x7FFF:
+            raise ProtocolError(f"WT901 packet type 0x{ptype:02X}: raw value {v} outside int16")
+    body = bytes((HEADER, ptype)) + struct.pack("<4h", *values)
+    return body + bytes((checksum(body),))
+
+
+def _raw(what: str, value: float, full_scale: float) -> int:
+    """A value as the sensor's raw int16: v / full_scale * 32768, rounded, saturated."""
+    if not math.isfinite(value):
+        raise ProtocolError(f"WT901 {what}: {value!r} is not a finite number")
+    return min(max(round(value / full_scale * FULL_SCALE), -0x8000), 0x7FFF)
+
+
+def encode_accel(acc_g: Sequence[float], temperature_c: float = 25.0, range_g: float = ACC_RANGE_G) -> bytes:
+    """An accel packet (0x51): x, y, z in g (saturated at the range) and the temperature."""
+    raw = [_raw(f"accel {a}", v, range_g) for a, v in zip("xyz", acc_g)]
+    return encode_packet(TYPE_ACC, [*raw, _raw("temperature", temperature_c, 327.68)])
+
+
+def encode_gyro(gyr_dps: Sequence[float], temperature_c: float = 25.0, range_dps: float = GYRO_RANGE_DPS) -> bytes:
+    """A gyro packet (0x52): x, y, z in deg/s (saturated at the range) and the temperature."""
+    raw = [_raw(f"gyro {a}", v, range_dps) for a, v in zip("xyz", gyr_dps)]
+    return encode_packet(TYPE_GYRO, [*raw, _raw("temperature", temperature_c, 327.68)])
+
+
+def encode_angle(angle_deg: Sequence[float], version: int = 0) -> bytes:
+    """An angle packet (0x53): roll, pitch, yaw in deg (+-180) and the firmware version."""
+    raw = [_raw(f"angle {a}", v, ANGLE_RANGE_DEG) for a, v in zip(("roll", "pitch", "yaw"), angle_deg)]
+    return encode_packet(TYPE_ANGLE, [*raw, version])
+
+
+def encode_sample(gyr_dps: Sequence[float], acc_g: Sequence[float]) -> bytes:
+    """One output cycle as the sensor sends it with accel and gyro enabled: 0x51 then 0x52."""
+    return encode_accel(acc_g) + encode_gyro(gyr_dps)
+
+
+class Wt901Decoder:
+    """Incremental WT901 decoder: bytes in any split, `ImuSamples` out (index = arrival order).
+
+    Hunts `0x55`; with 11 bytes buffered, a bad checksum or a type byte that is no WT901
+    type drops ONE byte and hunts again (as the vendor SDK does), so a packet right behind
+    garbage is never lost. Counters (never reset): `frames_ok` accel, gyro and angle packets
+    decoded; `frames_bad` rejected packets; `frames_skipped` other valid packet types;
+    `pairs_broken` accel or gyro packets dropped because their partner of the cycle never
+    came; `bytes_discarded` bytes that were no accepted packet; `samples_dropped` is always 0
+    (WT901 has no counter: a lost cycle is invisible here, see the module docstring).
+    `last_angle_deg` (roll, pitch, yaw) and `last_temperature_c` hold the latest values.
+    """
+
+    def __init__(self, acc_range_g: float = ACC_RANGE_G, gyro_range_dps: float = GYRO_RANGE_DPS) -> None:
+        if not (math.isfinite(acc_range_g) and acc_range_g > 0 and math.isfinite(gyro_range_dps) and gyro_range_dps > 0):
+            raise ProtocolError(f"WT901 ranges must be positive: accel {acc_range_g!r} g, gyro {gyro_range_dps!r} deg/s")
+        self._acc_scale = acc_range_g / FULL_SCALE
+        self._gyro_scale = gyro_range_dps / FULL_SCALE
+        self._buf = bytearray()
+        self._acc: tuple[int, int, int] | None = None
+        self._next_seq = 0
+        self.frames_ok = 0
+        self.frames_bad = 0
+        self.frames_skipped = 0
+        self.pairs_broken = 0
+        self.bytes_discarded = 0
+        self.samples_dropped = 0
+        self.last_angle_deg: tuple[float, float, float] | None = None
+        self.last_temperature_c: float | None = None
+
+    @property
+    def bytes_pending(self) -> int:
+        """Bytes held back as the possible start of a packet that has not fully arrived."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> ImuSamples:
+        """Add bytes; return the samples completed by them (possibly none)."""
+        self._buf += data
+        return self._parse(final=False)
+
+    def finish(self) -> ImuSamples:
+        """End of stream: an unfinished packet is bad; a half pair is broken."""
+        out = self._parse(final=True)
+        self.bytes_discarded += len(self._buf)
+        self._buf.clear()
+        self.pairs_broken += self._acc is not None
+        self._acc = None
+        return out
+
+    def _parse(self, final: bool) -> ImuSamples:
+        buf = self._buf
+        seqs: list[int] = []
+        rows: list[tuple[int, ...]] = []
+        i = 0
+        n = len(buf)
+        while True:
+            j = buf.find(HEADER, i)
+            if j < 0:
+                self.bytes_discarded += n - i
+                i = n
+                break
+            self.bytes_discarded += j - i
+            i = j
+            if n - i < PACKET_LEN:
+                if final and n > i:
+                    self._reject(i, "truncated at end of stream")
+                    i += 1
+                    continue
+                break
+            ptype = buf[i + 1]
+            if ptype not in KNOWN_TYPES:
+                self._reject(i, f"type 0x{ptype:02X} is no WT901 packet")
+                i += 1
+                continue
+            if checksum(memoryview(buf)[i:i + 10]) != buf[i + 10]:
+                self._reject(i, f"bad checksum 0x{buf[i + 10]:02X}")
+                i += 1
+                continue
+            values = struct.unpack_from("<4h", buf, i + 2)
+            i += PACKET_LEN
+            if ptype == TYPE_ACC:
+                self.frames_ok += 1
+                self.last_temperature_c = values[3] / 100.0
+                if self._acc is not None:
+                    self._broken("accel packet without its gyro packet")
+                self._acc = (values[0], values[1], values[2])
+            elif ptype == TYPE_GYRO:
+                self.frames_ok += 1
+                if self._acc is None:  # the cycle's accel (sent first) was lost
+                    self._broken("gyro packet without its accel packet")
+                    continue
+                seqs.append(self._next_seq)
+                self._next_seq += 1
+                rows.append((values[0], values[1], values[2]) + self._acc)
+                self._acc = None
+            elif ptype == TYPE_ANGLE:
+                self.frames_ok += 1
+                self.last_angle_deg = (values[0] * ANGLE_RANGE_DEG / FULL_SCALE,
+                                       values[1] * ANGLE_RANGE_DEG / FULL_SCALE,
+                                       values[2] * ANGLE_RANGE_DEG / FULL_SCALE)
+            else:
+                self.frames_skipped += 1
+        del buf[:i]
+        raw = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        return ImuSamples(seq=np.asarray(seqs, dtype=np.int64), gyr_dps=raw[:, :3] * self._gyro_scale,
+                          acc_g=raw[:, 3:] * self._acc_scale)
+
+    def _broken(self, why: str) -> None:
+        self.pairs_broken += 1
+        log.debug("WT901 %s: dropped", why)
+
+    def _reject(self, pos: int, why: str) -> None:
+        self.frames_bad += 1
+        self.bytes_discarded += 1
+        log.debug("WT901 packet at buffer offset %d rejected: %s", pos, why)
