@@ -9,6 +9,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[test]'
+	$(PY) -c 'from fescontrol.core.warmup import warm_up; warm_up()'  # compile the numba kernels into their cache once
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,9 +33,11 @@ mutation: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-enable --benchmark-only
 
-# the gaitpdb tables of benchmarks/RESULTS.md (every walk, both feet, heel cell alone and insole)
+# the real-walk tables of benchmarks/RESULTS.md: gaitpdb (every walk, both feet, heel cell alone and
+# insole) and the foot-IMU sets (voisard2023, gaitmap-example, truong2019)
 results: $(STAMP)
 	$(PY) tools/results/gaitpdb_table.py --results benchmarks/RESULTS.md
+	$(PY) tools/results/imu_tables.py --results benchmarks/RESULTS.md
 
 # the fault table in safety/ is written from the fault-injection suite's measurements
 fault-table: $(STAMP)

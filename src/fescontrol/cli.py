@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"gait scenario of the generator: {' | '.join(SCENARIOS)} (default healthy)")
     sim.add_argument("--out", type=Path, help="output folder (new or empty; default runs/simulate-...)")
     sim.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
-    sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")
+    sim.add_argument("--device", choices=["rehastim2", "rehamove3", "p24"], default="rehastim2",
+                     help="stimulator model, emulated (default rehastim2)")
+    sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
     sim.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
 
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(emulators started by hand): report.json is scored from them")
     run.add_argument("--yes", action="store_true",
                      help="confirm that the electrodes are placed and the operator is present")
+    ports = sub.add_parser("ports", help="list serial ports with USB ids and which device each looks like")
+    ports.add_argument("--json", action="store_true", help="print a JSON list instead of the table (for scripts)")
     replay_cli.add_commands(sub)
     return parser
 
@@ -62,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return replay_cli.dispatch(args)
         if args.command == "simulate":
             return console.simulate_command(args)
+        if args.command == "ports":
+            return console.ports_command(args)
         return console.run_command(args)
     except ConfigError as exc:
         print(f"fescontrol: bad input: {exc}", file=sys.stderr)

@@ -60,7 +60,8 @@ def _finish(outcome: SessionOutcome, report: dict[str, object], out_dir: Path) -
 
 def simulate_command(args: argparse.Namespace) -> int:
     req = SimulateRequest(duration_s=args.duration, seed=args.seed, scenario=args.scenario, out_dir=args.out,
-                          profile_path=args.profile, device_path=args.device_config, speed=args.speed,
+                          profile_path=args.profile,
+                          device_path=args.device_config or default_device_path(args.device), speed=args.speed,
                           rate_hz=args.rate)
     validate(req)
     # every input is checked before anything is created: bad input changes nothing
@@ -77,6 +78,16 @@ def simulate_command(args: argparse.Namespace) -> int:
         finally:
             progress.done()
     return _finish(outcome, report, out_dir)
+
+
+def ports_command(args: argparse.Namespace) -> int:
+    """`fescontrol ports`: the serial ports as a table (or JSON); always exit 0."""
+    from fescontrol.ports import format_table, list_serial_ports, to_json
+
+    rows = list_serial_ports()
+    sys.stdout.write((to_json(rows) if args.json else format_table(rows)) + "\n")
+    sys.stdout.flush()
+    return 0
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -26,7 +26,10 @@ What the batch runner models, and what it does not:
   in chunks of one second, as the live loop calls it, reading its `signal_health()` after
   every chunk: each change goes to `session.jsonl` (`kind: signal_health`) and all of them to
   `report.json` (`signal_health`). A recording without the columns the detector needs is
-  refused before anything is written; IMU recordings are refused (no IMU detector yet). Gaps
+  refused before anything is written. An IMU recording runs the profile's IMU detector
+  (`foot_imu` / `shank_imu`), the mount taken from the sidecar's `"mount"` when it says foot
+  or shank (:func:`detector_section_for`); with no `--profile`, the CLI picks the default IMU
+  profile for IMU recordings (:func:`default_profile_for`). Gaps
   (dropped samples) are NaN on the sample grid: no evidence, as a lost frame is to the live
   loop.
 - :func:`replay_in_memory` is the same run without files (detector, envelope, policy,
@@ -52,13 +55,14 @@ from fescontrol import __version__
 from fescontrol.config.models import DeviceConfig, PatientProfile
 from fescontrol.control.policy import channel_targets, quantise_current
 from fescontrol.core.batch import BatchResult, run_detector_batch
-from fescontrol.core.detectors import build_detector
+from fescontrol.core.detectors import IMU_KINDS, build_detector
 from fescontrol.core.envelope import EnvelopeParams
 from fescontrol.core.events import EV_HEEL_STRIKE
 from fescontrol.errors import ConfigError
 from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.records.footstep_scoring import aggregate_footsteps, score_footsteps
 from fescontrol.records.readers import STIM_HEADER, Event, StimRow
-from fescontrol.records.recording import KIND_IMU, Recording, read_recording
+from fescontrol.records.recording import IMU_COLUMNS, KIND_IMU, Recording, read_recording
 from fescontrol.records.report import write_report
 from fescontrol.records.scoring import aggregate, score
 from fescontrol.records.writers import JsonlLog, format_time_s
@@ -67,8 +71,12 @@ __all__ = [
     "ReplayOutcome",
     "ReplaySettings",
     "batch_stim_rows",
+    "default_profile_for",
+    "detector_section_for",
+    "sensor_kind_of",
     "delivered_frequency_hz",
     "find_recordings",
+    "format_footstep_table",
     "format_replay_table",
     "load_for_replay",
     "prepare_output_folder",
@@ -135,19 +143,59 @@ def find_recordings(folder: Path) -> list[Path]:
     return files
 
 
+def sensor_kind_of(source: Path) -> str:
+    """The sensor kind of a recording, or of every recording of a folder, from the header
+    lines alone (cheap: picks the default profile before anything is read in full). A folder
+    mixing IMU and force recordings is refused: one profile cannot run both."""
+    paths = find_recordings(source) if source.is_dir() else [source]
+    kinds = set()
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8-sig") as fh:
+                header = {h.strip() for h in fh.readline().split(",")}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the header: {exc}") from exc
+        kinds.add(KIND_IMU if header & set(IMU_COLUMNS) else "force")
+    if len(kinds) > 1:
+        raise ConfigError(f"{source}: mixes IMU and force recordings; replay them in separate folders "
+                          "(one profile, one sensor)")
+    return kinds.pop() if kinds else "force"
+
+
+def default_profile_for(source: Path) -> Path:
+    """The embedded default profile for the source's sensor: the IMU profile for IMU recordings."""
+    from fescontrol.config.loading import default_imu_profile_path, default_profile_path
+
+    return default_imu_profile_path() if sensor_kind_of(source) == KIND_IMU else default_profile_path()
+
+
+def detector_section_for(profile: PatientProfile, rec: Recording) -> Any:
+    """The profile's [detector] section, its IMU kind following the recording's mount.
+
+    A sidecar `"mount": "shank"` runs `shank_imu`, `"foot"` runs `foot_imu`, whatever IMU kind
+    the profile names (the mount is a fact of the recording, not a setting)."""
+    section = profile.detector
+    mount = rec.sidecar.get("mount")
+    if rec.kind == KIND_IMU and section.kind in IMU_KINDS and mount in ("foot", "shank"):
+        return section.model_copy(update={"kind": f"{mount}_imu"})
+    return section
+
+
 def load_for_replay(path: Path, events: Path | None = None,
                     profile: PatientProfile | None = None) -> Recording:
     """Read and validate a recording, refusing what batch replay cannot run.
 
-    With ``profile``, a recording that lacks a column the profile's detector needs is refused.
+    With ``profile``, a recording that lacks a column the profile's detector needs is refused
+    (an IMU recording with a force detector, a force recording with an IMU detector).
     """
     rec = read_recording(path, events)
-    if rec.kind == KIND_IMU:
-        raise ConfigError(f"{path}: an IMU recording: no IMU detector yet (replay runs heel-switch and "
-                          "insole recordings)")
     if profile is not None:
         kind = profile.detector.kind
-        need = build_detector(profile.detector, rec.rate_hz).required_columns
+        if rec.kind == KIND_IMU and kind not in IMU_KINDS:
+            raise ConfigError(f"{path}: an IMU recording, but the profile's detector is kind = {kind!r}: use an "
+                              f"IMU profile (kind = \"foot_imu\" or \"shank_imu\", e.g. "
+                              "configs/patients/imu-default.toml, the default when --profile is left out)")
+        need = build_detector(detector_section_for(profile, rec), rec.rate_hz).required_columns
         missing = [c for c in need if c not in rec.columns]
         if missing:
             raise ConfigError(f"{path}: no column {', '.join(missing)}: the profile's detector "
@@ -157,9 +205,10 @@ def load_for_replay(path: Path, events: Path | None = None,
 
 
 def run_profile_detector(columns: dict[str, np.ndarray], rate_hz: float,
-                         profile: PatientProfile) -> tuple[BatchResult, str, tuple[str, ...]]:
-    """The profile's detector and envelope over whole columns: (result, detector kind, columns used)."""
-    detector = build_detector(profile.detector, rate_hz)
+                         profile: PatientProfile, section: Any = None) -> tuple[BatchResult, str, tuple[str, ...]]:
+    """The profile's detector (or ``section``'s) and envelope over whole columns:
+    (result, detector kind, columns used)."""
+    detector = build_detector(profile.detector if section is None else section, rate_hz)
     env = profile.envelope
     envelope = EnvelopeParams(env.ramp_up_s, env.extension_s, env.ramp_down_s, env.max_stim_s)
     chunk = max(1, int(round(HEALTH_CHUNK_S * rate_hz)))
@@ -168,7 +217,7 @@ def run_profile_detector(columns: dict[str, np.ndarray], rate_hz: float,
 
 
 def replay_in_memory(columns: dict[str, np.ndarray], rate_hz: float, truth: Sequence[Event],
-                     profile: PatientProfile, device: DeviceConfig) -> dict[str, Any]:
+                     profile: PatientProfile, device: DeviceConfig, section: Any = None) -> dict[str, Any]:
     """Detector, envelope, policy and scorer over in-memory columns (sample 0 at t = 0): the report.
 
     The same computation as :func:`replay_batch` without reading or writing files, so a test or
@@ -176,7 +225,7 @@ def replay_in_memory(columns: dict[str, np.ndarray], rate_hz: float, truth: Sequ
     offset) quickly. The report holds the SCORING.md metrics plus ``detector``,
     ``signal_health`` (list of ``[t_s, text]``) and ``scored_time_s`` (the recording's length).
     """
-    result, kind, used = run_profile_detector(columns, rate_hz, profile)
+    result, kind, used = run_profile_detector(columns, rate_hz, profile, section)
     rows, bursts = batch_stim_rows(result.level, 0.0, rate_hz, profile, device)
     n = result.level.shape[0]
     detected = [Event(t, k, kind) for t, k in result.event_times(rate_hz)]
@@ -185,7 +234,16 @@ def replay_in_memory(columns: dict[str, np.ndarray], rate_hz: float, truth: Sequ
     report.update({"detector": kind, "input_columns": list(used), "controller_bursts": bursts,
                    "scored_time_s": n / rate_hz,
                    "signal_health": [[round(i / rate_hz, 3), m] for i, m in result.health]})
+    _add_footsteps(report, rows, truth, profile, 0.0, n / rate_hz)
     return report
+
+
+def _add_footsteps(report: dict[str, Any], rows: Sequence[StimTuple], truth: Sequence[Event],
+                   profile: PatientProfile, start_s: float, end_s: float) -> None:
+    """Footstep truth (heel_off -> foot_flat, no swings): add the footstep metrics."""
+    if any(e.kind == "foot_flat" for e in truth):
+        report.update(score_footsteps([StimRow(*r) for r in rows], truth, profile.plateau_by_channel(),
+                                      start_s, end_s))
 
 
 def delivered_frequency_hz(profile: PatientProfile) -> float:
@@ -263,9 +321,10 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
     profile, device = settings.profile, settings.device
     rate = rec.rate_hz
     t0 = float(rec.t_s[0])
-    detector = build_detector(profile.detector, rate)
+    section = detector_section_for(profile, rec)
+    detector = build_detector(section, rate)
     columns = {name: rec.dense(name) for name in detector.required_columns}
-    result, kind, used = run_profile_detector(columns, rate, profile)
+    result, kind, used = run_profile_detector(columns, rate, profile, section)
     n = result.level.shape[0]
     rows, bursts = batch_stim_rows(result.level, t0, rate, profile, device)
     t_end = t0 + n / rate
@@ -300,9 +359,12 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
         report.update({"mode": "batch", "recording": str(rec.path), "sensor_kind": rec.kind,
                        "detector": kind, "input_column": used[0], "input_columns": list(used),
                        "rate_hz": rate, "group": rec.group,
-                       "recording_side": rec.sidecar.get("side"), "gaps": rec.gaps,
+                       "recording_side": rec.sidecar.get("side"), "recording_mount": rec.sidecar.get("mount"),
+                       "gaps": rec.gaps,
                        "signal_health": [[round(t0 + i / rate, 3), m] for i, m in result.health],
                        "safety_gate": "not run (batch replay)"})
+        if rec.truth is not None:
+            _add_footsteps(report, rows, rec.truth, profile, t0, t_end)
         _write_json(out_dir / "report.json", report)
         log.write({"t_mono": time.monotonic_ns(), "t_s": round(t_end, 4), "kind": "session_end",
                    "exit_status": 0, "reason": outcome.reason, "samples": outcome.samples,
@@ -349,6 +411,9 @@ def replay_path(source: Path, out_dir: Path, settings: ReplaySettings, *, events
         progress(total, total, "done")
     if folder:
         summary = {label: report for label, report in summary_rows(outcomes)}
+        steps = [o.report for o in outcomes if "footsteps" in o.report]
+        if steps:
+            summary["footsteps total"] = aggregate_footsteps(steps)
         _write_json(out_dir / "summary.json", summary)
     return outcomes
 
@@ -390,3 +455,25 @@ def format_replay_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
         cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)
+
+
+def format_footstep_table(outcomes: Sequence[ReplayOutcome]) -> str | None:
+    """Recordings with footstep truth (heel_off -> foot_flat): one row each, pooled per group and
+    in total (``records/footstep_scoring.py``); None when there are none."""
+    rows = [o for o in outcomes if "footsteps" in o.report]
+    if not rows:
+        return None
+
+    def line(label: str, r: dict[str, Any]) -> str:
+        cov, out = r.get("footstep_coverage"), r.get("outside_share")
+        return (f"{label:<24} {r.get('footsteps', 0):>9} {'n/a' if cov is None else f'{cov:.4f}':>17} "
+                f"{'n/a' if out is None else f'{out:.4f}':>13}")
+
+    lines = [f"{'recording':<24} {'footsteps':>9} {'footstep_coverage':>17} {'outside_share':>13}"]
+    lines += [line(o.name, o.report) for o in rows]
+    groups = sorted({o.group for o in rows})
+    if len(groups) > 1:
+        lines += [line(f"total {g or '(no group)'}", aggregate_footsteps([o.report for o in rows if o.group == g]))
+                  for g in groups]
+    lines.append(line("total", aggregate_footsteps([o.report for o in rows])))
+    return "\n".join(lines)

@@ -27,13 +27,14 @@ def add_commands(subparsers: Any) -> None:
         description="Replay CONTRACT recordings (NAME.csv, optional NAME.json and NAME.events.csv) "
                     "through the detector, envelope and stimulation policy, and write stim.csv, "
                     "events.csv, truth.csv, session.jsonl and report.json as a session does. "
-                    "Heel-switch and insole recordings run on heel_N; IMU recordings are refused "
-                    "(no IMU detector yet).")
+                    "Heel-switch and insole recordings run on heel_N; IMU recordings (gyr_*_dps) on the "
+                    "IMU profile's gyroscope detector (foot or shank, from NAME.json's mount).")
     rp.add_argument("source", type=Path, metavar="REC.csv|FOLDER",
                     help="a recording, or a folder: one table row per recording plus pooled totals")
     rp.add_argument("--events", type=Path, metavar="EV.csv",
                     help="truth events for a single recording (default: NAME.events.csv beside it)")
-    rp.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
+    rp.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example; for IMU "
+                                                 "recordings the embedded imu-default)")
     rp.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded rehastim2)")
     rp.add_argument("--mode", choices=("batch", "live"), default="batch",
                     help="batch (default): kernels over the whole recording in-process. live: stream the "
@@ -94,20 +95,23 @@ def _replay(args: argparse.Namespace) -> int:
         return _replay_live(args)
     from fescontrol.config.loading import (
         default_device_path,
-        default_profile_path,
         load_device,
         load_profile,
     )
     from fescontrol.records.scoring import format_report_table
     from fescontrol.replay import (
         ReplaySettings,
+        default_profile_for,
+        format_footstep_table,
         format_replay_table,
         replay_path,
         summary_rows,
     )
 
     device_path = Path(args.device_config or default_device_path())
-    profile_path = Path(args.profile or default_profile_path())
+    if args.profile is None and not args.source.exists():
+        raise ConfigError(f"{args.source}: no such recording or folder")
+    profile_path = Path(args.profile or default_profile_for(args.source))
     device, device_sha = load_device(device_path)
     profile, profile_sha = load_profile(profile_path, device)
     settings = ReplaySettings(profile, profile_path, profile_sha, device, device_path, device_sha)
@@ -121,14 +125,19 @@ def _replay(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.done()
     stdout = sys.stdout
+    footsteps = format_footstep_table(outcomes)
     if folder:
         stdout.write(format_replay_table(summary_rows(outcomes)) + "\n")
+        if footsteps is not None:
+            stdout.write(footsteps + "\n")
     else:
         report = outcomes[0].report
         if report.get("scored"):
             stdout.write(format_report_table(report) + "\n")
         else:
             stdout.write(f"not scored: {report.get('not_scored_because', 'no truth')}\n")
+        if footsteps is not None:
+            stdout.write(footsteps + "\n")
     stdout.write(f"output folder: {out}\n")
     stdout.flush()
     return 0

@@ -32,7 +32,6 @@ from fescontrol.control.loop import ControlLoop
 from fescontrol.control.machine import ControllerMachine
 from fescontrol.control.session import SessionSetup, loop_settings
 from fescontrol.control.session_records import SessionRecords
-from fescontrol.control.stimlink import LinkTiming, StimulatorLink
 from fescontrol.control.virtual_port import VirtualPort, virtual_pair
 from fescontrol.errors import SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
@@ -41,6 +40,7 @@ from fescontrol.safety.limits import limits_from_config as gate_limits_from_conf
 from fescontrol.safety.liveness import Liveness
 from fescontrol.safety.liveness import limits_from_config as liveness_limits_from_config
 from fescontrol.sensing.frames import encode_heel_frame
+from fescontrol.stimulators.sciencemode2 import LinkTiming, StimulatorLink
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -393,3 +393,18 @@ def test_phases() -> None:
     _, _, state = run(tr.heel[:tr.to[1] + 10])
     assert int(state[ah.S_PHASE]) == PH_SWING
     assert EV_NONE == 0
+
+
+def test_a_walk_cut_mid_stance_keeps_its_first_swing() -> None:
+    """The recording starts 10 samples before heel-off (heel loaded, falling; gaitpdb GaPt05
+    right, SiPt04 left): the contact present from the first sample has no heel strike to
+    debounce, so the minimum contact (0.25 s) does not hold its heel-off back and the burst
+    starts before toe-off."""
+    tr = gait_trace(6)
+    start = tr.ho[0] - 10
+    assert tr.heel[start] > 50.0
+    ev, back, _ = run(tr.heel[start:])
+    offs = events(ev, back, EV_HEEL_OFF)
+    assert offs and offs[0][0] + start <= tr.ho[0] + 2
+    assert offs[0][0] < AdaptiveHeelParams().min_contact_s * RATE
+    assert len(offs) == 6

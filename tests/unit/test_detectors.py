@@ -23,6 +23,7 @@ from fescontrol.core.batch import run_detector_batch
 from fescontrol.core.detectors import (
     DEFAULT_KIND,
     DETECTOR_KINDS,
+    IMU_KINDS,
     AdaptiveHeelDetector,
     AdaptiveHeelParams,
     HeelSwitchDetector,
@@ -44,6 +45,8 @@ from fescontrol.core.heelswitch import HeelSwitchParams
 from fescontrol.errors import ConfigError
 from tests.unit.test_adaptive_heel import gait_trace
 
+FORCE_KINDS = tuple(k for k in DETECTOR_KINDS if k not in IMU_KINDS)
+"""The kinds that read force columns (the IMU kinds have their own tests: test_imu_gyro.py)."""
 RATE = 100.0
 ENVELOPE = EnvelopeParams(0.06, 0.05, 0.08, 1.5)
 
@@ -72,7 +75,7 @@ def columns(tr_seed: int = 0, n: int = 25, **kw: object) -> dict[str, np.ndarray
 # ------------------------------------------------------------------ building by name
 
 def test_kinds_are_the_profiles_and_the_default_is_adaptive() -> None:
-    assert DETECTOR_KINDS == PROFILE_KINDS == ("heel_switch", "adaptive_heel", "insole")
+    assert DETECTOR_KINDS == PROFILE_KINDS == ("heel_switch", "adaptive_heel", "insole", "foot_imu", "shank_imu")
     assert DEFAULT_KIND == "adaptive_heel"
     profile, _ = load_profile(default_profile_path(), load_device(default_device_path())[0])
     det = build_detector(profile.detector, RATE)
@@ -112,13 +115,17 @@ def test_params_are_validated() -> None:
         AdaptiveHeelParams(contact_share=float("nan"))
     with pytest.raises(ValueError, match="fore_release_share"):
         InsoleParams(fore_release_share=0.5)
+    with pytest.raises(ValueError, match="long_onset_share"):
+        InsoleParams(long_onset_share=1.5)
+    with pytest.raises(ValueError, match="long_contact_share"):
+        InsoleParams(long_contact_share=-1.0)
     with pytest.raises(ValueError, match="rate_hz"):
         AdaptiveHeelDetector(AdaptiveHeelParams(), 0.0)
 
 
 # ------------------------------------------------------------------ the one method
 
-@pytest.mark.parametrize("kind", DETECTOR_KINDS)
+@pytest.mark.parametrize("kind", FORCE_KINDS)
 def test_one_call_equals_calls_of_one_sample(kind: str) -> None:
     cols = columns(1, n=12)
     n = cols["heel_N"].shape[0]
@@ -133,7 +140,7 @@ def test_one_call_equals_calls_of_one_sample(kind: str) -> None:
     assert np.count_nonzero(ev1 == EV_HEEL_STRIKE) >= 10
 
 
-@pytest.mark.parametrize("kind", DETECTOR_KINDS)
+@pytest.mark.parametrize("kind", FORCE_KINDS)
 @pytest.mark.parametrize("seed", [2, 3])
 def test_random_chunks_equal_one_call(kind: str, seed: int) -> None:
     cols = columns(seed)
@@ -147,7 +154,7 @@ def test_random_chunks_equal_one_call(kind: str, seed: int) -> None:
     np.testing.assert_array_equal(back1, np.concatenate([p[1] for p in parts]))
 
 
-@pytest.mark.parametrize("kind", DETECTOR_KINDS)
+@pytest.mark.parametrize("kind", FORCE_KINDS)
 def test_inputs_are_checked(kind: str) -> None:
     det = make(kind)
     with pytest.raises(ValueError, match="column 'heel_N' missing"):
@@ -164,7 +171,7 @@ def test_inputs_are_checked(kind: str) -> None:
     assert ev.shape == (3,)
 
 
-@pytest.mark.parametrize("kind", DETECTOR_KINDS)
+@pytest.mark.parametrize("kind", FORCE_KINDS)
 def test_in_contact_and_reset(kind: str) -> None:
     tr = gait_trace(4)
     det = make(kind)
@@ -205,7 +212,7 @@ def test_insole_names_a_forefoot_that_never_loads() -> None:
     assert "steps from the forefoot only" in str(det.signal_health())
 
 
-@pytest.mark.parametrize("kind", DETECTOR_KINDS)
+@pytest.mark.parametrize("kind", FORCE_KINDS)
 def test_a_good_walk_is_healthy(kind: str) -> None:
     det = make(kind)
     tr = gait_trace(20, heel_peak=250.0)
@@ -337,7 +344,7 @@ def test_envelope_events_maps_only_the_abort() -> None:
     assert EVENT_NAMES == {1: "heel_strike", 2: "heel_off", 3: "toe_off"}
 
 
-@pytest.mark.parametrize("kind", DETECTOR_KINDS)
+@pytest.mark.parametrize("kind", FORCE_KINDS)
 def test_batch_runner_is_the_live_loop(kind: str) -> None:
     cols = columns(4)
     whole = run_detector_batch(make(kind), cols, ENVELOPE)
@@ -402,11 +409,12 @@ def test_a_profile_with_the_old_detector_keys_loads_as_adaptive(tmp_path: Path) 
 
 WARM_UP_CHECK = """
 import numpy as np
-from fescontrol.core import adaptive_heel, insole, heelswitch
+from fescontrol.core import adaptive_heel, insole, heelswitch, imu_gyro
 from fescontrol.core.detectors import DETECTOR_KINDS, build_detector
 from fescontrol.core.warmup import warm_up
 
-kernels = (adaptive_heel.detect_adaptive_heel, insole.detect_insole, heelswitch.detect_heel_switch)
+kernels = (adaptive_heel.detect_adaptive_heel, insole.detect_insole, heelswitch.detect_heel_switch,
+           imu_gyro.detect_imu_gyro)
 warm_up()
 before = [list(k.signatures) for k in kernels]
 assert all(before), before
@@ -420,7 +428,9 @@ for kind in DETECTOR_KINDS:
     det = build_detector(S(kind), 100.0)
     for _ in range(50):
         n = int(rng.integers(1, 12))
-        det.process({"heel_N": rng.uniform(0, 400, n), "fore_N": rng.uniform(0, 400, n)})
+        det.process({"heel_N": rng.uniform(0, 400, n), "fore_N": rng.uniform(0, 400, n),
+                     "gyr_x_dps": rng.uniform(-400, 400, n), "gyr_y_dps": rng.uniform(-400, 400, n),
+                     "gyr_z_dps": rng.uniform(-400, 400, n)})
         det.signal_health()
 after = [list(k.signatures) for k in kernels]
 assert after == before, (before, after)
@@ -437,3 +447,53 @@ def test_warm_up_compiles_every_detector_kind() -> None:
 def test_dataclass_replace_keeps_validation() -> None:
     with pytest.raises(ValueError):
         replace(AdaptiveHeelParams(), weak_contact_share=2.0)
+
+
+def _long_contact(fore_low: float) -> tuple[dict[str, np.ndarray], int, int]:
+    """A walk, then 4 s of standing. 2 s into it (a contact longer than 1.4 strides) the heel
+    unloads and the forefoot falls fast from 300 N to ``fore_low`` (its range is ~600 N) for
+    0.15 s, then both take the weight again: with ``fore_low`` above 8 % of the range, a
+    near-lift in a turn (the midfoot keeps the weight). 1 s later the foot really lifts:
+    heel and forefoot to 0 for 0.4 s (toe-off at ``lift``), then it lands again."""
+    tr = gait_trace(12, stand_s=4.0)
+    heel, fore = tr.heel.copy(), tr.fore.copy()
+    e = tr.hs[-1] + 110 + 200
+    heel[e:e + 5] = np.linspace(120.0, 0.0, 5)
+    heel[e + 5:e + 30] = 0.0
+    fore[e + 10:e + 15] = np.linspace(300.0, fore_low, 5)
+    fore[e + 15:e + 30] = fore_low
+    lift = e + 100
+    heel[lift - 10:lift - 5] = np.linspace(120.0, 0.0, 5)
+    heel[lift - 5:lift + 40] = 0.0
+    fore[lift - 6:lift] = np.linspace(300.0, 0.0, 7)[:-1]
+    fore[lift:lift + 40] = 0.0
+    return {"heel_N": heel, "fore_N": fore}, e, lift
+
+
+def test_insole_starts_no_burst_on_a_near_lift_in_a_long_contact() -> None:
+    cols, e, lift = _long_contact(70.0)
+    ev, _, _ = run_insole(cols)
+    starts = [int(i) for i in np.flatnonzero(ev == EV_HEEL_OFF) if i >= e]
+    assert starts and starts[0] >= lift - 3, "no burst in the near-lift"
+    assert starts[0] <= lift + 2, "the real lift after it is stimulated by toe-off"
+    # the rule is what holds it back: switched off, the push-off gate fires in the near-lift
+    ev_off, _, _ = run_insole(cols, long_contact_share=0.0)
+    assert any(e <= i < e + 30 for i in np.flatnonzero(ev_off == EV_HEEL_OFF))
+    # a forefoot that really unloads in a long contact starts the burst there
+    cols, e, _ = _long_contact(0.0)
+    ev, _, _ = run_insole(cols)
+    assert any(e + 10 <= i <= e + 17 for i in np.flatnonzero(ev == EV_HEEL_OFF))
+    for x, y in zip(ev, run_insole(cols, fn=ins.detect_insole.py_func)[0], strict=True):
+        assert x == y
+
+
+def test_insole_stimulates_the_first_swing_of_a_walk_cut_at_push_off() -> None:
+    """The recording starts 0.15 s before toe-off (heel already off, forefoot loaded, as
+    gaitpdb GaPt06 right): the contact present from the first sample has no heel strike to
+    debounce, so the minimum contact (0.25 s) does not hold the first burst back."""
+    tr = gait_trace(6)
+    start = tr.to[0] - 15
+    ev, back, _ = run_insole({"heel_N": tr.heel[start:], "fore_N": tr.fore[start:]})
+    starts = np.flatnonzero(ev == EV_HEEL_OFF)
+    assert starts.size and starts[0] <= 15, "the first burst starts by toe-off"
+    assert starts[0] < InsoleParams().heel.min_contact_s * RATE

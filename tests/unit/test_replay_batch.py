@@ -27,6 +27,7 @@ from fescontrol.core.detectors import build_detector
 from fescontrol.core.envelope import EnvelopeParams
 from fescontrol.errors import ConfigError
 from fescontrol.records.readers import read_events_csv, read_stim_csv
+from fescontrol.records.recording import write_recording
 from fescontrol.replay import (
     ReplaySettings,
     format_replay_table,
@@ -140,11 +141,11 @@ def test_imu_and_bad_recordings_are_refused_before_anything_is_written(
     make_recording(src, "a", 1)
     (src / "z_imu.csv").write_text("t_s,gyr_x_dps,gyr_y_dps,gyr_z_dps,acc_x_g,acc_y_g,acc_z_g\n"
                                    "0.00,1,2,3,0,0,1\n0.01,1,2,3,0,0,1\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="no IMU detector yet"):
+    with pytest.raises(ConfigError, match="an IMU recording, but the profile's detector is kind = 'adaptive_heel'"):
         replay_path(src, tmp_path / "out", settings)
     assert not (tmp_path / "out").exists()
-    assert main(["replay", str(src / "z_imu.csv"), "--out", str(tmp_path / "o1")]) == 2
-    assert "no IMU detector yet" in capsys.readouterr().err
+    assert main(["replay", str(src), "--out", str(tmp_path / "o1")]) == 2
+    assert "mixes IMU and force recordings" in capsys.readouterr().err
     assert main(["replay", str(src / "a.csv"), "--mode", "live", "--speed", "50", "--out", str(tmp_path / "o2")]) == 2
     assert "--speed 50.0: allowed 0.1 to 10" in capsys.readouterr().err
     assert main(["replay", str(src), "--events", str(src / "a.events.csv"), "--out", str(tmp_path / "o3")]) == 2
@@ -178,3 +179,32 @@ def test_a_gaitpdb_walk_replays_and_is_scored(tmp_path: Path, capsys: pytest.Cap
     assert report["scored"] and report["sensor_kind"] == "insole" and report["input_column"] == "heel_N"
     assert report["swings"] > 100 and report["coverage"] is not None and report["coverage"] > 0.9
     assert report["event_f1"]["heel_strike"] > 0.9
+
+
+def test_an_imu_recording_replays_on_the_default_imu_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No --profile: an IMU recording runs configs/patients/imu-default.toml; the mount comes
+    from NAME.json, so a shank recording runs shank_imu."""
+    rate = 100.0
+    t = np.arange(int(12 * rate)) / rate
+    sag = np.zeros_like(t)
+    truth = []
+    for k in range(8):  # strides of 1.1 s: push-off, swing, heel-strike lobes
+        t0 = 2.0 + 1.1 * k
+        for a, b, peak in ((t0, t0 + 0.2, -400.0), (t0 + 0.2, t0 + 0.6, 350.0), (t0 + 0.6, t0 + 0.7, -200.0)):
+            m = (t >= a) & (t < b)
+            sag[m] = peak * np.sin(np.pi * (t[m] - a) / (b - a))
+        truth += [(t0 + 0.15, "toe_off", "synthetic"), (t0 + 0.6, "heel_strike", "synthetic")]
+    zero = np.zeros_like(t)
+    columns = {"gyr_x_dps": zero, "gyr_y_dps": -sag, "gyr_z_dps": zero, "acc_x_g": zero, "acc_y_g": zero,
+               "acc_z_g": zero + 1.0}
+    for mount in ("foot", "shank"):
+        write_recording(tmp_path / "recs", f"walk_{mount}", t, columns, {"mount": mount, "rate_hz": rate}, truth)
+    out = tmp_path / "out"
+    assert main(["replay", str(tmp_path / "recs"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    foot = json.loads((out / "walk_foot" / "report.json").read_text())
+    shank = json.loads((out / "walk_shank" / "report.json").read_text())
+    assert foot["detector"] == "foot_imu" and shank["detector"] == "shank_imu"
+    assert foot["profile_sha256"] == shank["profile_sha256"]
+    assert foot["coverage"] == 1.0 and foot["stance_intrusion"] <= 0.03
+    assert shank["swings"] == 8

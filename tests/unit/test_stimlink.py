@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from fescontrol_hil.rehastim2_model import FaultPlan
 
-from fescontrol.control.stimlink import InFlight, LinkTiming, _name
 from fescontrol.errors import DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import GateState
+from fescontrol.stimulators.sciencemode2 import InFlight, LinkTiming, _name
 from tests.unit.loop_rig import MS, START_NS, LoopRig
 
 START_ACK = sm2.Cmd.START_CHANNEL_LIST_MODE_ACK

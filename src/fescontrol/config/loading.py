@@ -51,6 +51,11 @@ def default_profile_path() -> Path:
     return embedded_config_dir() / "patients" / "example.toml"
 
 
+def default_imu_profile_path() -> Path:
+    """The embedded default profile when the sensor is an IMU (foot or shank gyroscope)."""
+    return embedded_config_dir() / "patients" / "imu-default.toml"
+
+
 MAX_CONFIG_BYTES = 64 * 1024
 """A config is a page of text; anything bigger is the wrong file (or /dev/zero)."""
 
@@ -284,7 +289,7 @@ def _frequency_problems(profile: PatientProfile, device: DeviceConfig) -> list[s
     code = sm2.frequency_code_for_hz(f)
     delivered = sm2.frequency_hz(code)
     if lo <= code <= hi and abs(delivered - f) <= FREQUENCY_TOLERANCE * f:
-        if sm2.main_interval_ms(code) < dev.group_interval_ms:
+        if dev.group_interval_ms is not None and sm2.main_interval_ms(code) < dev.group_interval_ms:
             return [f"{key}: main interval {sm2.main_interval_ms(code)} ms is shorter than device "
                     f"group_interval_ms ({dev.group_interval_ms}); {dev.model} refuses Start"]
         return []

@@ -42,6 +42,10 @@ class Firmware:
     baudrate: int
     parity: str
     stopbits: int
+    protocol: str = "sciencemode2"
+    """The wire protocol of the model (the stimulator backend and gate hook of that name)."""
+    rtscts: bool = False
+    """Hardware flow control the device expects."""
 
 
 FIRMWARE: dict[str, Firmware] = {
@@ -51,6 +55,20 @@ FIRMWARE: dict[str, Firmware] = {
                           group_time_code_min=13, group_time_code_max=255, watchdog_ms=1200,
                           worst_ack_ms=100, command_processing_ms=10, init_period_ms=500,
                           baudrate=460800, parity="even", stopbits=1),
+    # ScienceMode3/4 mid level (stimulators.md Part B). The time codes are the period range read as
+    # ScienceMode2 main time codes (period = 1 ms + code x 0.5 ms), the gate's one integer form of the
+    # rate: RehaMove3 2..1000 ms (C.1); P24 1.5..1025 ms (its own range, 0.5..16383 ms, is wider
+    # than that form; irrelevant below the 100 Hz cap). 3 Mbaud 8N2 RTS/CTS (B.1). Watchdog
+    # 2 s (B.5). No device Init (init_period_ms 0). worst_ack_ms and the 10 ms processing time are
+    # the emulator's readings, UNVERIFIED on firmware (S15 waits 500 ms for init/stop acks).
+    "rehamove3": Firmware(main_time_code_min=2, main_time_code_max=1998, group_time_code_min=0,
+                          group_time_code_max=0, watchdog_ms=2000, worst_ack_ms=100, command_processing_ms=10,
+                          init_period_ms=0, baudrate=3000000, parity="none", stopbits=2,
+                          protocol="sciencemode4", rtscts=True),
+    "p24": Firmware(main_time_code_min=1, main_time_code_max=sm2.MAIN_TIME_CODE_MAX, group_time_code_min=0,
+                    group_time_code_max=0, watchdog_ms=2000, worst_ack_ms=100, command_processing_ms=10,
+                    init_period_ms=0, baudrate=3000000, parity="none", stopbits=2,
+                    protocol="sciencemode4", rtscts=True),
 }
 
 
@@ -76,8 +94,8 @@ class _Frozen(BaseModel):
 
 
 class DeviceSection(_Frozen):
-    model: Literal["rehastim2"]
-    protocol: Literal["sciencemode2"]
+    model: Literal["rehastim2", "rehamove3", "p24"]
+    protocol: Literal["sciencemode2", "sciencemode4"]
     channels: int = Field(ge=1, le=8)
     max_current_ma: int = Field(ge=0, le=130)
     current_step_ma: int = Field(ge=1, le=10)
@@ -85,7 +103,8 @@ class DeviceSection(_Frozen):
     max_pulse_width_us: int = Field(ge=1, le=500)
     max_frequency_hz: float = Field(gt=0, le=125)
     min_main_interval_ms: float = Field(ge=8.0, le=1025.0)
-    group_interval_ms: float = Field(ge=8.0, le=129.0)
+    group_interval_ms: float | None = Field(default=None, ge=8.0, le=129.0)
+    """ScienceMode2 only (the channel list's group interval); other protocols have none."""
 
     @model_validator(mode="after")
     def _ranges(self) -> "DeviceSection":
@@ -95,6 +114,19 @@ class DeviceSection(_Frozen):
             problems.append(("min_pulse_width_us", self.min_pulse_width_us,
                              f"exceeds max_pulse_width_us ({self.max_pulse_width_us})"))
         fw = FIRMWARE[self.model]
+        if self.protocol != fw.protocol:
+            problems.append(("protocol", self.protocol, f"{self.model} speaks {fw.protocol} (allowed: {fw.protocol!r})"))
+        if fw.protocol != "sciencemode2":
+            if self.group_interval_ms is not None:
+                problems.append(("group_interval_ms", self.group_interval_ms,
+                                 f"{fw.protocol} has no group interval (allowed: leave the key out)"))
+            _raise_if(problems)
+            return self
+        if self.group_interval_ms is None:
+            problems.append(("group_interval_ms", None, f"{self.model} needs it (allowed: "
+                             f"{sm2.group_interval_ms(fw.group_time_code_min)}..{sm2.group_interval_ms(fw.group_time_code_max)} ms)"))
+            _raise_if(problems)
+        assert self.group_interval_ms is not None
         try:
             code = sm2.group_time_code(self.group_interval_ms)
         except ProtocolError:
@@ -126,6 +158,8 @@ class LinkSection(_Frozen):
     max_response_ms: int = Field(ge=10, le=1000)
     handshake_timeout_ms: int = Field(ge=100, le=60000)
     command_period_ms: int = Field(ge=1, le=1000)
+    rtscts: bool = False
+    """RTS/CTS hardware flow control (the RehaMove3 and P24 document it; the RehaStim 2 has none)."""
 
     @field_validator("baudrate")
     @classmethod
@@ -174,11 +208,12 @@ class DeviceConfig(_Frozen):
         link = self.link
         model = self.device.model
         problems: list[tuple[str, object, str]] = []
-        for key, want in (("baudrate", fw.baudrate), ("parity", fw.parity), ("stopbits", fw.stopbits)):
+        for key, want in (("baudrate", fw.baudrate), ("parity", fw.parity), ("stopbits", fw.stopbits),
+                          ("rtscts", fw.rtscts)):
             if getattr(link, key) != want:
                 problems.append((f"link.{key}", getattr(link, key),
                                  f"{model} talks only {fw.baudrate} baud, parity {fw.parity}, "
-                                 f"{fw.stopbits} stop bit (allowed: {want!r})"))
+                                 f"{fw.stopbits} stop bit, RTS/CTS {'on' if fw.rtscts else 'off'} (allowed: {want!r})"))
         if link.watchdog_timeout_ms > fw.watchdog_ms:
             problems.append(("link.watchdog_timeout_ms", link.watchdog_timeout_ms,
                              f"the {model} watchdog is fixed at {fw.watchdog_ms} ms (allowed: "
@@ -201,7 +236,7 @@ class DeviceConfig(_Frozen):
 class PatientSection(_Frozen):
     id: str = Field(min_length=1, max_length=64)
     side: Literal["left", "right"]
-    sensor: Literal["heel_switch"]
+    sensor: Literal["heel_switch", "imu"]
 
 
 class StimulationSection(_Frozen):
@@ -236,7 +271,7 @@ class EnvelopeSection(_Frozen):
         return self.max_stim_s + self.extension_s + self.ramp_down_s
 
 
-DETECTOR_KINDS = ("heel_switch", "adaptive_heel", "insole")
+DETECTOR_KINDS = ("heel_switch", "adaptive_heel", "insole", "foot_imu", "shank_imu")
 """The detector kinds a profile may name (fescontrol.core.detectors builds them)."""
 
 
@@ -250,7 +285,7 @@ class DetectorSection(_Frozen):
     ``min_contact_s`` and ``min_swing_s`` apply to every kind.
     """
 
-    kind: Literal["heel_switch", "adaptive_heel", "insole"] = "adaptive_heel"
+    kind: Literal["heel_switch", "adaptive_heel", "insole", "foot_imu", "shank_imu"] = "adaptive_heel"
     contact_threshold_n: float = Field(default=80.0, gt=0, le=3000)
     release_threshold_n: float = Field(default=25.0, gt=0, le=3000)
     debounce_samples: int = Field(ge=1, le=20)
@@ -277,6 +312,23 @@ class DetectorSection(_Frozen):
     fore_drop_share: float = Field(default=0.15, ge=0.0, le=1.0)
     fore_min_range_n: float = Field(default=6.0, gt=0.0, le=3000)
     abort_s: float = Field(default=0.10, gt=0.0, le=2.0)
+    # foot_imu / shank_imu (gyroscope, core/imu_gyro.py); None = the detector's default
+    sagittal_axis: Literal["auto", "x", "y", "z", "+x", "+y", "+z", "-x", "-y", "-z"] = "auto"
+    imu_onset_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    imu_min_onset_dps: float | None = Field(default=None, ge=1.0, le=2000.0)
+    imu_swing_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    imu_min_swing_dps: float | None = Field(default=None, ge=1.0, le=2000.0)
+    imu_strike_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    imu_min_strike_dps: float | None = Field(default=None, ge=0.0, le=2000.0)
+    imu_min_stance_s: float | None = Field(default=None, ge=0.0, le=2.0)
+    imu_guard_share: float | None = Field(default=None, ge=0.0, le=1.0)
+    imu_max_pushoff_s: float | None = Field(default=None, ge=0.05, le=5.0)
+    imu_swing_wait_s: float | None = Field(default=None, ge=0.01, le=2.0)
+    imu_timeout_share: float | None = Field(default=None, ge=1.0, le=10.0)
+    imu_min_timeout_s: float | None = Field(default=None, ge=0.1, le=10.0)
+    imu_min_swing_s: float | None = Field(default=None, ge=0.0, le=2.0)
+    imu_onset_lead_s: float | None = Field(default=None, ge=0.0, le=1.0)
+    imu_max_onset_delay_s: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _hysteresis(self) -> "DetectorSection":

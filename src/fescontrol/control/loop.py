@@ -26,7 +26,6 @@ import serial
 from fescontrol.control.machine import ControllerMachine
 from fescontrol.control.policy import channel_targets
 from fescontrol.control.session_records import SessionRecords
-from fescontrol.control.stimlink import StimulatorLink
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core import events as ev
 from fescontrol.core.detectors import Detector, build_detector
@@ -34,6 +33,7 @@ from fescontrol.errors import SafetyTrip
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
 from fescontrol.sensing.frames import FrameDecoder
+from fescontrol.stimulators.base import StimulatorBackend
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def hold_through_gaps(seq: np.ndarray, values: np.ndarray, next_index: int | Non
 class ControlLoop:
     """Wires one session's parts; `tick` is one pass, `run` ticks until the stream ends."""
 
-    def __init__(self, settings: LoopSettings, sensor: SensorPort, link: StimulatorLink,
+    def __init__(self, settings: LoopSettings, sensor: SensorPort, link: StimulatorBackend,
                  machine: ControllerMachine, liveness: Liveness, records: SessionRecords) -> None:
         self.settings = settings
         self.sensor = sensor

@@ -28,15 +28,15 @@ from fescontrol.config.models import DeviceConfig, PatientProfile
 from fescontrol.control.loop import ControlLoop, LoopSettings, Progress
 from fescontrol.control.machine import ControllerMachine, Phase
 from fescontrol.control.session_records import SessionRecords
-from fescontrol.control.stimlink import LinkTiming, StimulatorLink
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import DeviceIOError, FesError, OperatorStop, ProtocolError, SafetyTrip
-from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import SafetyGate
 from fescontrol.safety.limits import limits_from_config as gate_limits_from_config
 from fescontrol.safety.liveness import Liveness
 from fescontrol.safety.liveness import limits_from_config as liveness_limits_from_config
+from fescontrol.stimulators import backend_module
+from fescontrol.stimulators.base import ChannelPlan, LinkTiming, StimulatorBackend
 
 __all__ = ["Progress", "SessionOutcome", "SessionSetup", "run_session", "operator_signals"]
 
@@ -122,7 +122,7 @@ def _open_port(path: str, what: str, **kwargs: object) -> serial.Serial:
 
 
 def _ports_and_parts(setup: SessionSetup, records: SessionRecords, opened: list[serial.Serial]
-                     ) -> tuple[serial.Serial, SafetyGate, StimulatorLink, Liveness]:
+                     ) -> tuple[serial.Serial, SafetyGate, StimulatorBackend, Liveness]:
     """Open both ports and build gate, liveness and link; every port opened goes into `opened`."""
     profile, device = setup.profile, setup.device
     sensor = _open_port(setup.sensor_port, "sensor", baudrate=115200, timeout=0)
@@ -131,20 +131,24 @@ def _ports_and_parts(setup: SessionSetup, records: SessionRecords, opened: list[
     stim = _open_port(setup.stimulator_port, "stimulator", baudrate=link_cfg.baudrate,
                       parity={"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN,
                               "odd": serial.PARITY_ODD}[link_cfg.parity],
-                      stopbits=link_cfg.stopbits, timeout=0, write_timeout=0.1)
+                      stopbits=link_cfg.stopbits, rtscts=link_cfg.rtscts, timeout=0, write_timeout=0.1)
     opened.append(stim)
-    # from here on only the gate holds the stimulator port: every write goes through its checks
-    gate = SafetyGate(stim, gate_limits_from_config(device, profile), records.gate_record)
+    # from here on only the gate holds the stimulator port: every write goes through its checks,
+    # read back by the decoder hook of the device's protocol
+    backend = backend_module(device.device.protocol)
+    limits = gate_limits_from_config(device, profile)
+    gate = SafetyGate(stim, limits, records.gate_record, hook=backend.gate_hook(limits))
     liveness = Liveness(liveness_limits_from_config(profile, device, setup.sensor_rate_hz, setup.speed))
-    link = StimulatorLink(
+    channels = sorted(profile.channels, key=lambda c: c.number)
+    link = backend.build(
         gate, liveness,
         LinkTiming(keepalive_ns=link_cfg.keepalive_interval_ms * 1_000_000,
                    handshake_timeout_ns=link_cfg.handshake_timeout_ms * 1_000_000),
-        channel_numbers=[c.number for c in profile.channels],
-        pulse_widths_us={c.number: c.pulse_width_us for c in profile.channels},
-        main_time_code=sm2.frequency_code_for_hz(profile.stimulation.frequency_hz),
-        group_time_code=sm2.group_time_code(device.device.group_interval_ms),
-        on_record=lambda rec: records.log(str(rec.pop("kind")), **rec))
+        device,
+        ChannelPlan(numbers=tuple(c.number for c in channels),
+                    pulse_widths_us={c.number: c.pulse_width_us for c in channels},
+                    frequency_hz=profile.stimulation.frequency_hz),
+        lambda rec: records.log(str(rec.pop("kind")), **rec))
     return sensor, gate, link, liveness
 
 
@@ -194,7 +198,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     outcome = SessionOutcome(EXIT_OK, "sensor stream ended")
     machine = ControllerMachine(lambda old, new, trig: records.log("state", source=old, dest=new, trigger=trig))
     opened: list[serial.Serial] = []
-    link: StimulatorLink | None = None
+    link: StimulatorBackend | None = None
     loop: ControlLoop | None = None
     try:
         try:
@@ -228,7 +232,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     return outcome
 
 
-def _teardown(link: StimulatorLink | None, loop: ControlLoop | None, machine: ControllerMachine,
+def _teardown(link: StimulatorBackend | None, loop: ControlLoop | None, machine: ControllerMachine,
               records: SessionRecords, outcome: SessionOutcome, opened: list[serial.Serial]) -> None:
     """Stop first (and make sure the device took it), then record why, then close everything."""
     if loop is not None:
@@ -269,14 +273,14 @@ def _teardown(link: StimulatorLink | None, loop: ControlLoop | None, machine: Co
         records.close()
 
 
-def _stop_with_retry(link: StimulatorLink) -> None:
+def _stop_with_retry(link: StimulatorBackend) -> None:
     """Make sure the device has taken a Stop: wait for the one in flight, else send one; resend
     it while the device answers busy, until the deadline (a Start it is still processing takes
     up to its command latency). A device that reset itself (it answers 'wrong mode' after
     sending Init) has no output."""
     now = time.monotonic_ns()
     flight = link.in_flight
-    if flight is None or flight.command != sm2.Cmd.STOP_CHANNEL_LIST_MODE:
+    if flight is None or flight.command != link.STOP_COMMAND:
         link.send_stop(now)
     tries = 1
     stop_pn = link.in_flight.packet_number if link.in_flight is not None else -1
@@ -286,10 +290,10 @@ def _stop_with_retry(link: StimulatorLink) -> None:
             link.poll(time.monotonic_ns())  # a device error now changes nothing: Stop is confirmed below
         if link.in_flight is None:
             result = link.last_ack_result
-            if result == sm2.Result.OK:
+            if result == link.RESULT_OK:
                 _check_stop_not_contradicted(link, stop_pn)
                 return
-            if result == sm2.Result.BUSY:
+            if result in link.RETRY_RESULTS:
                 time.sleep(STOP_RETRY_PAUSE_S)
                 link.send_stop(time.monotonic_ns())
                 stop_pn = link.in_flight.packet_number if link.in_flight is not None else -1
@@ -297,13 +301,13 @@ def _stop_with_retry(link: StimulatorLink) -> None:
                 continue
             if not link.linked:
                 return  # the device re-initialised: every output is off until a new handshake
-            raise DeviceIOError(f"StopChannelListMode answered with result {result} after {tries} tries")
+            raise DeviceIOError(f"{link.STOP_NAME} answered with result {result} after {tries} tries")
         time.sleep(0.0005)
-    raise DeviceIOError(f"no ack for StopChannelListMode within {STOP_ACK_TIMEOUT_S * 1000:.0f} ms "
+    raise DeviceIOError(f"no ack for {link.STOP_NAME} within {STOP_ACK_TIMEOUT_S * 1000:.0f} ms "
                         f"({tries} tries)")
 
 
-def _check_stop_not_contradicted(link: StimulatorLink, stop_pn: int) -> None:
+def _check_stop_not_contradicted(link: StimulatorBackend, stop_pn: int) -> None:
     """After an OK for Stop, listen a little longer: a device that then answers the same Stop
     with an error did not stop (a firmware fault); its watchdog is all that is left, so say so."""
     deadline = time.monotonic_ns() + int(STOP_SETTLE_S * 1e9)
@@ -311,9 +315,9 @@ def _check_stop_not_contradicted(link: StimulatorLink, stop_pn: int) -> None:
         with contextlib.suppress(SafetyTrip, ProtocolError):
             link.poll(time.monotonic_ns())
         for command, pn, result in link.late_answers:
-            if command == sm2.Cmd.STOP_CHANNEL_LIST_MODE_ACK and pn == stop_pn and result != sm2.Result.OK:
+            if command == link.STOP_ACK and pn == stop_pn and result != link.RESULT_OK:
                 raise DeviceIOError(f"the device acknowledged Stop and then answered it with result {result}: "
-                                    "its output may continue until its own watchdog ends it (1.2 s)")
+                                    "its output may continue until its own watchdog ends it")
         time.sleep(0.0005)
 
 

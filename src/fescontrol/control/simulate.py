@@ -29,6 +29,7 @@ from fescontrol.core.warmup import warm_up
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
 from fescontrol.scenarios import SCENARIOS
+from fescontrol.stimulators import backend_module
 
 STARTUP_MARGIN_S = 1.5
 PORT_LINE_TIMEOUT_S = 15.0
@@ -167,12 +168,14 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
                           speed: float, metadata: dict[str, object], stimulator_args: Sequence[str] = (),
                           recording_ends_mid_step: bool = False,
                           progress: Callable[[Progress], None] | None = None) -> SessionOutcome:
-    """Start the stimulator and sensor emulators on ptys with one shared t0, run the session
-    against their ports exactly as `run` would against devices, then end the children."""
+    """Start the stimulator emulator of the device's protocol and the sensor emulator on ptys with one
+    shared t0, run the session against their ports exactly as `run` would against devices, then end
+    the children."""
     warm_up()  # before t0 is fixed, so the start-up margin is not eaten by compilation
     t0 = time.monotonic_ns() + int(STARTUP_MARGIN_S * 1e9)
     common = ["--t0-mono-ns", str(t0), "--speed", repr(speed)]
-    stim_proc = _start_child(["stimulator", "--out", str(out_dir), *stimulator_args, *common],
+    emulator = backend_module(configs.device.device.protocol).emulator_args(configs.device)
+    stim_proc = _start_child([*emulator, "--out", str(out_dir), *stimulator_args, *common],
                              out_dir / "hil-stimulator.log")
     sensor_proc = None
     try:

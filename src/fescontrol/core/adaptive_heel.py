@@ -34,7 +34,9 @@ switch (``heelswitch.py``): an event needs ``debounce`` samples beyond its thres
 written at the deciding sample, and ``onset_back`` reaches back to the first of them. The
 minimum contact and swing are the larger of the profile's floors and a share
 (``guard_share``) of the wearer's running median contact and unloaded times, so they scale
-with cadence (a very slow walker's bounce is longer than a fast walker's step).
+with cadence (a very slow walker's bounce is longer than a fast walker's step). A contact
+present from the first sample (a recording cut mid-stance) has no heel strike to debounce:
+the minimum contact does not hold its heel-off back (gaitpdb: three first swings).
 
 Onset delay (item 4, "heel leaves early")
 ----------------------------------------
@@ -583,6 +585,11 @@ def detect_adaptive_heel(
                 state[S_CMIN] = f
                 phase = PH_CONTACT
                 age = run - 1
+                if onset <= 0:
+                    # loaded from the first sample: the contact began before the stream did (a
+                    # recording cut mid-stance), no heel strike to debounce, so the minimum
+                    # contact does not hold its heel-off back
+                    age = int(params[P_MIN_CONTACT])
                 run = 0
                 pmin = f
             elif phase == PH_SWING:

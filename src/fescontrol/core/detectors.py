@@ -28,6 +28,9 @@ Kinds (``[detector] kind`` in the profile, docs/profiles.md):
                   (``adaptive_heel.py``), column ``heel_N``. The default.
 ``insole``        heel and forefoot cells (``insole.py``), columns ``heel_N``, ``fore_N``:
                   toe-off from the forefoot, no burst while the forefoot stays loaded.
+``foot_imu``      gyroscope on the foot (``imu_gyro.py``), columns ``gyr_x_dps``,
+``shank_imu``     ``gyr_y_dps``, ``gyr_z_dps``: swing lobe of the sagittal angular velocity
+                  (shank: on the shank); the IMU profile's default is ``foot_imu``.
 
 :func:`build_detector` makes one from the profile's ``[detector]`` section (or anything with
 the same attributes) and the sensor rate. Each call of ``process`` allocates its two output
@@ -47,6 +50,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from fescontrol.core import adaptive_heel as ah
+from fescontrol.core import imu_gyro as ig
 from fescontrol.core import insole as ins
 from fescontrol.core.events import PH_CONTACT
 from fescontrol.core.heelswitch import (
@@ -66,11 +70,14 @@ __all__ = [
     "HeelSwitchDetector",
     "AdaptiveHeelDetector",
     "InsoleDetector",
+    "ImuGyroDetector",
+    "IMU_KINDS",
     "build_detector",
     "detector_params",
 ]
 
-DETECTOR_KINDS: tuple[str, ...] = ("heel_switch", "adaptive_heel", "insole")
+DETECTOR_KINDS: tuple[str, ...] = ("heel_switch", "adaptive_heel", "insole", "foot_imu", "shank_imu")
+IMU_KINDS: tuple[str, ...] = ("foot_imu", "shank_imu")
 DEFAULT_KIND = "adaptive_heel"
 
 
@@ -201,6 +208,12 @@ class InsoleParams:
     peak_decay_per_s: float = 1.0
     """Toe-off must follow the burst onset within this, and neither cell may take weight
     again before it, else the burst is ended (EV_STIM_ABORT)."""
+    long_contact_share: float = 1.4
+    """A contact longer than this multiple of the running median stride is standing or
+    turning on the spot (0 disables) ..."""
+    long_onset_share: float = 0.08
+    """... and there the burst starts only when the forefoot is below unloaded + this share
+    of its range (a near-lift in a turn keeps it higher; gaitpdb measured in insole.py)."""
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -213,6 +226,8 @@ class InsoleParams:
         _number(owner, "abort_s", self.abort_s, 0.0, 10.0, lo_open=True)
         _number(owner, "fore_drop_share", self.fore_drop_share, 0.0, 1.0)
         _number(owner, "peak_decay_per_s", self.peak_decay_per_s, 0.0, 1000.0)
+        _number(owner, "long_contact_share", self.long_contact_share, 0.0, 100.0)
+        _number(owner, "long_onset_share", self.long_onset_share, 0.0, 1.0)
         if not self.fore_release_share < self.fore_contact_share:
             raise ValueError(f"{owner}.fore_release_share must be below fore_contact_share (hysteresis)")
 
@@ -231,6 +246,8 @@ class InsoleParams:
         q[ins.Q_FORE_DROP_SHARE] = self.fore_drop_share
         q[ins.Q_PEAK_DECAY] = float(self.peak_decay_per_s) / rate
         q[ins.Q_GATE_DEBOUNCE] = max(1, ceil_samples(ins.GATE_DEBOUNCE_S, rate))
+        q[ins.Q_LONG_CONTACT] = self.long_contact_share
+        q[ins.Q_LONG_ONSET_SHARE] = self.long_onset_share
         return q
 
 
@@ -401,6 +418,53 @@ class InsoleDetector(_Base):
                                   self.params.fore_min_range_N)
 
 
+class ImuGyroDetector(_Base):
+    """Foot or shank gyroscope (``imu_gyro.detect_imu_gyro``); the mount is in the params."""
+
+    required_columns: ClassVar[tuple[str, ...]] = ("gyr_x_dps", "gyr_y_dps", "gyr_z_dps")
+
+    def __init__(self, params: ig.ImuGyroParams, rate_hz: float) -> None:
+        super().__init__(rate_hz)
+        self.params = params
+        self._kernel_params = params.kernel_params(self.rate_hz)
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return f"{self.params.mount}_imu"
+
+    def _new_state(self) -> np.ndarray:
+        return ig.new_imu_state()
+
+    def process(self, columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        gx, gy, gz = self._inputs(columns)
+        n = gx.shape[0]
+        event = np.zeros(n, dtype=np.int8)
+        back = np.zeros(n, dtype=np.int32)
+        ig.detect_imu_gyro(gx, gy, gz, self.state, self._kernel_params, event, back)
+        return event, back
+
+    def in_contact(self) -> bool:
+        return int(self.state[ig.S_PHASE]) == PH_CONTACT
+
+    def signal_health(self) -> str | None:
+        return ig.signal_problem(self.state, self.rate_hz, self.params.min_swing_dps)
+
+
+def imu_params(section: Any) -> ig.ImuGyroParams:
+    """The gyro detector's params from a ``[detector]`` section: ``sagittal_axis`` and the
+    ``imu_*`` keys (``imu_min_onset_dps`` -> ``min_onset_dps``); the mount follows the kind."""
+    kind = _get(section, "kind", "foot_imu")
+    values: dict[str, Any] = {"mount": "shank" if kind == "shank_imu" else "foot",
+                              "sagittal_axis": _get(section, "sagittal_axis", "auto")}
+    for f in fields(ig.ImuGyroParams):
+        if f.name in ("mount", "sagittal_axis"):
+            continue
+        value = _get(section, "imu_" + f.name, None)
+        if value is not None:
+            values[f.name] = value
+    return ig.ImuGyroParams(**values)
+
+
 def _get(section: Any, name: str, default: Any) -> Any:
     return getattr(section, name, default) if section is not None else default
 
@@ -417,15 +481,18 @@ def _from_section(cls: type, section: Any, skip: tuple[str, ...] = ()) -> dict[s
             for f in fields(cls) if f.name not in skip}
 
 
-def detector_params(section: Any) -> HeelSwitchParams | AdaptiveHeelParams | InsoleParams:
+def detector_params(section: Any) -> HeelSwitchParams | AdaptiveHeelParams | InsoleParams | ig.ImuGyroParams:
     """The params object of the kind named by a profile ``[detector]`` section.
 
     ``section`` is a :class:`fescontrol.config.models.DetectorSection` (or anything with its
     attribute names; a missing one takes the params class default; None = all defaults). Keys
     the profile does not expose (``guard_share``, ``adapt_share``, ``max_stride_s``,
-    ``relearn_s``, ``peak_decay_per_s``) keep their class defaults.
+    ``relearn_s``, ``peak_decay_per_s``, ``long_contact_share``, ``long_onset_share``) keep
+    their class defaults.
     """
     kind = _get(section, "kind", DEFAULT_KIND)
+    if kind in IMU_KINDS:
+        return imu_params(section)
     if kind == "heel_switch":
         return HeelSwitchParams(_get(section, "contact_threshold_n", 80.0),
                                 _get(section, "release_threshold_n", 25.0),
@@ -446,4 +513,6 @@ def build_detector(section: Any, rate_hz: float) -> Detector:
         return HeelSwitchDetector(params, rate_hz)
     if isinstance(params, InsoleParams):
         return InsoleDetector(params, rate_hz)
+    if isinstance(params, ig.ImuGyroParams):
+        return ImuGyroDetector(params, rate_hz)
     return AdaptiveHeelDetector(params, rate_hz)

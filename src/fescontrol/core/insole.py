@@ -19,6 +19,14 @@ when the *forefoot* unloads too. So this detector
   one cell never came down to within ``NEAR_SHARE`` of its range of its unloaded level since
   toe-off: a near-lift in a turn (the midfoot keeps the weight), not a swing. If both cells
   release again before a contact is found, that second lift is a step: the burst starts again.
+* in a contact longer than ``long_contact_share`` of the running median stride (standing,
+  turning on the spot), starts the burst only when the forefoot is within
+  ``long_onset_share`` of its range of its unloaded level: there, heel and forefoot near
+  unloaded with the midfoot still loaded is often a near-lift, not a push-off (gaitpdb: in
+  the six bursts this removes the total force never fell below the truth's contact
+  threshold; it costs two of the 3332 Parkinson's swings, started a little later).
+* at start, a contact present from the first sample (a recording cut mid-stance) has no heel
+  strike to debounce: the minimum contact does not hold its first burst back.
 
 Each cell has its own running unloaded and loaded levels (moving averages of the swing minima
 and stance peaks, the unloaded level following the sensor down at once), so body weight,
@@ -83,7 +91,13 @@ Q_PEAK_DECAY = ah.AH_PARAM_SIZE + 7
 Q_GATE_DEBOUNCE = ah.AH_PARAM_SIZE + 8
 """Samples the burst-onset condition must hold (a time, GATE_DEBOUNCE_S, at any rate: the
 onset is close to toe-off, so it must not cost 40 ms at 50 Hz)."""
-INS_PARAM_SIZE = ah.AH_PARAM_SIZE + 9
+Q_LONG_CONTACT = ah.AH_PARAM_SIZE + 9
+"""A contact longer than this multiple of the running median stride (contact + swing) is
+standing or turning on the spot, not a step (0 disables) ..."""
+Q_LONG_ONSET_SHARE = ah.AH_PARAM_SIZE + 10
+"""... and in it the burst starts only when the forefoot is below unloaded + this share of its
+range (instead of Q_FORE_ONSET_SHARE): the foot is really leaving the ground."""
+INS_PARAM_SIZE = ah.AH_PARAM_SIZE + 11
 GATE_DEBOUNCE_S = 0.015
 NEAR_SHARE = 0.01
 """A flat-foot lift in which a cell stays above unloaded + this share of its range is a
@@ -358,7 +372,14 @@ def detect_insole(
             # burst onset: heel off and the forefoot unloading (not again right after an abort)
             if state[I_DISARMED] > 0.5 and finite and ((use_g and g > reload_g) or (use_h and h > on_h)):
                 state[I_DISARMED] = 0.0
-            if state[I_HO_ONSET] >= 0.0 and finite and use_g and g < onset_g and state[I_DISARMED] < 0.5 \
+            gate_g = onset_g
+            if n_hist >= MIN_HISTORY and params[Q_LONG_CONTACT] > 0.0 and age > params[Q_LONG_CONTACT] * (
+                    ring_median(state, I_HIST_C, n_hist) + ring_median(state, I_HIST_S, n_hist)):
+                # standing or turning on the spot: heel and forefoot cells near their unloaded
+                # levels are often a near-lift with the midfoot still loaded, so wait until the
+                # forefoot has (almost) left the ground
+                gate_g = lo_g + params[Q_LONG_ONSET_SHARE] * (hi_g - lo_g)
+            if state[I_HO_ONSET] >= 0.0 and finite and use_g and g < gate_g and state[I_DISARMED] < 0.5 \
                     and (fast_drop or state[I_GATE_RUN] > 0.0):
                 state[I_GATE_RUN] += 1.0
             else:
@@ -505,6 +526,10 @@ def detect_insole(
                 state[I_RUN_WEAK] = 0.0
                 phase = PH_CONTACT
                 age = run - 1
+                if onset <= 0:
+                    # loaded from the first sample: the contact began before the stream did (as
+                    # adaptive_heel), so the minimum contact does not hold its burst back
+                    age = int(params[ah.P_MIN_CONTACT])
 
         if ev != EV_NONE:
             n_events += 1

@@ -54,7 +54,9 @@ def warm_up() -> None:
     env_state = new_envelope_state()
     shape_envelope(event, env_state, rate_hz, 0.06, 0.05, 0.08, 1.5, level)
     run_heel_switch_batch(force, rate_hz, 80.0, 40.0, 2, 25, 20, 0.06, 0.05, 0.08, 1.5)
-    columns = {"heel_N": force, "fore_N": force[::-1].copy()}
+    gyro = np.array([0.0, -200.0, 300.0, np.nan], dtype=np.float64)
+    columns = {"heel_N": force, "fore_N": force[::-1].copy(),
+               "gyr_x_dps": gyro, "gyr_y_dps": gyro[::-1].copy(), "gyr_z_dps": gyro.copy()}
     for kind in DETECTOR_KINDS:
         detector = build_detector(_Kind(kind), rate_hz)
         detector.process(columns)

@@ -13,6 +13,10 @@ cycle), the total on-time of the session, and the age of the last sensor sample.
 checked on every non-zero frame and on every `tick`, so output the controller forgot to end
 is ended here. A step toward zero always passes; every rise is measured from the last
 current sent, and that reference is zero again after any Stop or violation.
+
+The core is protocol-neutral: a decoder hook per protocol (`safety.hook`) turns each
+outgoing frame into neutral settings, and writes the device's own stop frame. The hook is
+chosen by the stimulator backend; a gate built without one speaks ScienceMode2 (RehaStim 2).
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from fescontrol.errors import ProtocolError
-from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.safety.hook import ChannelSetting, Decoded, DecoderHook, Kind, Refused
+from fescontrol.safety.hook_sciencemode2 import ScienceMode2Hook
 from fescontrol.safety.limits import GateLimits
 
 log = logging.getLogger(__name__)
@@ -48,17 +52,6 @@ class Verdict:
     currents_ma: tuple[int, ...] = ()
 
 
-# Commands the host may send at all (default deny). SinglePulse is not used by the controller.
-_ALLOWED = {
-    sm2.Cmd.INIT_ACK,
-    sm2.Cmd.WATCHDOG,
-    sm2.Cmd.GET_STIMULATION_MODE,
-    sm2.Cmd.INIT_CHANNEL_LIST_MODE,
-    sm2.Cmd.START_CHANNEL_LIST_MODE,
-    sm2.Cmd.STOP_CHANNEL_LIST_MODE,
-}
-
-
 @dataclass
 class GateCounters:
     sent: int = 0
@@ -71,9 +64,11 @@ class SafetyGate:
     """Checks and forwards stimulator frames; trips, stops and latches on any violation."""
 
     def __init__(self, transport: Transport, limits: GateLimits,
-                 on_record: Callable[[dict[str, object]], None] | None = None) -> None:
+                 on_record: Callable[[dict[str, object]], None] | None = None, *,
+                 hook: DecoderHook | None = None) -> None:
         self._transport = transport
         self._limits = limits
+        self._hook: DecoderHook = hook or ScienceMode2Hook()
         self._on_record = on_record or (lambda rec: None)
         self.reset()
 
@@ -82,7 +77,7 @@ class SafetyGate:
         self.state = GateState.DISARMED
         self.fault_cause: str | None = None
         self.counters = GateCounters()
-        self._active_mask: int | None = None
+        self._setup: frozenset[int] | None = None
         self._last_current_ma: dict[int, int] = {n: 0 for n in self._limits.channels}
         self._packet_number = 0
         self._on_since_ns: dict[int, int | None] = {n: None for n in self._limits.channels}
@@ -96,7 +91,7 @@ class SafetyGate:
     # -- packet numbers: one counter for every frame on this link -------------------------
     def next_packet_number(self) -> int:
         pn = self._packet_number
-        self._packet_number = (pn + 1) % 256
+        self._packet_number = (pn + 1) % self._hook.packet_numbers
         return pn
 
     # -- arming ---------------------------------------------------------------------------
@@ -142,14 +137,16 @@ class SafetyGate:
     # -- the one way out ------------------------------------------------------------------
     def send(self, frame: bytes, now_ns: int) -> Verdict:
         """Decode `frame`, check it, forward or block. A block trips the gate."""
-        verdict = self._check(frame, now_ns)
+        decoded = self._hook.decode(frame, self._setup)
+        verdict = self._check(decoded, now_ns)
         if verdict.sent:
+            assert isinstance(decoded, Decoded)  # a refused frame never passes
             self._write(frame)
             self.counters.sent += 1
             self._record("sent", now_ns, command=verdict.command, currents_ma=list(verdict.currents_ma))
-            if verdict.command == "StartChannelListMode":
-                self._remember_currents(verdict.currents_ma, now_ns)
-            elif verdict.command == "StopChannelListMode":
+            if decoded.kind is Kind.SETTINGS:
+                self._remember_currents(decoded.settings, now_ns)
+            elif decoded.kind is Kind.STOP:
                 self._all_off(now_ns)
                 self.counters.stops += 1
         else:
@@ -180,14 +177,14 @@ class SafetyGate:
             self._record("fault", now_ns, cause=cause)
 
     def send_stop(self, now_ns: int) -> int:
-        """Write StopChannelListMode now, in any state; returns its packet number."""
+        """Write the device's stop frame now, in any state; returns its packet number."""
         pn = self.next_packet_number()
         self.last_stop_packet_number = pn
         self.last_stop_ns = now_ns
         self._all_off(now_ns)  # the references are zero even if the write fails
-        self._write(sm2.stop_channel_list_mode(pn))
+        self._write(self._hook.stop_frame(pn))
         self.counters.stops += 1
-        self._record("stop", now_ns, command="StopChannelListMode", packet_number=pn)
+        self._record("stop", now_ns, command=self._hook.stop_name, packet_number=pn)
         return pn
 
     def last_currents(self, numbers: list[int]) -> tuple[int, ...]:
@@ -206,65 +203,38 @@ class SafetyGate:
 
     def forget_device_state(self, now_ns: int) -> None:
         """The device reset itself (watchdog or Init): its channel list is gone, its output off."""
-        self._active_mask = None
+        self._setup = None
         self._all_off(now_ns)
 
     # -- checks ---------------------------------------------------------------------------
-    def _check(self, frame: bytes, now_ns: int) -> Verdict:
-        decoder = sm2.Decoder()
-        items = decoder.feed(frame)
-        if len(items) != 1 or not isinstance(items[0], sm2.Packet):
-            return Verdict(False, "unknown", "frame does not decode to exactly one valid packet")
-        packet = items[0]
-        if sm2.encode(packet) != bytes(frame):
-            return Verdict(False, "unknown", "frame does not round-trip through the codec")
-        try:
-            cmd = sm2.Cmd(packet.command)
-        except ValueError:
-            return Verdict(False, f"cmd{packet.command}", "command not in the allow-list")
-        name = _camel(cmd.name)
-        if cmd not in _ALLOWED:
-            return Verdict(False, name, "command not in the allow-list")
-        try:
-            msg = sm2.parse(packet, self._active_mask)
-        except ProtocolError as exc:
-            return Verdict(False, name, f"malformed: {exc}")
-        if self.state is GateState.LATCHED_FAULT and cmd is sm2.Cmd.INIT_CHANNEL_LIST_MODE:
-            return Verdict(False, name, "latched fault: stimulation cannot be set up")
-        if isinstance(msg, sm2.InitChannelListMode):
-            return self._check_init(msg, name)
-        if isinstance(msg, sm2.StartChannelListMode):
-            return self._check_start(msg, name, now_ns)
+    def _check(self, decoded: Decoded | Refused, now_ns: int) -> Verdict:
+        if isinstance(decoded, Refused):
+            return Verdict(False, decoded.name, decoded.reason)
+        name = decoded.name
+        if decoded.kind is Kind.SETUP:
+            if self.state is GateState.LATCHED_FAULT:
+                return Verdict(False, name, "latched fault: stimulation cannot be set up")
+            channels = self._hook.check_setup(decoded, self._limits)
+            if isinstance(channels, str):
+                return Verdict(False, name, channels)
+            self._setup = channels
+            return Verdict(True, name, "ok")
+        if decoded.kind is Kind.SETTINGS:
+            return self._check_settings(decoded.settings, name, now_ns)
         return Verdict(True, name, "ok")
 
-    def _check_init(self, msg: "sm2.InitChannelListMode", name: str) -> Verdict:
+    def _check_settings(self, settings: tuple[ChannelSetting, ...], name: str, now_ns: int) -> Verdict:
         lim = self._limits
-        if msg.active_channels == 0 or msg.active_channels & ~lim.allowed_mask():
-            return Verdict(False, name, f"channel mask 0x{msg.active_channels:02X} outside configured channels")
-        if msg.low_frequency_channels or msg.low_frequency_factor:
-            return Verdict(False, name, "low-frequency channels are not used")
-        if msg.main_time_code < lim.min_main_time_code:
-            return Verdict(False, name, f"main time code {msg.main_time_code} below {lim.min_main_time_code}")
-        if msg.group_time_code < lim.min_group_time_code:
-            return Verdict(False, name, f"group time code {msg.group_time_code} below {lim.min_group_time_code}")
-        if msg.channel_execution != 0:
-            return Verdict(False, name, "channel execution must be 0")
-        self._active_mask = msg.active_channels
-        return Verdict(True, name, "ok")
-
-    def _check_start(self, msg: "sm2.StartChannelListMode", name: str, now_ns: int) -> Verdict:
-        lim = self._limits
-        if self._active_mask is None:
+        if self._setup is None:
             return Verdict(False, name, "no channel list initialised")
-        if any(s.current_ma for s in msg.settings):
+        currents = tuple(s.current_ma for s in settings)
+        if any(currents):
             why = self._time_violation(now_ns) or self._sample_age_violation(now_ns)
             if why is not None:
-                return Verdict(False, name, why, tuple(s.current_ma for s in msg.settings))
-        numbers = _channels_in(self._active_mask)
-        currents = tuple(s.current_ma for s in msg.settings)
-        for number, s in zip(numbers, msg.settings):
-            ch = lim.channels[number]
-            where = f"channel {number}"
+                return Verdict(False, name, why, currents)
+        for s in settings:
+            ch = lim.channels[s.number]
+            where = f"channel {s.number}"
             if s.mode != 0:
                 return Verdict(False, name, f"{where}: mode {s.mode} (only single pulses allowed)", currents)
             if s.current_ma > ch.max_current_ma:
@@ -275,21 +245,20 @@ class SafetyGate:
                 return Verdict(False, name, f"{where}: pulse width {s.pulse_width_us} us > limit {ch.max_pulse_width_us} us", currents)
             if s.current_ma and s.pulse_width_us < lim.min_pulse_width_us:
                 return Verdict(False, name, f"{where}: pulse width {s.pulse_width_us} us < minimum {lim.min_pulse_width_us} us", currents)
-            charge = s.current_ma * s.pulse_width_us
-            if charge > lim.max_charge_per_phase_nc:
-                return Verdict(False, name, f"{where}: phase charge {charge} nC > limit {lim.max_charge_per_phase_nc} nC", currents)
+            if s.phase_charge_nc > lim.max_charge_per_phase_nc:
+                return Verdict(False, name, f"{where}: phase charge {s.phase_charge_nc} nC > limit "
+                                            f"{lim.max_charge_per_phase_nc} nC", currents)
             if s.current_ma and self.state is not GateState.ARMED:
                 return Verdict(False, name, f"{where}: non-zero current while {self.state.value}", currents)
-            step = s.current_ma - self._last_current_ma.get(number, 0)
+            step = s.current_ma - self._last_current_ma[s.number]
             if step > lim.max_ramp_step_ma:
                 return Verdict(False, name, f"{where}: current step +{step} mA > ramp limit {lim.max_ramp_step_ma} mA", currents)
         return Verdict(True, name, "ok", currents)
 
-    def _remember_currents(self, currents: tuple[int, ...], now_ns: int) -> None:
-        assert self._active_mask is not None  # a Start passes only after an Init
-        for number, current in zip(_channels_in(self._active_mask), currents):
-            self._last_current_ma[number] = current
-            self._set_on(number, current > 0, now_ns)
+    def _remember_currents(self, settings: tuple[ChannelSetting, ...], now_ns: int) -> None:
+        for s in settings:
+            self._last_current_ma[s.number] = s.current_ma
+            self._set_on(s.number, s.current_ma > 0, now_ns)
 
     # -- wall-time accounts -----------------------------------------------------------------
     def _set_on(self, number: int, on: bool, now_ns: int) -> None:
@@ -355,12 +324,3 @@ class SafetyGate:
 
     def _record(self, kind: str, now_ns: int, **fields: object) -> None:
         self._on_record({"kind": f"gate_{kind}", "now_ns": now_ns, **fields})
-
-
-def _camel(enum_name: str) -> str:
-    return "".join(part.capitalize() for part in enum_name.split("_"))
-
-
-def _channels_in(mask: int) -> list[int]:
-    """Channel numbers (1-8) set in a ScienceMode2 channel mask, ascending (the block order)."""
-    return [n for n in range(1, 9) if mask >> (n - 1) & 1]

@@ -42,6 +42,15 @@ class GateLimits:
     max_sample_age_ns: int
     """Non-zero output needs a sensor sample younger than this (reported with `sensor_sample`)."""
 
+    @property
+    def min_period_us(self) -> int:
+        """The shortest pulse period, in us: `min_main_time_code` read as a period (1 ms + code x 0.5 ms).
+
+        The ScienceMode2 main time code is the one integer form of the frequency cap; other
+        protocols' hooks compare their own period field against this.
+        """
+        return 1000 + 500 * self.min_main_time_code
+
     def allowed_mask(self) -> int:
         mask = 0
         for number in self.channels:
@@ -75,7 +84,8 @@ def limits_from_config(device: object, profile: object) -> GateLimits:
         max_charge_per_phase_nc=int(profile.stimulation.max_charge_per_phase_nc),  # type: ignore[attr-defined]
         # codes are half milliseconds above 1 ms; a tiny tolerance absorbs float noise of 1000/f
         min_main_time_code=max(math.ceil(2 * (min_interval_ms - 1.0) - 1e-6), profile_code),
-        min_group_time_code=math.ceil(2 * (float(dev.group_interval_ms) - 1.5) - 1e-6),
+        # ScienceMode2 only: other protocols have no group interval (no lower bound to keep)
+        min_group_time_code=0 if dev.group_interval_ms is None else math.ceil(2 * (float(dev.group_interval_ms) - 1.5) - 1e-6),
         max_ramp_step_ma=int(safety.max_ramp_step_ma),
         max_on_ns=round(float(safety.max_on_time_s) * NS_PER_S),
         duty_window_ns=window_ns,

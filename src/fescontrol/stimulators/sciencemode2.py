@@ -1,4 +1,4 @@
-"""Host side of a RehaStim 2 (ScienceMode2) link: handshake, one command in flight, keep-alive.
+"""Stimulator backend of the RehaStim 2 (ScienceMode2): handshake, one command in flight, keep-alive.
 
 Everything written goes through the safety gate; this class only decides *what* to send
 and *when*, and reads the device's answers. Time is passed in as monotonic nanoseconds.
@@ -11,33 +11,48 @@ because the host could no longer know what the device delivers.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Callable
 
+from fescontrol.config.models import DeviceConfig
 from fescontrol.errors import DeviceInitError, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import GateState, SafetyGate, Verdict
+from fescontrol.safety.hook_sciencemode2 import ScienceMode2Hook
+from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
+from fescontrol.stimulators.base import ChannelPlan, InFlight, LinkTiming, Record
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class LinkTiming:
-    keepalive_ns: int
-    handshake_timeout_ns: int
+__all__ = ["InFlight", "LinkTiming", "StimulatorLink", "build", "emulator_args", "gate_hook"]
 
 
-@dataclass
-class InFlight:
-    packet_number: int
-    command: int
-    sent_ns: int
-    frame_currents: tuple[int, ...] | None = None
+def gate_hook(limits: GateLimits) -> ScienceMode2Hook:
+    return ScienceMode2Hook()
+
+
+def build(gate: SafetyGate, liveness: Liveness, timing: LinkTiming, device: DeviceConfig, channels: ChannelPlan,
+          on_record: Record) -> "StimulatorLink":
+    group_ms = device.device.group_interval_ms
+    assert group_ms is not None  # the config model demands it for ScienceMode2
+    return StimulatorLink(gate, liveness, timing, channel_numbers=list(channels.numbers),
+                          pulse_widths_us=channels.pulse_widths_us,
+                          main_time_code=sm2.frequency_code_for_hz(channels.frequency_hz),
+                          group_time_code=sm2.group_time_code(group_ms), on_record=on_record)
+
+
+def emulator_args(device: DeviceConfig) -> list[str]:
+    return ["stimulator"]
 
 
 class StimulatorLink:
     """One RehaStim 2: Init/InitAck, InitChannelListMode, updates, Stop; acks matched by (pn, cmd)."""
+
+    STOP_COMMAND = int(sm2.Cmd.STOP_CHANNEL_LIST_MODE)
+    STOP_ACK = int(sm2.Cmd.STOP_CHANNEL_LIST_MODE_ACK)
+    STOP_NAME = "StopChannelListMode"
+    RESULT_OK = int(sm2.Result.OK)
+    RETRY_RESULTS = frozenset({int(sm2.Result.BUSY)})
 
     def __init__(self, gate: SafetyGate, liveness: Liveness, timing: LinkTiming,
                  channel_numbers: list[int], pulse_widths_us: dict[int, int],

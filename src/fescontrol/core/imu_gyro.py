@@ -1,0 +1,900 @@
+"""Causal swing detector on a foot- or shank-mounted gyroscope (sagittal angular velocity).
+
+Why a gyroscope: the sagittal angular velocity of the foot or shank draws every stride the
+same way whatever the wearer weighs or the shoe does (gait-detection.md section 3: foot and
+shank gyro detectors are as accurate as foot switches in healthy gait). With the sign chosen
+so that the swing is positive (``s``):
+
+* stance: the foot is nearly still (|s| small);
+* push-off (heel off -> toe off): a negative lobe, deepest about at toe-off (foot); on the
+  shank a smaller negative dip (knee flexion) with its minimum near toe-off;
+* swing: the largest positive lobe (the foot or shank rotates forward);
+* heel strike: ``s`` falls through zero at the end of the swing lobe (foot), or reaches the
+  negative minimum after it (shank).
+
+Events (``fescontrol.core.events``)
+-----------------------------------
+* ``EV_HEEL_OFF`` (the burst starts here): ``s`` falls below ``-onset`` after a stance guard,
+  ``onset = max(min_onset_dps, onset_share x running push-off peak)``; before the first
+  stride also steeply (faster than ``onset / 3`` per ``max_rise_s``: a slow rotation, such as
+  a turn on the spot seen by a not yet settled auto axis, is no push-off). A gait with no
+  push-off lobe (shuffling, most shank signals of slow walkers) still starts a burst, late:
+  when the swing lobe rises above the swing threshold.
+  Once a stride is known the burst is delayed so that it starts ``onset_lead_s`` before the
+  expected toe-off (crossing + running crossing-to-toe-off time, at most
+  ``max_onset_delay_s``; a toe-off always starts it), as the adaptive heel's onset delay does:
+  the event is then emitted at the delayed sample and reaches back to the crossing.
+* ``EV_TOE_OFF``: the push-off lobe has risen back to 60 % of its depth (where the
+  voisard2023 reference puts toe-off, about 30 ms after the deepest sample).
+* ``EV_HEEL_STRIKE`` (the burst ends): foot, ``s`` below ``-max(min_strike_dps,
+  strike_share x running swing peak)`` after the swing peak; shank, the minimum after that;
+  either way not before ``max(min_swing_s, swing_guard_share x running swing)`` after
+  toe-off. A swing lobe that sinks below ``LOW_SHARE`` of its peak and stays there for
+  ``LOW_HOLD_S`` (a foot put down flat, no dip) ends it too, backdated to where it sank.
+* ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
+  no swing lobe follows the toe-off soon enough (a weight shift), or the swing lasts longer
+  than ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
+
+Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
+stride)`` and a fresh crossing (the heel-strike lobe has the push-off's sign and must not
+start a burst). A swing lobe must reach ``max(min_swing_dps, swing_share x running swing
+peak)``. Running peaks and times adapt stride by stride (``x += adapt_share (new - x)``) and
+start from defaults, so the first step works without a calibration walk. Standing, weight
+shifting and turning on the spot stay below the floors in the sagittal direction (a turn is
+a rotation about the vertical axis), so they start nothing.
+
+Sagittal axis and sign: fixed by the profile (``x``, ``-y`` ...), or ``auto``: the direction
+of the largest angular-velocity variance while moving (a leaky 3x3 covariance of the gyro
+vector over samples above ``MOTION_DPS``, one power-iteration step per sample), so a sensor
+rotated in any way still works; the sign comes from the first lobe after a quiet stance: on
+the foot it is the push-off (negative), on the shank the swing (positive, the larger peak).
+On the foot it is checked on every later lobe that follows a quiet stance: two in a row with
+the swing's sign flip it (a first guess spoiled by a weight shift is recovered).
+
+Conditioning: each axis's zero (bias) is learned while the sensor is still (every axis
+within ``still_dps`` of its 50 ms mean for 0.2 s), so a gyro that reads tens of deg/s at rest
+still works; a median of three drops one-sample spikes (shoe impacts), and every event is
+backdated by its one sample of delay.
+
+Kernel conventions (house style): pure functions over arrays with explicit float64 state and
+a float64 parameter vector (slots ``P_*``), no I/O, no clock; NaN in any axis is "no
+evidence" (time passes, nothing else changes). One call over n samples == n calls over 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from fescontrol.core.events import (
+    EV_HEEL_OFF,
+    EV_HEEL_STRIKE,
+    EV_NONE,
+    EV_STIM_ABORT,
+    EV_TOE_OFF,
+    PH_CONTACT,
+    PH_SWING,
+    PH_UNKNOWN,
+)
+
+__all__ = [
+    "AXES",
+    "ImuGyroParams",
+    "IMU_PARAM_SIZE",
+    "IMU_STATE_SIZE",
+    "MOUNT_FOOT",
+    "MOUNT_SHANK",
+    "MOTION_DPS",
+    "SATURATION_DPS",
+    "new_imu_state",
+    "detect_imu_gyro",
+    "signal_problem",
+]
+
+MOUNT_FOOT = 0
+MOUNT_SHANK = 1
+MOTION_DPS = 40.0
+"""Gyro samples faster than this (vector norm) feed the auto-axis covariance."""
+SATURATION_DPS = 1990.0
+"""A reading at or beyond this is at a +-2000 deg/s range limit."""
+
+# --- parameter vector -------------------------------------------------------------------------
+P_MOUNT = 0
+P_AXIS = 1
+"""-1: auto; 0, 1, 2: x, y, z."""
+P_SIGN = 2
+"""+1 / -1 for a fixed axis (swing positive); 0 with auto."""
+P_ONSET_SHARE = 3
+P_MIN_ONSET = 4
+P_SWING_SHARE = 5
+P_MIN_SWING = 6
+P_STRIKE_SHARE = 7
+P_MIN_STRIKE = 8
+P_MIN_STANCE = 9
+"""Samples."""
+P_GUARD_SHARE = 10
+P_MAX_PUSHOFF = 11
+"""Samples from burst onset to toe-off at most."""
+P_SWING_WAIT = 12
+"""Samples from toe-off to the swing threshold at most."""
+P_TIMEOUT_SHARE = 13
+P_MIN_TIMEOUT = 14
+"""Samples: floor of the swing time-out."""
+P_ADAPT = 15
+P_MAX_STRIDE = 16
+"""Samples: longer strides are not learned."""
+P_AXIS_MEMORY = 17
+"""Samples: time constant of the auto-axis covariance."""
+P_INIT_PUSHOFF = 18
+P_INIT_SWING_PEAK = 19
+P_INIT_STRIDE = 20
+"""Samples."""
+P_INIT_SWING = 21
+"""Samples."""
+P_QUIET = 22
+"""Samples of stance below the onset threshold before a burst may start (0 = none)."""
+P_MIN_SWING_T = 23
+"""Samples: floor of the shortest swing (toe-off to heel strike)."""
+P_SWING_GUARD_SHARE = 24
+"""Shortest swing as this share of the running swing time."""
+P_LOW_HOLD = 25
+"""Samples (LOW_HOLD_S at the rate)."""
+P_RISE = 26
+"""Samples: a burst-starting lobe rises from a third of the onset threshold to it within this."""
+P_FAST_W = 27
+"""Weight of a sample in the fast mean / deviation (per sample)."""
+P_BIAS_W = 28
+"""Weight of a still sample in the bias (per sample)."""
+P_STILL_HOLD = 29
+"""Samples of stillness before the bias follows."""
+P_STILL_DPS = 30
+P_ONSET_LEAD = 31
+"""Samples: the burst should start this long before the expected toe-off."""
+P_MAX_DELAY = 32
+"""Samples: the onset delay never exceeds this."""
+P_SHANK_ONSET_SHARE = 33
+"""Shank: onset as this share of the running swing peak (the stance's slower backward rotation stays above it)."""
+P_SHANK_GUARD_SHARE = 34
+"""Shank: stance guard as this share of the running stride time (past the mid-stance lobe)."""
+P_MAX_ONSET = 35
+"""Foot: the onset threshold never exceeds this (small steps in a turn push off weakly)."""
+IMU_PARAM_SIZE = 36
+
+# --- state vector -----------------------------------------------------------------------------
+S_N = 0
+"""Samples seen (NaN included): the time base."""
+S_PHASE = 1
+"""PH_UNKNOWN / PH_CONTACT / PH_SWING (for in_contact)."""
+S_SUB = 2
+"""0 stance, 1 push-off (burst on), 2 waiting for the swing lobe, 3 swing."""
+S_T_HS = 3
+"""Sample of the last heel strike (-1e18: none)."""
+S_T_ON = 4
+"""Sample of the burst onset."""
+S_T_TO = 5
+S_MIN = 6
+S_I_MIN = 7
+S_MAX = 8
+S_PUSHOFF = 9
+"""Running push-off peak magnitude, dps."""
+S_SWING_PEAK = 10
+S_STRIDE = 11
+"""Running stride time, samples."""
+S_SWING = 12
+"""Running swing time, samples."""
+S_STRIDES = 13
+"""Confirmed strides."""
+S_ARMED = 14
+S_QUIET_RUN = 15
+S_POLARITY = 16
+"""+1/-1 applied to the projection; 0 = not known yet."""
+S_C = 17
+"""Covariance xx, yy, zz, xy, xz, yz (slots 17..22)."""
+S_V = 23
+"""Axis estimate (slots 23..25)."""
+S_N_MOTION = 26
+S_N_VALID = 27
+S_MAX_ABS = 28
+"""Largest |s| seen (dps)."""
+S_SAT_RUN = 29
+S_LAST_ZC = 30
+"""Sample of the last upward zero crossing of s."""
+S_LAST_S = 31
+S_HS_MIN = 32
+S_HS_I = 33
+S_HS_SEEN = 34
+S_PREV_HS = 35
+S_SIGN_FIXED = 36
+"""1.0 when the sign is given by the profile."""
+S_EXC_SIGN = 37
+"""Sign of the excursion under way (|s| >= min_onset_dps), 0: none."""
+S_EXC_QUIET = 38
+"""Quiet samples before the excursion under way began."""
+S_EXC_PEAK = 39
+"""Largest |s| of the excursion under way."""
+S_FLIP_VOTES = 40
+"""Excursions after a quiet stance in a row whose sign says the polarity is wrong."""
+S_CALM_RUN = 41
+"""Samples in a row with |s| < min_onset_dps."""
+S_BUF = 42
+"""The last two valid samples of each axis (slots 42..47), for the median of three."""
+S_BUF_N = 48
+S_LOW_RUN = 49
+"""Samples in a row, after the swing peak, with s below LOW_SHARE of it."""
+S_HOLD = 50
+"""Leaky hold of the highest recent s (falls by a third of the onset threshold per max_rise_s):
+s far below it means s is falling fast."""
+S_MEAN = 51
+"""Fast running mean of each axis (slots 51..53), for the stillness test."""
+S_DEV = 54
+"""Fast running mean absolute deviation of each axis (slots 54..56)."""
+S_BIAS = 57
+"""Gyro bias of each axis (slots 57..59), learned while the sensor is still."""
+S_STILL_RUN = 60
+S_PENDING = 61
+"""1.0 while a detected push-off waits for its learned onset delay (no burst yet)."""
+S_DELAY = 62
+"""Samples of onset delay for the push-off under way."""
+S_PUSH_DUR = 63
+"""Running time from the onset crossing to toe-off, samples (0: none yet)."""
+S_TO_DUE = 64
+"""1.0: a toe-off decided at the sample the delayed burst started is still to be written."""
+IMU_STATE_SIZE = 65
+
+NO_TIME = -1.0e18
+TOE_OFF_SHARE = 0.6
+"""Toe-off when the push-off lobe has risen back to this share of its depth."""
+SHANK_LATE_SHARE = 0.5
+"""Shank: a swing lobe starts a late burst (or sets the sign) only above this share of the
+running swing peak (stance forward rotation reaches a third of it)."""
+SHANK_BACK_SHARE = 0.6
+"""Shank: the stance's backward lobe has passed when s is back above this share of its depth."""
+SHANK_STILL_HOLD_S = 1.0
+"""Shank: stillness needed before the gyro bias follows (the foot's is 0.2 s)."""
+VOTE_SHARE = 0.5
+"""A lobe after a quiet stance votes on the sign only if at least this share of the running
+push-off peak."""
+LOW_SHARE = 0.15
+"""A swing lobe that sinks below this share of its peak ..."""
+LOW_HOLD_S = 0.08
+"""... and stays there this long has ended: a heel strike without the usual negative dip
+(a foot placed flat in a turn), backdated to where it sank."""
+MAX_BIAS_DPS = 100.0
+"""The learned gyro bias is kept within this (a slow steady turn must not become the zero)."""
+MEDIAN_DELAY = 1
+"""Samples by which the median of three delays the signal: every event is backdated by it."""
+
+
+@njit(cache=True)
+def new_imu_state() -> np.ndarray:
+    """A fresh state: nothing learned, axis unknown."""
+    s = np.zeros(IMU_STATE_SIZE, dtype=np.float64)
+    s[S_PHASE] = PH_UNKNOWN
+    s[S_T_HS] = NO_TIME
+    s[S_PREV_HS] = NO_TIME
+    s[S_LAST_ZC] = NO_TIME
+    s[S_V + 0] = 0.577350269
+    s[S_V + 1] = 0.577350269
+    s[S_V + 2] = 0.577350269
+    s[S_PUSHOFF] = -1.0
+    return s
+
+
+@njit(cache=True)
+def _project(gx: float, gy: float, gz: float, state: np.ndarray, p: np.ndarray) -> float:
+    """The sagittal angular velocity before the polarity (auto: update the axis first)."""
+    axis = int(p[P_AXIS])
+    if axis == 0:
+        return gx
+    if axis == 1:
+        return gy
+    if axis == 2:
+        return gz
+    norm2 = gx * gx + gy * gy + gz * gz
+    if norm2 > MOTION_DPS * MOTION_DPS:
+        state[S_N_MOTION] += 1.0
+        w = max(1.0 / state[S_N_MOTION], 1.0 / p[P_AXIS_MEMORY])
+        state[S_C + 0] += w * (gx * gx - state[S_C + 0])
+        state[S_C + 1] += w * (gy * gy - state[S_C + 1])
+        state[S_C + 2] += w * (gz * gz - state[S_C + 2])
+        state[S_C + 3] += w * (gx * gy - state[S_C + 3])
+        state[S_C + 4] += w * (gx * gz - state[S_C + 4])
+        state[S_C + 5] += w * (gy * gz - state[S_C + 5])
+        vx, vy, vz = state[S_V], state[S_V + 1], state[S_V + 2]
+        ux = state[S_C + 0] * vx + state[S_C + 3] * vy + state[S_C + 4] * vz
+        uy = state[S_C + 3] * vx + state[S_C + 1] * vy + state[S_C + 5] * vz
+        uz = state[S_C + 4] * vx + state[S_C + 5] * vy + state[S_C + 2] * vz
+        un = math.sqrt(ux * ux + uy * uy + uz * uz)
+        if un > 1e-9:
+            state[S_V], state[S_V + 1], state[S_V + 2] = ux / un, uy / un, uz / un
+    return gx * state[S_V] + gy * state[S_V + 1] + gz * state[S_V + 2]
+
+
+@njit(cache=True)
+def _median3(state: np.ndarray, slot: int, v: float, full: bool) -> float:
+    """Median of this and the axis's last two valid samples: one-sample spikes (shoe impacts,
+    cable knocks) are dropped, at one sample of delay."""
+    a, b = state[S_BUF + 2 * slot], state[S_BUF + 2 * slot + 1]
+    state[S_BUF + 2 * slot], state[S_BUF + 2 * slot + 1] = b, v
+    if not full:
+        return v
+    return max(min(a, b), min(max(a, b), v))
+
+
+@njit(cache=True)
+def _track_bias(state: np.ndarray, p: np.ndarray, x: float, y: float, z: float) -> None:
+    """Learn each axis's zero while the sensor is still (standing, foot flat): a gyro reading
+    40 deg/s at rest (truong2019's TCon sensors) would otherwise look like a rotation."""
+    w = p[P_FAST_W]
+    if state[S_N_VALID] <= 1.0:
+        state[S_MEAN], state[S_MEAN + 1], state[S_MEAN + 2] = x, y, z
+        state[S_DEV] = state[S_DEV + 1] = state[S_DEV + 2] = p[P_STILL_DPS]
+    still = True
+    for j in range(3):
+        v = x if j == 0 else (y if j == 1 else z)
+        dev = abs(v - state[S_MEAN + j])
+        state[S_MEAN + j] += w * (v - state[S_MEAN + j])
+        state[S_DEV + j] += w * (dev - state[S_DEV + j])
+        if state[S_DEV + j] > p[P_STILL_DPS] or dev > 2.0 * p[P_STILL_DPS]:
+            still = False
+    if not still:
+        state[S_STILL_RUN] = 0.0
+        return
+    state[S_STILL_RUN] += 1.0
+    if state[S_STILL_RUN] < p[P_STILL_HOLD]:
+        return
+    for j in range(3):
+        v = x if j == 0 else (y if j == 1 else z)
+        b = state[S_BIAS + j] + p[P_BIAS_W] * (v - state[S_BIAS + j])
+        state[S_BIAS + j] = min(MAX_BIAS_DPS, max(-MAX_BIAS_DPS, b))
+
+
+@njit(cache=True)
+def _learn(state: np.ndarray, key: int, value: float, p: np.ndarray, init: float) -> None:
+    if state[key] <= 0.0:
+        state[key] = init
+    state[key] += p[P_ADAPT] * (value - state[key])
+
+
+@njit(cache=True)
+def _end_stride(state: np.ndarray, p: np.ndarray, k: float) -> None:
+    """Heel strike at sample k: learn the stride's times and peaks, back to stance."""
+    stride = k - state[S_T_HS]
+    if state[S_T_HS] > NO_TIME and stride <= p[P_MAX_STRIDE]:
+        _learn(state, S_STRIDE, stride, p, p[P_INIT_STRIDE])
+    swing = k - state[S_T_TO]
+    if swing <= p[P_MAX_STRIDE]:
+        _learn(state, S_SWING, swing, p, p[P_INIT_SWING])
+    if int(p[P_MOUNT]) == MOUNT_SHANK and state[S_SWING_PEAK] <= 0.0:
+        # the shank's first swing peak is taken as it is: the shank's onset is a share of it,
+        # and a default far from the wearer's would delay the bursts for several strides
+        state[S_SWING_PEAK] = state[S_MAX]
+    else:
+        _learn(state, S_SWING_PEAK, state[S_MAX], p, p[P_INIT_SWING_PEAK])
+    if state[S_MIN] < 0.0:
+        _learn(state, S_PUSHOFF, -state[S_MIN], p, p[P_INIT_PUSHOFF])
+    if int(p[P_MOUNT]) == MOUNT_SHANK:
+        state[S_FLIP_VOTES] = 0.0  # a stride: the shank's sign is right
+        state[S_HS_MIN] = 0.0  # from here: the stance's backward lobe
+    state[S_PREV_HS] = state[S_T_HS]
+    state[S_T_HS] = k
+    state[S_STRIDES] += 1.0
+    state[S_SUB] = 0.0
+    state[S_PHASE] = PH_CONTACT
+    state[S_ARMED] = 0.0
+    state[S_QUIET_RUN] = 0.0
+    state[S_HS_SEEN] = 0.0
+    state[S_LOW_RUN] = 0.0
+    state[S_PENDING] = 0.0
+    state[S_TO_DUE] = 0.0
+
+
+@njit(cache=True)
+def _learn_push(state: np.ndarray, p: np.ndarray) -> None:
+    """Toe-off: learn the crossing-to-toe-off time (for the onset delay)."""
+    dur = state[S_T_TO] - state[S_T_ON]
+    if dur <= p[P_MAX_PUSHOFF]:
+        if state[S_PUSH_DUR] <= 0.0:
+            state[S_PUSH_DUR] = dur
+        state[S_PUSH_DUR] += p[P_ADAPT] * (dur - state[S_PUSH_DUR])
+
+
+@njit(cache=True)
+def _abort(state: np.ndarray) -> bool:
+    """Back to stance, no step; True when a burst was on (it must be ended: EV_STIM_ABORT)."""
+    burst = state[S_PENDING] == 0.0
+    state[S_PENDING] = 0.0
+    state[S_TO_DUE] = 0.0
+    state[S_SUB] = 0.0
+    state[S_PHASE] = PH_CONTACT
+    state[S_ARMED] = 0.0
+    state[S_QUIET_RUN] = 0.0
+    state[S_HS_SEEN] = 0.0
+    state[S_LOW_RUN] = 0.0
+    if state[S_SIGN_FIXED] == 0.0 and state[S_STRIDES] < 1.0:
+        state[S_POLARITY] = 0.0  # the lobe that set it was no push-off: guess again
+    return burst
+
+
+@njit(cache=True)
+def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.ndarray, p: np.ndarray,
+                    out_event: np.ndarray, out_back: np.ndarray) -> None:
+    """Run the detector over a chunk of gyro samples (deg/s); writes out_event / out_back."""
+    n = gx.shape[0]
+    shank = int(p[P_MOUNT]) == MOUNT_SHANK
+    if p[P_SIGN] != 0.0 and state[S_POLARITY] == 0.0:
+        state[S_POLARITY] = p[P_SIGN]
+        state[S_SIGN_FIXED] = 1.0
+    for i in range(n):
+        out_event[i] = EV_NONE
+        out_back[i] = 0
+        k = state[S_N]
+        state[S_N] = k + 1.0
+        x, y, z = gx[i], gy[i], gz[i]
+        sub = int(state[S_SUB])
+        if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
+            # no evidence; time-outs still run so that a dropout cannot hold a burst on
+            if sub == 1 and k - state[S_T_ON] > p[P_MAX_PUSHOFF]:
+                if _abort(state):
+                    out_event[i] = EV_STIM_ABORT
+            elif sub == 2 and k - state[S_T_TO] > p[P_SWING_WAIT]:
+                if _abort(state):
+                    out_event[i] = EV_STIM_ABORT
+            elif sub == 3:
+                limit = max(p[P_MIN_TIMEOUT], p[P_TIMEOUT_SHARE] * _swing_time(state, p))
+                if k - state[S_T_TO] > limit:
+                    if _abort(state):
+                        out_event[i] = EV_STIM_ABORT
+            continue
+        state[S_N_VALID] += 1.0
+        full = state[S_BUF_N] >= 2.0
+        state[S_BUF_N] = min(state[S_BUF_N] + 1.0, 2.0)
+        if abs(x) >= SATURATION_DPS or abs(y) >= SATURATION_DPS or abs(z) >= SATURATION_DPS:
+            state[S_SAT_RUN] += 1.0
+        else:
+            state[S_SAT_RUN] = 0.0
+        _track_bias(state, p, x, y, z)
+        x -= state[S_BIAS]
+        y -= state[S_BIAS + 1]
+        z -= state[S_BIAS + 2]
+        x = _median3(state, 0, x, full)
+        y = _median3(state, 1, y, full)
+        z = _median3(state, 2, z, full)
+        raw = _project(x, y, z, state, p)
+        pol = state[S_POLARITY]
+        s = raw * pol if pol != 0.0 else raw
+        a = abs(s)
+        if a > state[S_MAX_ABS]:
+            state[S_MAX_ABS] = a
+        pushoff = state[S_PUSHOFF] if state[S_PUSHOFF] > 0.0 else p[P_INIT_PUSHOFF]
+        swing_peak = state[S_SWING_PEAK] if state[S_SWING_PEAK] > 0.0 else p[P_INIT_SWING_PEAK]
+        sign_onset = max(p[P_MIN_ONSET], min(p[P_ONSET_SHARE] * pushoff, p[P_MAX_ONSET]))
+        onset = max(p[P_MIN_ONSET], p[P_SHANK_ONSET_SHARE] * swing_peak) if shank else sign_onset
+        swing_thr = max(p[P_MIN_SWING], p[P_SWING_SHARE] * swing_peak)
+        strike = max(p[P_MIN_STRIKE], p[P_STRIKE_SHARE] * swing_peak)
+        last_s = state[S_LAST_S]
+        if pol != 0.0 and last_s <= 0.0 < s:
+            state[S_LAST_ZC] = k
+        state[S_LAST_S] = s
+        if _vote(state, p, s, shank):
+            # two lobes after a quiet stance in a row had the swing's sign: the polarity is wrong
+            state[S_POLARITY] = -state[S_POLARITY]
+            state[S_EXC_SIGN] = -state[S_EXC_SIGN]
+            s = -s
+            state[S_LAST_S] = s
+            if sub != 0:
+                if _abort(state):
+                    out_event[i] = EV_STIM_ABORT
+                continue
+
+        # until a first stride confirms the axis, only a steep lobe may start a burst (with
+        # nothing but a turn on the spot to go by, the auto axis would be the vertical one):
+        # s must fall faster than the hold, which sinks onset / 3 per max_rise_s
+        hold_s = s if pol != 0.0 else -a
+        state[S_HOLD] = max(hold_s, state[S_HOLD] - sign_onset / (3.0 * p[P_RISE]))
+        steep = state[S_STRIDES] >= 1.0 or state[S_HOLD] - hold_s >= sign_onset / 3.0
+
+        if sub == 0:
+            stride = state[S_STRIDE] if state[S_STRIDE] > 0.0 else p[P_INIT_STRIDE]
+            guard = max(p[P_MIN_STANCE], p[P_GUARD_SHARE] * stride)
+            since = k - state[S_T_HS]
+            # calm: the foot is still; the shank rotates backward (knee over the ankle) all through
+            # stance, so for it calm only means "not yet in the pre-swing dip"
+            calm = a < onset if (not shank or pol == 0.0) else s > -onset
+            if calm:
+                state[S_QUIET_RUN] += 1.0
+            else:
+                state[S_QUIET_RUN] = 0.0
+            if state[S_ARMED] == 0.0:
+                past_mid = True
+                if shank and pol != 0.0 and state[S_STRIDES] >= 1.0:
+                    # the shank's stance holds a backward lobe (mid-stance) that can be as deep as
+                    # a small pre-swing dip: armed once it has come a little way back, or after
+                    # shank_guard_share of the running stride
+                    if since >= p[P_MIN_STANCE] and s < state[S_HS_MIN]:
+                        state[S_HS_MIN] = s
+                    past_mid = (since >= p[P_SHANK_GUARD_SHARE] * stride
+                                or (state[S_HS_MIN] <= -p[P_MIN_STRIKE] and s > SHANK_BACK_SHARE * state[S_HS_MIN]))
+                if since >= guard and calm and state[S_QUIET_RUN] >= p[P_QUIET] and past_mid:
+                    state[S_ARMED] = 1.0
+                    state[S_MIN] = 0.0
+                if state[S_PHASE] == PH_UNKNOWN and a < onset:
+                    state[S_PHASE] = PH_CONTACT
+                continue
+            if shank and s < state[S_MIN]:
+                state[S_MIN] = s  # the stance's deepest backward rotation: learned as the pre-swing dip
+            if pol == 0.0:
+                # sign not known yet: the first lobe after a quiet stance decides it (foot: the
+                # push-off; shank: the knee moving forward over the foot as the heel rises; both
+                # have the stance's sign, opposite to the swing); the shank's own onset share is
+                # high (its stance is not still), so the foot's decides here
+                if a >= sign_onset and steep:
+                    state[S_POLARITY] = -1.0 if raw > 0.0 else 1.0
+                    state[S_EXC_SIGN] = -1.0  # the lobe under way is now the negative one
+                    s = -a
+                    pol = state[S_POLARITY]
+                else:
+                    continue
+            if s <= -onset and steep:
+                state[S_SUB] = 1.0
+                state[S_PHASE] = PH_SWING
+                state[S_T_ON] = k
+                state[S_MIN] = s
+                state[S_I_MIN] = k
+                state[S_MAX] = 0.0
+                delay = 0.0
+                if state[S_PUSH_DUR] > 0.0:
+                    delay = min(p[P_MAX_DELAY], max(0.0, state[S_PUSH_DUR] - p[P_ONSET_LEAD]))
+                state[S_DELAY] = delay
+                if delay >= 1.0:
+                    state[S_PENDING] = 1.0
+                else:
+                    out_event[i] = EV_HEEL_OFF
+                    out_back[i] = MEDIAN_DELAY
+            elif s >= (max(swing_thr, SHANK_LATE_SHARE * swing_peak) if shank else swing_thr):
+                # no push-off lobe: start late, toe-off at the last upward zero crossing (a
+                # shank rotates forward through stance: only a lobe near swing size counts)
+                state[S_SUB] = 3.0
+                state[S_PHASE] = PH_SWING
+                state[S_T_ON] = k
+                zc = state[S_LAST_ZC] if k - state[S_LAST_ZC] < p[P_SWING_WAIT] else k
+                state[S_T_TO] = zc
+                if not shank:
+                    state[S_MIN] = 0.0
+                state[S_MAX] = s
+                out_event[i] = EV_HEEL_OFF
+                out_back[i] = MEDIAN_DELAY
+        elif sub == 1:
+            if s < state[S_MIN]:
+                state[S_MIN] = s
+                state[S_I_MIN] = k
+            if s > TOE_OFF_SHARE * state[S_MIN]:
+                # toe-off: the push-off lobe has risen back to 60 % of its depth (the voisard2023
+                # reference puts it there, about 30 ms after the deepest sample)
+                state[S_SUB] = 2.0
+                state[S_T_TO] = k
+                _learn_push(state, p)
+                if state[S_PENDING] != 0.0:
+                    # toe-off came before the delay ran out: the burst starts now, and the
+                    # toe-off is written at the next sample
+                    state[S_PENDING] = 0.0
+                    state[S_TO_DUE] = 1.0
+                    out_event[i] = EV_HEEL_OFF
+                    out_back[i] = int(k - state[S_T_ON]) + MEDIAN_DELAY
+                else:
+                    out_event[i] = EV_TOE_OFF
+                    out_back[i] = MEDIAN_DELAY
+                if s >= swing_thr:
+                    state[S_SUB] = 3.0
+                    state[S_MAX] = s
+            elif k - state[S_T_ON] > p[P_MAX_PUSHOFF]:
+                if _abort(state):
+                    out_event[i] = EV_STIM_ABORT
+        elif sub == 2:
+            if s >= swing_thr:
+                state[S_SUB] = 3.0
+                state[S_MAX] = s
+            elif s < state[S_MIN]:
+                # a second, deeper push-off minimum: toe-off was not yet
+                state[S_MIN] = s
+                state[S_I_MIN] = k
+                state[S_SUB] = 1.0
+            elif k - state[S_T_TO] > p[P_SWING_WAIT]:
+                flip = shank and _shank_vote(state, p, swing_thr)
+                if _abort(state):
+                    out_event[i] = EV_STIM_ABORT
+                if flip:
+                    state[S_POLARITY] = -state[S_POLARITY]
+        else:
+            if s > state[S_MAX]:
+                state[S_MAX] = s
+            shortest = max(p[P_MIN_SWING_T], p[P_SWING_GUARD_SHARE] * _swing_time(state, p))
+            if k - state[S_T_TO] < shortest:
+                pass
+            elif shank:
+                # the shank's heel-strike dip is small (a tenth to a quarter of the swing peak):
+                # only the floor counts, then its minimum is the heel strike
+                if state[S_HS_SEEN] == 0.0:
+                    if s <= -p[P_MIN_STRIKE]:
+                        state[S_HS_SEEN] = 1.0
+                        state[S_HS_MIN] = s
+                        state[S_HS_I] = k
+                    elif state[S_MAX] >= swing_thr and s < LOW_SHARE * state[S_MAX]:
+                        # no dip (or one the median of three removed): a swing lobe that stays
+                        # low twice as long as the foot's has ended, backdated to where it sank
+                        state[S_LOW_RUN] += 1.0
+                        if state[S_LOW_RUN] >= 2.0 * p[P_LOW_HOLD]:
+                            back = state[S_LOW_RUN] - 1.0
+                            _end_stride(state, p, k - back)
+                            out_event[i] = EV_HEEL_STRIKE
+                            out_back[i] = int(back) + MEDIAN_DELAY
+                            continue
+                    else:
+                        state[S_LOW_RUN] = 0.0
+                else:
+                    if s < state[S_HS_MIN]:
+                        state[S_HS_MIN] = s
+                        state[S_HS_I] = k
+                    elif s > 0.5 * state[S_HS_MIN]:
+                        back = k - state[S_HS_I]
+                        _end_stride(state, p, state[S_HS_I])
+                        out_event[i] = EV_HEEL_STRIKE
+                        out_back[i] = int(back) + MEDIAN_DELAY
+                        continue
+            elif s <= -strike:
+                _end_stride(state, p, k)
+                out_event[i] = EV_HEEL_STRIKE
+                out_back[i] = MEDIAN_DELAY
+                continue
+            elif state[S_MAX] >= swing_thr and s < LOW_SHARE * state[S_MAX]:
+                state[S_LOW_RUN] += 1.0
+                if state[S_LOW_RUN] >= p[P_LOW_HOLD]:
+                    back = state[S_LOW_RUN] - 1.0
+                    _end_stride(state, p, k - back)
+                    out_event[i] = EV_HEEL_STRIKE
+                    out_back[i] = int(back) + MEDIAN_DELAY
+                    continue
+            else:
+                state[S_LOW_RUN] = 0.0
+            limit = max(p[P_MIN_TIMEOUT], p[P_TIMEOUT_SHARE] * _swing_time(state, p))
+            if k - state[S_T_TO] > limit:
+                if _abort(state):
+                    out_event[i] = EV_STIM_ABORT
+        if out_event[i] == EV_NONE:
+            if state[S_TO_DUE] != 0.0:
+                state[S_TO_DUE] = 0.0
+                out_event[i] = EV_TOE_OFF
+                out_back[i] = int(k - state[S_T_TO]) + MEDIAN_DELAY
+            elif state[S_PENDING] != 0.0 and k - state[S_T_ON] >= state[S_DELAY]:
+                state[S_PENDING] = 0.0
+                out_event[i] = EV_HEEL_OFF
+                out_back[i] = int(k - state[S_T_ON]) + MEDIAN_DELAY
+
+
+@njit(cache=True)
+def _vote(state: np.ndarray, p: np.ndarray, s: float, shank: bool) -> bool:
+    """Track excursions of s; True when the polarity should flip (auto sign, foot only).
+
+    A lobe that follows a quiet stance is a push-off, so it should be negative. When it ends,
+    a lobe at least VOTE_SHARE of the running push-off peak votes: two positive ones in a row
+    (three once four strides are known) say the sign is wrong. Small lobes (turning steps, weight shifts) do not vote."""
+    a = abs(s)
+    floor = p[P_MIN_ONSET]
+    if a < floor:
+        state[S_CALM_RUN] += 1.0
+        if a < 0.5 * floor and state[S_EXC_SIGN] != 0.0:
+            flip = _count_vote(state, p, shank)
+            state[S_EXC_SIGN] = 0.0
+            return flip
+        return False
+    sign = 1.0 if s > 0.0 else -1.0
+    flip = False
+    if state[S_EXC_SIGN] != sign:
+        if state[S_EXC_SIGN] != 0.0:
+            flip = _count_vote(state, p, shank)
+        state[S_EXC_SIGN] = sign
+        state[S_EXC_QUIET] = state[S_CALM_RUN]
+        state[S_EXC_PEAK] = a
+    elif a > state[S_EXC_PEAK]:
+        state[S_EXC_PEAK] = a
+    state[S_CALM_RUN] = 0.0
+    return flip
+
+
+@njit(cache=True)
+def _count_vote(state: np.ndarray, p: np.ndarray, shank: bool) -> bool:
+    """The excursion that just ended votes (see :func:`_vote`)."""
+    if shank or state[S_SIGN_FIXED] != 0.0 or state[S_POLARITY] == 0.0 or state[S_EXC_QUIET] < 0.5 * p[P_QUIET]:
+        return False
+    pushoff = state[S_PUSHOFF] if state[S_PUSHOFF] > 0.0 else p[P_INIT_PUSHOFF]
+    if state[S_EXC_PEAK] < max(p[P_MIN_SWING], VOTE_SHARE * pushoff):
+        return False
+    if state[S_EXC_SIGN] < 0.0:
+        state[S_FLIP_VOTES] = 0.0
+        return False
+    state[S_FLIP_VOTES] += 1.0
+    # a wrong first guess is undone after two lobes; a sign that walked several strides
+    # needs three (a turn or a stumble can make two odd lobes)
+    if state[S_FLIP_VOTES] >= (2.0 if state[S_STRIDES] < 4.0 else 3.0):
+        state[S_FLIP_VOTES] = 0.0
+        return True
+    return False
+
+
+@njit(cache=True)
+def _shank_vote(state: np.ndarray, p: np.ndarray, swing_thr: float) -> bool:
+    """Shank, auto sign: True when the polarity should flip. With the sign wrong, every swing
+    lobe looks like a pre-swing dip with no swing after it: two such swing-sized "dips" in a
+    row, with no stride between them, flip it."""
+    if state[S_SIGN_FIXED] != 0.0 or state[S_POLARITY] == 0.0 or -state[S_MIN] < swing_thr:
+        return False
+    state[S_FLIP_VOTES] += 1.0
+    if state[S_FLIP_VOTES] >= 2.0:
+        state[S_FLIP_VOTES] = 0.0
+        return True
+    return False
+
+
+@njit(cache=True)
+def _swing_time(state: np.ndarray, p: np.ndarray) -> float:
+    return state[S_SWING] if state[S_SWING] > 0.0 else p[P_INIT_SWING]
+
+
+def signal_problem(state: np.ndarray, rate_hz: float, min_swing_dps: float, grace_s: float = 5.0) -> str | None:
+    """A short text when the gyro signal cannot be used, else None (plain Python, reads the state)."""
+    if state[S_SAT_RUN] >= 0.05 * rate_hz:
+        return (f"gyro saturated (|value| >= {SATURATION_DPS:g} deg/s for "
+                f"{state[S_SAT_RUN] / rate_hz * 1000:.0f} ms): swing timing unreliable")
+    if state[S_N_VALID] / rate_hz >= grace_s and state[S_STRIDES] < 1.0 and state[S_MAX_ABS] < min_swing_dps:
+        return (f"sagittal gyro never exceeds {min_swing_dps:g} deg/s (largest {state[S_MAX_ABS]:.0f} deg/s): "
+                "no steps detected (standing still, sensor not on the leg, or wrong unit?)")
+    return None
+
+
+AXES = ("auto", "x", "y", "z", "-x", "-y", "-z", "+x", "+y", "+z")
+"""Allowed ``sagittal_axis`` values: the gyro axis on which the swing is positive, or auto."""
+
+
+@dataclass(frozen=True)
+class ImuGyroParams:
+    """Settings of the gyro swing detector; dps = deg/s, shares are of the wearer's running
+    peaks / times, seconds are converted to samples at the sensor rate."""
+
+    mount: str = "foot"
+    """foot or shank (the kind: foot_imu / shank_imu)."""
+    sagittal_axis: str = "auto"
+    """auto, or x / y / z with an optional sign: the axis (and sign) on which the swing is positive."""
+    onset_share: float = 0.25
+    """Burst onset when the push-off lobe passes this share of the running push-off peak ..."""
+    min_onset_dps: float = 50.0
+    """... and at least this far below zero (floor: standing sway and weight shifts stay above) ..."""
+    max_onset_dps: float = 2000.0
+    """... and at most this far (cap: a short step in a turn pushes off far less than a stride)."""
+    swing_share: float = 0.25
+    """A swing lobe must pass this share of the running swing peak ..."""
+    min_swing_dps: float = 70.0
+    """... and at least this (a real swing, not a turn or a shuffle in place)."""
+    strike_share: float = 0.30
+    """Heel strike (foot) when s falls this share of the running swing peak below zero ..."""
+    min_strike_dps: float = 30.0
+    """... and at least this far."""
+    min_stance_s: float = 0.20
+    """Floor of the stance guard after a heel strike."""
+    guard_share: float = 0.25
+    """Stance guard as this share of the running stride time."""
+    max_pushoff_s: float = 0.60
+    """Burst onset to toe-off at most this, else abort (a heel raise, standing on the toes)."""
+    swing_wait_s: float = 0.20
+    """Toe-off to the swing threshold at most this, else abort (a weight shift)."""
+    timeout_share: float = 2.5
+    """A swing longer than this multiple of the running swing time ends the burst ..."""
+    min_timeout_s: float = 0.80
+    """... but never before this."""
+    adapt_share: float = 0.25
+    max_stride_s: float = 2.5
+    axis_memory_s: float = 10.0
+    init_pushoff_dps: float = 250.0
+    init_swing_peak_dps: float = 350.0
+    init_stride_s: float = 1.1
+    init_swing_s: float = 0.40
+    quiet_s: float = 0.05
+    """Stance below the onset threshold before a burst may start."""
+    min_swing_s: float = 0.15
+    """Floor of the shortest swing: no heel strike before this after toe-off ..."""
+    swing_guard_share: float = 0.50
+    """... nor before this share of the running swing time."""
+    onset_lead_s: float = 0.12
+    """Once a stride is known, the burst starts this long before the expected toe-off (the
+    onset crossing plus the running crossing-to-toe-off time) ..."""
+    max_onset_delay_s: float = 0.20
+    """... delayed after the crossing by at most this (0: burst at the crossing)."""
+    bias_tau_s: float = 0.5
+    """Time constant of the gyro bias, learned while the sensor is still ..."""
+    still_dps: float = 8.0
+    """... that is, each axis within this of its own 50 ms mean for 0.2 s (shank: 1 s)."""
+    shank_onset_share: float = 0.30
+    """Shank: the burst starts when s falls this share of the running swing peak below zero (the
+    pre-swing dip reaches a third to three quarters of the swing peak) ..."""
+    shank_guard_share: float = 0.45
+    """... but only once the stance's backward lobe (the knee passing over the foot, mid-stance,
+    which can be as deep as a small dip) has come back to 60 % of its depth, or after this share
+    of the running stride from the heel strike."""
+    max_rise_s: float = 0.15
+    """Before the first stride, a push-off lobe must fall faster than a third of the onset
+    threshold per this time; slower rotations (turning on the spot, leaning) start nothing."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        if self.mount not in ("foot", "shank"):
+            raise ValueError(f"{owner}.mount = {self.mount!r}: allowed foot, shank")
+        if self.sagittal_axis not in AXES:
+            raise ValueError(f"{owner}.sagittal_axis = {self.sagittal_axis!r}: allowed {', '.join(AXES)}")
+        ranges = {"onset_share": (0.0, 1.0), "shank_onset_share": (0.0, 1.0), "shank_guard_share": (0.0, 1.0),
+                  "swing_share": (0.0, 1.0), "strike_share": (0.0, 1.0),
+                  "guard_share": (0.0, 1.0), "adapt_share": (0.001, 1.0),
+                  "min_onset_dps": (1.0, 2000.0), "max_onset_dps": (1.0, 2000.0), "min_swing_dps": (1.0, 2000.0), "min_strike_dps": (0.0, 2000.0),
+                  "min_stance_s": (0.0, 2.0), "max_pushoff_s": (0.05, 5.0), "swing_wait_s": (0.01, 2.0),
+                  "timeout_share": (1.0, 10.0), "min_timeout_s": (0.1, 10.0), "max_stride_s": (0.5, 60.0),
+                  "axis_memory_s": (0.5, 600.0), "init_pushoff_dps": (1.0, 2000.0),
+                  "init_swing_peak_dps": (1.0, 2000.0), "init_stride_s": (0.3, 10.0),
+                  "init_swing_s": (0.1, 5.0), "quiet_s": (0.0, 2.0),
+                  "min_swing_s": (0.0, 2.0), "swing_guard_share": (0.0, 1.0),
+                  "max_rise_s": (0.01, 2.0), "bias_tau_s": (0.05, 60.0), "still_dps": (0.1, 100.0),
+                  "onset_lead_s": (0.0, 1.0), "max_onset_delay_s": (0.0, 1.0)}
+        for name, (lo, hi) in ranges.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ValueError(f"{owner}.{name} = {v!r} outside [{lo:g}, {hi:g}]")
+
+    def kernel_params(self, rate_hz: float) -> np.ndarray:
+        """The kernel's float64 parameter vector at ``rate_hz`` (slots ``P_*``)."""
+        if isinstance(rate_hz, bool) or not isinstance(rate_hz, (int, float)) or not 0.0 < rate_hz <= 100000.0:
+            raise ValueError(f"{type(self).__name__}.kernel_params: rate_hz = {rate_hz!r} outside (0, 100000]")
+        r = float(rate_hz)
+        p = np.zeros(IMU_PARAM_SIZE, dtype=np.float64)
+        p[P_MOUNT] = MOUNT_SHANK if self.mount == "shank" else MOUNT_FOOT
+        axis = self.sagittal_axis
+        if axis == "auto":
+            p[P_AXIS], p[P_SIGN] = -1.0, 0.0
+        else:
+            p[P_AXIS] = "xyz".index(axis[-1])
+            p[P_SIGN] = -1.0 if axis.startswith("-") else 1.0
+        p[P_ONSET_SHARE] = self.onset_share
+        p[P_MIN_ONSET] = self.min_onset_dps
+        p[P_SWING_SHARE] = self.swing_share
+        p[P_MIN_SWING] = self.min_swing_dps
+        p[P_STRIKE_SHARE] = self.strike_share
+        p[P_MIN_STRIKE] = self.min_strike_dps
+        p[P_MIN_STANCE] = math.ceil(self.min_stance_s * r - 1e-9)
+        p[P_GUARD_SHARE] = self.guard_share
+        p[P_MAX_PUSHOFF] = math.ceil(self.max_pushoff_s * r - 1e-9)
+        p[P_SWING_WAIT] = math.ceil(self.swing_wait_s * r - 1e-9)
+        p[P_TIMEOUT_SHARE] = self.timeout_share
+        p[P_MIN_TIMEOUT] = math.ceil(self.min_timeout_s * r - 1e-9)
+        p[P_ADAPT] = self.adapt_share
+        p[P_MAX_STRIDE] = self.max_stride_s * r
+        p[P_AXIS_MEMORY] = max(1.0, self.axis_memory_s * r)
+        p[P_INIT_PUSHOFF] = self.init_pushoff_dps
+        p[P_INIT_SWING_PEAK] = self.init_swing_peak_dps
+        p[P_INIT_STRIDE] = self.init_stride_s * r
+        p[P_INIT_SWING] = self.init_swing_s * r
+        p[P_QUIET] = math.ceil(self.quiet_s * r - 1e-9)
+        p[P_MIN_SWING_T] = math.ceil(self.min_swing_s * r - 1e-9)
+        p[P_SWING_GUARD_SHARE] = self.swing_guard_share
+        p[P_LOW_HOLD] = max(1, math.ceil(LOW_HOLD_S * r - 1e-9))
+        p[P_RISE] = max(1, math.ceil(self.max_rise_s * r - 1e-9))
+        p[P_FAST_W] = min(1.0, 1.0 / (0.05 * r))
+        p[P_BIAS_W] = min(1.0, 1.0 / (self.bias_tau_s * r))
+        # the shank turns slowly all through stance (a smooth lobe looks still for 0.2 s): its
+        # zero is learned only when it has been still for as long as a stance lasts
+        p[P_STILL_HOLD] = max(1, math.ceil((SHANK_STILL_HOLD_S if self.mount == "shank" else 0.2) * r - 1e-9))
+        p[P_STILL_DPS] = self.still_dps
+        p[P_ONSET_LEAD] = self.onset_lead_s * r
+        p[P_MAX_DELAY] = math.floor(self.max_onset_delay_s * r + 1e-9)
+        p[P_SHANK_ONSET_SHARE] = self.shank_onset_share
+        p[P_SHANK_GUARD_SHARE] = self.shank_guard_share
+        p[P_MAX_ONSET] = max(self.max_onset_dps, self.min_onset_dps)
+        return p

@@ -1,0 +1,99 @@
+"""Footstep scoring: for truth that marks footsteps (heel off -> foot flat), not swings.
+
+Why a second yardstick: truong2019's reference gives each footstep as a window from heel off
+to foot flat, with no toe-off or heel strike, so SCORING.md's swing metrics cannot be computed.
+The window's middle third lies inside the swing, which a drop-foot stimulator must cover; the
+time outside every window is stance or standing, which it must leave alone (issue 13):
+
+``footstep_coverage``
+    share of footstep windows whose middle third has intensity >= 0.5 over >= 90 % of its time;
+``outside_share``
+    stimulated time outside every window / time outside every window (over the recording).
+
+Intensity is the scorer's own (``records/scoring.py``: max over the channels of current /
+plateau), so both yardsticks read ``stim.csv`` the same way. Windows come from the truth's
+``heel_off`` events each paired with the next ``foot_flat``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fescontrol.records.readers import Event, StimRow
+from fescontrol.records.scoring import COVERED_SHARE, _intensity_sets, _measure, _normalize, _Set, _subtract
+
+__all__ = ["footstep_windows", "score_footsteps", "aggregate_footsteps", "truth_outside_masks", "FOOTSTEP_SUMS"]
+
+FOOTSTEP_SUMS = ("footsteps", "footsteps_covered", "outside_time_s", "outside_stim_s")
+
+
+def footstep_windows(truth: Sequence[Event]) -> list[tuple[float, float]]:
+    """(heel_off, next foot_flat) pairs, in time order; an unpaired heel_off is dropped."""
+    events = sorted((e for e in truth if e.kind in ("heel_off", "foot_flat")), key=lambda e: e.t_s)
+    out: list[tuple[float, float]] = []
+    start: float | None = None
+    for e in events:
+        if e.kind == "heel_off":
+            start = e.t_s
+        elif start is not None and e.t_s > start:
+            out.append((start, e.t_s))
+            start = None
+    return out
+
+
+def score_footsteps(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[int, float],
+                    start_s: float, end_s: float) -> dict[str, Any]:
+    """Footstep coverage and outside share of one leg over [start_s, end_s]."""
+    windows = footstep_windows(truth)
+    stimulated, strong = _intensity_sets(stim, plateau_ma, start_s, end_s)
+    strong_set = _Set(strong)
+    covered = 0
+    for a, b in windows:
+        third = (b - a) / 3.0
+        lo, hi = a + third, b - third
+        if strong_set.measure_within(lo, hi) >= COVERED_SHARE * (hi - lo):
+            covered += 1
+    outside = _subtract([(start_s, end_s)], _normalize(windows))
+    outside_time = _measure(outside)
+    outside_stim = _Set(stimulated).measure_within_set(outside)
+    return {"footsteps": len(windows), "footsteps_covered": covered,
+            "footstep_coverage": covered / len(windows) if windows else None,
+            "outside_time_s": outside_time, "outside_stim_s": outside_stim,
+            "outside_share": outside_stim / outside_time if outside_time > 0 else None}
+
+
+def aggregate_footsteps(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Pooled as SCORING.md pools: counts and times summed, ratios recomputed from the sums."""
+    sums = {k: sum(float(r.get(k) or 0.0) for r in reports) for k in FOOTSTEP_SUMS}
+    n = int(sums["footsteps"])
+    return {"footsteps": n, "footsteps_covered": int(sums["footsteps_covered"]),
+            "footstep_coverage": sums["footsteps_covered"] / n if n else None,
+            "outside_time_s": sums["outside_time_s"], "outside_stim_s": sums["outside_stim_s"],
+            "outside_share": sums["outside_stim_s"] / sums["outside_time_s"] if sums["outside_time_s"] > 0 else None}
+
+
+MASK_TOLERANCE_S = 1e-3
+"""A mask's ends match the truth events they name within this (event files round to 0.1 ms)."""
+
+
+def truth_outside_masks(truth: Sequence[Event], masks: Sequence[Sequence[float]]) -> list[list[Event]]:
+    """The truth cut into pieces around masked spans, each piece to be scored on its own.
+
+    Why: gaitmap-example's reference holds one "swing" through the 180 deg turn (toe off ->
+    heel strike, 1.5 s) with the turning steps inside it missing (gait-data README: mask the
+    turn). A mask ``(toe_off, heel_strike)`` ends the piece before it at that toe off (the stance
+    before it is still scored; a trailing toe off is no swing) and starts the next piece at that
+    heel strike. Each piece's scored span stops at its own first and last event (SCORING.md:
+    time outside the span counts nowhere), so inside a mask neither coverage nor standing nor
+    intrusion is counted. Other event kinds (standing marks) go to the piece they fall in.
+    """
+    events = sorted(truth, key=lambda e: e.t_s)
+    pieces: list[list[Event]] = []
+    start = -float("inf")
+    for lo, hi in sorted((float(m[0]), float(m[1])) for m in masks):
+        pieces.append([e for e in events if start - MASK_TOLERANCE_S <= e.t_s <= lo + MASK_TOLERANCE_S])
+        start = hi
+    pieces.append([e for e in events if e.t_s >= start - MASK_TOLERANCE_S])
+    return [p for p in pieces if p]
+

@@ -1,0 +1,111 @@
+"""What every stimulator backend offers the control loop and the session (python-can style).
+
+The loop and the session only use what is listed in `StimulatorBackend`; the protocol's own
+commands, result codes and ack matching stay inside its backend module. Each backend module
+also offers the module-level functions of `BackendModule`: how to build its link, which
+gate decoder hook checks its frames, and which emulator stands in for its devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from fescontrol.config.models import DeviceConfig
+from fescontrol.safety.gate import SafetyGate, Verdict
+from fescontrol.safety.hook import DecoderHook
+from fescontrol.safety.limits import GateLimits
+from fescontrol.safety.liveness import Liveness
+
+Record = Callable[[dict[str, object]], None]
+
+
+@dataclass(frozen=True)
+class LinkTiming:
+    keepalive_ns: int
+    handshake_timeout_ns: int
+
+
+@dataclass
+class InFlight:
+    packet_number: int
+    command: int
+    sent_ns: int
+    frame_currents: tuple[int, ...] | None = None
+
+
+class RxCounters(Protocol):
+    """The receive decoder's counters (bad frames, bytes outside any frame), for the link health log."""
+
+    frames_bad: int
+    bytes_discarded: int
+
+
+class StimulatorBackend(Protocol):
+    """The host side of one stimulator: everything the loop and the session may call."""
+
+    STOP_COMMAND: int
+    """Command id of the stop frame (the teardown waits for its ack)."""
+    STOP_ACK: int
+    """Command id of the stop frame's ack."""
+    STOP_NAME: str
+    RESULT_OK: int
+    RETRY_RESULTS: frozenset[int]
+    """Results after which the command was not applied and may be sent again (busy, transfer error)."""
+
+    gate: SafetyGate
+    liveness: Liveness
+    linked: bool
+    in_flight: InFlight | None
+    acked_currents: tuple[int, ...]
+    last_ack_result: int | None
+    closing: bool
+    late_answers: list[tuple[int, int, int]]
+
+    @property
+    def rx_decoder(self) -> RxCounters:
+        """The decoder of what the device sends."""
+
+    def poll(self, now_ns: int) -> None:
+        """Read and act on what the device sent; raise SafetyTrip for the first device fault."""
+
+    def ready(self) -> bool:
+        """Linked, and no command in flight."""
+
+    def set_currents(self, currents: tuple[int, ...], now_ns: int) -> Verdict:
+        """Send the currents of every channel (profile order) through the gate."""
+
+    def keepalive(self, now_ns: int) -> bool:
+        """Send the keep-alive if nothing went out for a keep-alive period; True if it did."""
+
+    def send_stop(self, now_ns: int) -> None:
+        """Stop now through the gate (Stop never waits for the command in flight)."""
+
+    def trip(self, cause: str, now_ns: int) -> None:
+        """A fault: the gate sends Stop and latches; that Stop is the command now in flight."""
+
+    def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
+        """Handshake and set up the channels, or raise DeviceInitError."""
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """The profile's channels as a backend needs them (ascending channel number)."""
+
+    numbers: tuple[int, ...]
+    pulse_widths_us: dict[int, int]
+    frequency_hz: float
+
+
+class BackendModule(Protocol):
+    """The module-level functions of a backend module."""
+
+    def gate_hook(self, limits: GateLimits) -> DecoderHook:
+        """The gate's decoder hook for this protocol."""
+
+    def build(self, gate: SafetyGate, liveness: Liveness, timing: LinkTiming, device: DeviceConfig,
+              channels: ChannelPlan, on_record: Record) -> StimulatorBackend:
+        """The link to one device with these caps."""
+
+    def emulator_args(self, device: DeviceConfig) -> list[str]:
+        """`fescontrol-hil` arguments that start an emulator of this device (simulate)."""
