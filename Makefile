@@ -42,8 +42,9 @@ results: $(STAMP)
 # the fault table in safety/ is written from the fault-injection suite's measurements
 fault-table: $(STAMP)
 	mkdir -p runs
-	FES_FAULT_TABLE=runs/fault-table.json $(PY) -m pytest -q tests/hil/test_fault_injection.py
-	$(PY) tools/fault_table.py runs/fault-table.json safety/fault-table.md
+	FES_FAULT_TABLE=runs/fault-table.json FES_SM4_FAULT_TABLE=runs/fault-table-sm4.json $(PY) -m pytest -q \
+		tests/hil/test_fault_injection.py tests/hil/test_sm4_sessions.py::test_sm4_device_fault_ends_safe
+	$(PY) tools/fault_table.py runs/fault-table.json safety/fault-table.md --sm4 runs/fault-table-sm4.json
 
 clean:
 	rm -rf $(VENV) runs fescontrol-out

@@ -254,3 +254,49 @@ def test_a_wrong_first_sign_guess_is_recovered() -> None:
     assert det.state[ig.S_STRIDES] >= 1 and locked != 0
     det.process({"gyr_x_dps": g[0][cut:], "gyr_y_dps": g[1][cut:], "gyr_z_dps": g[2][cut:]})
     assert det.state[ig.S_POLARITY] == -locked
+
+
+def _turning_walk(yaw_dps: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Five strides pushing off at -400 deg/s, then a stance in which the foot turns at
+    ``yaw_dps`` about z and a step with a weak push-off (-80: under a quarter of the running
+    push-off peak). Returns (sagittal y, z, the weak push-off's end in s)."""
+    n = lambda s: int(round(s * RATE))  # noqa: E731
+    y = [np.zeros(n(2.0))]
+    for _ in range(5):
+        y += [_lobe(n(0.20), -400.0), _lobe(n(0.40), 350.0), _lobe(n(0.10), -200.0), np.zeros(n(0.40))]
+    stance_end = sum(part.shape[0] for part in y)
+    y += [np.zeros(n(0.40)), _lobe(n(0.20), -80.0), _lobe(n(0.40), 200.0), _lobe(n(0.10), -100.0), np.zeros(n(2.0))]
+    sy = np.concatenate(y)
+    z = np.zeros_like(sy)
+    z[stance_end:stance_end + n(0.35)] = yaw_dps
+    return sy, z, (stance_end + n(0.40) + n(0.20)) / RATE
+
+
+@pytest.mark.parametrize("yaw_dps", [0.0, 250.0])
+def test_a_step_in_a_turn_pushing_off_weakly_starts_before_toe_off(yaw_dps: float) -> None:
+    """Straight: a push-off at a fifth of the running peak starts nothing, the swing lobe starts
+    the burst late. After a stance that turned at 250 deg/s about another axis (a step in a
+    turn), the onset falls to its floor and the same push-off starts the burst before toe-off."""
+    sy, z, push_end = _turning_walk(yaw_dps)
+    ev, back = run(np.zeros_like(sy), sy, z, ig.ImuGyroParams(sagittal_axis="y"))
+    last_start = times(ev, back, EV_HEEL_OFF)[-1]
+    assert np.count_nonzero(ev == EV_HEEL_STRIKE) == 6
+    if yaw_dps:
+        assert push_end - 0.2 < last_start < push_end - 0.05
+    else:
+        assert last_start > push_end
+
+
+def test_swing_right_after_a_push_off_does_not_flip_the_sign() -> None:
+    """Shuffling: a push-off too small to vote on the sign (-65 deg/s), then after a short pause
+    (40 ms below the onset floor) the swing lobe. The swing lobe must not count as a lobe after
+    a quiet stance voting against the sign (two such votes would flip it)."""
+    n = lambda s: int(round(s * RATE))  # noqa: E731
+    parts = [np.zeros(n(2.0))]
+    for _ in range(10):
+        parts += [_lobe(n(0.20), -65.0), np.zeros(n(0.04)), _lobe(n(0.35), 150.0), _lobe(n(0.06), -60.0),
+                  np.zeros(n(0.50))]
+    s = np.concatenate(parts + [np.zeros(n(2.0))])
+    ev, _ = run(*rotated(s))
+    assert np.count_nonzero(ev == EV_STIM_ABORT) == 0
+    assert np.count_nonzero(ev == EV_HEEL_STRIKE) == 10

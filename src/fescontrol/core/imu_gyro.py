@@ -5,9 +5,11 @@ same way whatever the wearer weighs or the shoe does (gait-detection.md section 
 shank gyro detectors are as accurate as foot switches in healthy gait). With the sign chosen
 so that the swing is positive (``s``):
 
-* stance: the foot is nearly still (|s| small);
+* stance: the foot is nearly still (|s| small); the shank turns backward all through it (the
+  knee passes over the foot: a slow negative lobe of a fifth to a third of the swing peak);
 * push-off (heel off -> toe off): a negative lobe, deepest about at toe-off (foot); on the
-  shank a smaller negative dip (knee flexion) with its minimum near toe-off;
+  shank the pre-swing dip (knee flexion) with its minimum near toe-off, often little deeper
+  than the stance's lobe;
 * swing: the largest positive lobe (the foot or shank rotates forward);
 * heel strike: ``s`` falls through zero at the end of the swing lobe (foot), or reaches the
   negative minimum after it (shank).
@@ -15,11 +17,15 @@ so that the swing is positive (``s``):
 Events (``fescontrol.core.events``)
 -----------------------------------
 * ``EV_HEEL_OFF`` (the burst starts here): ``s`` falls below ``-onset`` after a stance guard,
-  ``onset = max(min_onset_dps, onset_share x running push-off peak)``; before the first
+  ``onset = max(min_onset_dps, onset_share x running push-off peak)`` (shank: ``max(min_onset_dps,
+  shank_onset_share x running swing peak)``, armed only once the stance's backward lobe has come
+  back to ``SHANK_BACK_SHARE`` of its depth, or after ``shank_guard_share`` of the running
+  stride; the first swing peak replaces the default at once); before the first
   stride also steeply (faster than ``onset / 3`` per ``max_rise_s``: a slow rotation, such as
   a turn on the spot seen by a not yet settled auto axis, is no push-off). A gait with no
   push-off lobe (shuffling, most shank signals of slow walkers) still starts a burst, late:
-  when the swing lobe rises above the swing threshold.
+  when the swing lobe rises above the swing threshold (shank, once a stride is known: also
+  above ``SHANK_LATE_SHARE`` of the running swing peak).
   Once a stride is known the burst is delayed so that it starts ``onset_lead_s`` before the
   expected toe-off (crossing + running crossing-to-toe-off time, at most
   ``max_onset_delay_s``; a toe-off always starts it), as the adaptive heel's onset delay does:
@@ -30,29 +36,39 @@ Events (``fescontrol.core.events``)
   strike_share x running swing peak)`` after the swing peak; shank, the minimum after that;
   either way not before ``max(min_swing_s, swing_guard_share x running swing)`` after
   toe-off. A swing lobe that sinks below ``LOW_SHARE`` of its peak and stays there for
-  ``LOW_HOLD_S`` (a foot put down flat, no dip) ends it too, backdated to where it sank.
+  ``LOW_HOLD_S`` (a foot put down flat, no dip; the shank: twice as long, dip or not, so the
+  slow return to upright after a last step does not hold the burst on) ends it too,
+  backdated to where it sank.
 * ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
   no swing lobe follows the toe-off soon enough (a weight shift), or the swing lasts longer
   than ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
 
 Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
 stride)`` and a fresh crossing (the heel-strike lobe has the push-off's sign and must not
-start a burst). A swing lobe must reach ``max(min_swing_dps, swing_share x running swing
+start a burst); before any heel strike (a recording that starts mid-walk) ``min_stance_s`` of
+quiet. A swing lobe must reach ``max(min_swing_dps, swing_share x running swing
 peak)``. Running peaks and times adapt stride by stride (``x += adapt_share (new - x)``) and
 start from defaults, so the first step works without a calibration walk. Standing, weight
 shifting and turning on the spot stay below the floors in the sagittal direction (a turn is
-a rotation about the vertical axis), so they start nothing.
+a rotation about the vertical axis), so they start nothing. A step taken while turning is a
+swing like any other, but pushes off weakly in the sagittal direction: on the foot, a stance
+that has turned faster than ``TURN_DPS`` about another axis (50 ms mean, since the stance was
+armed) lowers the onset to its floor ``min_onset_dps`` for the push-off that ends it.
 
 Sagittal axis and sign: fixed by the profile (``x``, ``-y`` ...), or ``auto``: the direction
 of the largest angular-velocity variance while moving (a leaky 3x3 covariance of the gyro
 vector over samples above ``MOTION_DPS``, one power-iteration step per sample), so a sensor
-rotated in any way still works; the sign comes from the first lobe after a quiet stance: on
-the foot it is the push-off (negative), on the shank the swing (positive, the larger peak).
-On the foot it is checked on every later lobe that follows a quiet stance: two in a row with
-the swing's sign flip it (a first guess spoiled by a weight shift is recovered).
+rotated in any way still works; the sign comes from the first steep lobe after a quiet stance:
+on the foot the push-off, on the shank the knee moving forward as the heel rises, both
+negative. On the foot it is checked on every later lobe that follows a quiet stance: two in a
+row with the swing's sign flip it (a first guess spoiled by a weight shift is recovered; the
+swing lobe right after a push-off the detector saw does not vote). On the shank, a wrong sign
+makes every swing lobe a "dip" with no swing after it: two such aborts in a row (one before
+the first stride) flip it.
 
 Conditioning: each axis's zero (bias) is learned while the sensor is still (every axis
-within ``still_dps`` of its 50 ms mean for 0.2 s), so a gyro that reads tens of deg/s at rest
+within ``still_dps`` of its 50 ms mean for 0.2 s; the shank 1 s, its smooth stance lobe looks
+still for 0.2 s), so a gyro that reads tens of deg/s at rest
 still works; a median of three drops one-sample spikes (shoe impacts), and every event is
 backdated by its one sample of delay.
 
@@ -159,9 +175,7 @@ P_SHANK_ONSET_SHARE = 33
 """Shank: onset as this share of the running swing peak (the stance's slower backward rotation stays above it)."""
 P_SHANK_GUARD_SHARE = 34
 """Shank: stance guard as this share of the running stride time (past the mid-stance lobe)."""
-P_MAX_ONSET = 35
-"""Foot: the onset threshold never exceeds this (small steps in a turn push off weakly)."""
-IMU_PARAM_SIZE = 36
+IMU_PARAM_SIZE = 35
 
 # --- state vector -----------------------------------------------------------------------------
 S_N = 0
@@ -242,18 +256,25 @@ S_PUSH_DUR = 63
 """Running time from the onset crossing to toe-off, samples (0: none yet)."""
 S_TO_DUE = 64
 """1.0: a toe-off decided at the sample the delayed burst started is still to be written."""
-IMU_STATE_SIZE = 65
+S_TURN = 65
+"""Fastest rotation off the sagittal axis (50 ms mean) seen in this stance since it was armed (foot)."""
+S_OFF = 66
+"""50 ms mean of the rotation off the sagittal axis (dps)."""
+IMU_STATE_SIZE = 67
 
 NO_TIME = -1.0e18
 TOE_OFF_SHARE = 0.6
 """Toe-off when the push-off lobe has risen back to this share of its depth."""
 SHANK_LATE_SHARE = 0.5
-"""Shank: a swing lobe starts a late burst (or sets the sign) only above this share of the
-running swing peak (stance forward rotation reaches a third of it)."""
+"""Shank: a swing lobe starts a late burst only above this share of the running swing peak."""
 SHANK_BACK_SHARE = 0.6
 """Shank: the stance's backward lobe has passed when s is back above this share of its depth."""
 SHANK_STILL_HOLD_S = 1.0
 """Shank: stillness needed before the gyro bias follows (the foot's is 0.2 s)."""
+TURN_DPS = 200.0
+"""Foot: a stance that turns this fast about another axis is a turn: the onset falls to its floor
+(voisard2023 U-turn steps turn 150-380 deg/s; lower values also start bursts earlier on steps
+the reference leaves unmarked, which the scorer counts as standing)."""
 VOTE_SHARE = 0.5
 """A lobe after a quiet stance votes on the sign only if at least this share of the running
 push-off peak."""
@@ -379,6 +400,7 @@ def _end_stride(state: np.ndarray, p: np.ndarray, k: float) -> None:
     if int(p[P_MOUNT]) == MOUNT_SHANK:
         state[S_FLIP_VOTES] = 0.0  # a stride: the shank's sign is right
         state[S_HS_MIN] = 0.0  # from here: the stance's backward lobe
+    state[S_TURN] = 0.0
     state[S_PREV_HS] = state[S_T_HS]
     state[S_T_HS] = k
     state[S_STRIDES] += 1.0
@@ -464,6 +486,8 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
         y = _median3(state, 1, y, full)
         z = _median3(state, 2, z, full)
         raw = _project(x, y, z, state, p)
+        off = math.sqrt(max(0.0, x * x + y * y + z * z - raw * raw))
+        state[S_OFF] += p[P_FAST_W] * (off - state[S_OFF])
         pol = state[S_POLARITY]
         s = raw * pol if pol != 0.0 else raw
         a = abs(s)
@@ -471,7 +495,9 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
             state[S_MAX_ABS] = a
         pushoff = state[S_PUSHOFF] if state[S_PUSHOFF] > 0.0 else p[P_INIT_PUSHOFF]
         swing_peak = state[S_SWING_PEAK] if state[S_SWING_PEAK] > 0.0 else p[P_INIT_SWING_PEAK]
-        sign_onset = max(p[P_MIN_ONSET], min(p[P_ONSET_SHARE] * pushoff, p[P_MAX_ONSET]))
+        sign_onset = max(p[P_MIN_ONSET], p[P_ONSET_SHARE] * pushoff)
+        if not shank and state[S_TURN] >= TURN_DPS:
+            sign_onset = p[P_MIN_ONSET]  # turning: the push-off of a step in a turn is weak
         onset = max(p[P_MIN_ONSET], p[P_SHANK_ONSET_SHARE] * swing_peak) if shank else sign_onset
         swing_thr = max(p[P_MIN_SWING], p[P_SWING_SHARE] * swing_peak)
         strike = max(p[P_MIN_STRIKE], p[P_STRIKE_SHARE] * swing_peak)
@@ -518,7 +544,10 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                         state[S_HS_MIN] = s
                     past_mid = (since >= p[P_SHANK_GUARD_SHARE] * stride
                                 or (state[S_HS_MIN] <= -p[P_MIN_STRIKE] and s > SHANK_BACK_SHARE * state[S_HS_MIN]))
-                if since >= guard and calm and state[S_QUIET_RUN] >= p[P_QUIET] and past_mid:
+                # before any heel strike (a recording that starts mid-walk) the quiet must last a
+                # whole shortest stance: the heel-strike lobe of a swing under way must not start a burst
+                quiet = p[P_QUIET] if state[S_T_HS] > NO_TIME else max(p[P_QUIET], p[P_MIN_STANCE])
+                if since >= guard and calm and state[S_QUIET_RUN] >= quiet and past_mid:
                     state[S_ARMED] = 1.0
                     state[S_MIN] = 0.0
                 if state[S_PHASE] == PH_UNKNOWN and a < onset:
@@ -526,6 +555,8 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 continue
             if shank and s < state[S_MIN]:
                 state[S_MIN] = s  # the stance's deepest backward rotation: learned as the pre-swing dip
+            if state[S_OFF] > state[S_TURN]:
+                state[S_TURN] = state[S_OFF]
             if pol == 0.0:
                 # sign not known yet: the first lobe after a quiet stance decides it (foot: the
                 # push-off; shank: the knee moving forward over the foot as the heel rises; both
@@ -554,9 +585,10 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 else:
                     out_event[i] = EV_HEEL_OFF
                     out_back[i] = MEDIAN_DELAY
-            elif s >= (max(swing_thr, SHANK_LATE_SHARE * swing_peak) if shank else swing_thr):
-                # no push-off lobe: start late, toe-off at the last upward zero crossing (a
-                # shank rotates forward through stance: only a lobe near swing size counts)
+            elif s >= (max(swing_thr, SHANK_LATE_SHARE * swing_peak) if shank and state[S_STRIDES] >= 1.0
+                       else swing_thr):
+                # no push-off lobe: start late, toe-off at the last upward zero crossing (on
+                # the shank only a lobe near swing size counts)
                 state[S_SUB] = 3.0
                 state[S_PHASE] = PH_SWING
                 state[S_T_ON] = k
@@ -603,11 +635,12 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
             elif k - state[S_T_TO] > p[P_SWING_WAIT]:
+                old_pol = state[S_POLARITY]
                 flip = shank and _shank_vote(state, p, swing_thr)
                 if _abort(state):
                     out_event[i] = EV_STIM_ABORT
                 if flip:
-                    state[S_POLARITY] = -state[S_POLARITY]
+                    state[S_POLARITY] = -old_pol
         else:
             if s > state[S_MAX]:
                 state[S_MAX] = s
@@ -616,24 +649,19 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 pass
             elif shank:
                 # the shank's heel-strike dip is small (a tenth to a quarter of the swing peak):
-                # only the floor counts, then its minimum is the heel strike
+                # only the floor counts, then its minimum is the heel strike. A swing lobe that
+                # stays low twice as long as the foot's has ended too, backdated to where it sank:
+                # no dip, one the median of three removed, or the slow return to upright of a
+                # last step before standing (its stimulation must not wait for that)
+                if state[S_MAX] >= swing_thr and s < LOW_SHARE * state[S_MAX]:
+                    state[S_LOW_RUN] += 1.0
+                else:
+                    state[S_LOW_RUN] = 0.0
                 if state[S_HS_SEEN] == 0.0:
                     if s <= -p[P_MIN_STRIKE]:
                         state[S_HS_SEEN] = 1.0
                         state[S_HS_MIN] = s
                         state[S_HS_I] = k
-                    elif state[S_MAX] >= swing_thr and s < LOW_SHARE * state[S_MAX]:
-                        # no dip (or one the median of three removed): a swing lobe that stays
-                        # low twice as long as the foot's has ended, backdated to where it sank
-                        state[S_LOW_RUN] += 1.0
-                        if state[S_LOW_RUN] >= 2.0 * p[P_LOW_HOLD]:
-                            back = state[S_LOW_RUN] - 1.0
-                            _end_stride(state, p, k - back)
-                            out_event[i] = EV_HEEL_STRIKE
-                            out_back[i] = int(back) + MEDIAN_DELAY
-                            continue
-                    else:
-                        state[S_LOW_RUN] = 0.0
                 else:
                     if s < state[S_HS_MIN]:
                         state[S_HS_MIN] = s
@@ -644,6 +672,12 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                         out_event[i] = EV_HEEL_STRIKE
                         out_back[i] = int(back) + MEDIAN_DELAY
                         continue
+                if state[S_LOW_RUN] >= 2.0 * p[P_LOW_HOLD]:
+                    back = state[S_LOW_RUN] - 1.0
+                    _end_stride(state, p, k - back)
+                    out_event[i] = EV_HEEL_STRIKE
+                    out_back[i] = int(back) + MEDIAN_DELAY
+                    continue
             elif s <= -strike:
                 _end_stride(state, p, k)
                 out_event[i] = EV_HEEL_STRIKE
@@ -715,6 +749,10 @@ def _count_vote(state: np.ndarray, p: np.ndarray, shank: bool) -> bool:
     if state[S_EXC_SIGN] < 0.0:
         state[S_FLIP_VOTES] = 0.0
         return False
+    if state[S_SUB] == 3.0 and state[S_MIN] < 0.0:
+        # the swing lobe after a push-off this detector saw: what a right sign looks like, even
+        # where a short pause between the two (shuffling) makes it look like a lobe after stance
+        return False
     state[S_FLIP_VOTES] += 1.0
     # a wrong first guess is undone after two lobes; a sign that walked several strides
     # needs three (a turn or a stumble can make two odd lobes)
@@ -728,11 +766,12 @@ def _count_vote(state: np.ndarray, p: np.ndarray, shank: bool) -> bool:
 def _shank_vote(state: np.ndarray, p: np.ndarray, swing_thr: float) -> bool:
     """Shank, auto sign: True when the polarity should flip. With the sign wrong, every swing
     lobe looks like a pre-swing dip with no swing after it: two such swing-sized "dips" in a
-    row, with no stride between them, flip it."""
+    row, with no stride between them, flip it (one before the first stride: a slow stance, as in
+    shuffling, lets the swing lobe be the first steep one and set the sign wrong)."""
     if state[S_SIGN_FIXED] != 0.0 or state[S_POLARITY] == 0.0 or -state[S_MIN] < swing_thr:
         return False
     state[S_FLIP_VOTES] += 1.0
-    if state[S_FLIP_VOTES] >= 2.0:
+    if state[S_FLIP_VOTES] >= (1.0 if state[S_STRIDES] < 1.0 else 2.0):
         state[S_FLIP_VOTES] = 0.0
         return True
     return False
@@ -770,9 +809,7 @@ class ImuGyroParams:
     onset_share: float = 0.25
     """Burst onset when the push-off lobe passes this share of the running push-off peak ..."""
     min_onset_dps: float = 50.0
-    """... and at least this far below zero (floor: standing sway and weight shifts stay above) ..."""
-    max_onset_dps: float = 2000.0
-    """... and at most this far (cap: a short step in a turn pushes off far less than a stride)."""
+    """... and at least this far below zero (floor: standing sway and weight shifts stay above)."""
     swing_share: float = 0.25
     """A swing lobe must pass this share of the running swing peak ..."""
     min_swing_dps: float = 70.0
@@ -835,7 +872,7 @@ class ImuGyroParams:
         ranges = {"onset_share": (0.0, 1.0), "shank_onset_share": (0.0, 1.0), "shank_guard_share": (0.0, 1.0),
                   "swing_share": (0.0, 1.0), "strike_share": (0.0, 1.0),
                   "guard_share": (0.0, 1.0), "adapt_share": (0.001, 1.0),
-                  "min_onset_dps": (1.0, 2000.0), "max_onset_dps": (1.0, 2000.0), "min_swing_dps": (1.0, 2000.0), "min_strike_dps": (0.0, 2000.0),
+                  "min_onset_dps": (1.0, 2000.0), "min_swing_dps": (1.0, 2000.0), "min_strike_dps": (0.0, 2000.0),
                   "min_stance_s": (0.0, 2.0), "max_pushoff_s": (0.05, 5.0), "swing_wait_s": (0.01, 2.0),
                   "timeout_share": (1.0, 10.0), "min_timeout_s": (0.1, 10.0), "max_stride_s": (0.5, 60.0),
                   "axis_memory_s": (0.5, 600.0), "init_pushoff_dps": (1.0, 2000.0),
@@ -896,5 +933,4 @@ class ImuGyroParams:
         p[P_MAX_DELAY] = math.floor(self.max_onset_delay_s * r + 1e-9)
         p[P_SHANK_ONSET_SHARE] = self.shank_onset_share
         p[P_SHANK_GUARD_SHARE] = self.shank_guard_share
-        p[P_MAX_ONSET] = max(self.max_onset_dps, self.min_onset_dps)
         return p
