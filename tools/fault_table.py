@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Render the fault-injection measurements as safety/fault-table.md.
 
-    FES_FAULT_TABLE=runs/fault-table.json .venv/bin/python -m pytest -q tests/hil/test_fault_injection.py
-    .venv/bin/python tools/fault_table.py runs/fault-table.json safety/fault-table.md
+    FES_FAULT_TABLE=runs/fault-table.json FES_SM4_FAULT_TABLE=runs/fault-table-sm4.json \
+        .venv/bin/python -m pytest -q tests/hil/test_fault_injection.py \
+        tests/hil/test_sm4_sessions.py::test_sm4_device_fault_ends_safe
+    .venv/bin/python tools/fault_table.py runs/fault-table.json safety/fault-table.md --sm4 runs/fault-table-sm4.json
 
-The JSON is written by the session-scoped collector of tests/hil/test_fault_injection.py
+The first JSON is written by the session-scoped collector of tests/hil/test_fault_injection.py
 (tests/hil/fault_rig.py `FaultTable.write`): one row per fault test with the fault, the
 requirement (text and seconds), the measured time to the safe state (every stimulator
 channel at zero, as the emulated device recorded it), the exit status and whether the test
-passed. Standard library only. Exit status 1 if any row failed (the table is still written,
-with the failures marked), 2 on bad input.
+passed. The optional `--sm4` JSON is written the same way by tests/hil/test_sm4_sessions.py:
+one row per device fault of the ScienceMode4 emulator (RehaMove3, P24), with the device, the
+bound, the measured time to zero and the host's time to its latched fault. Standard library
+only. Exit status 1 if any row failed (the table is still written, with the failures
+marked), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -72,22 +77,75 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+SM4_HEADER = """## ScienceMode4 devices (RehaMove3, P24)
+
+Generated from a run of `tests/hil/test_sm4_sessions.py::test_sm4_device_fault_ends_safe`. Each row
+is one `simulate`-style session (controller, loop and gate as `fescontrol simulate --device`) against
+`fescontrol-hil sm4-stimulator --fault NAME` on real pseudo-terminals, the walk replayed at
+{speed:g}x, the fault injected at {fault_at:g} s of session time (mid-burst). *Measured* is the wall
+time from the fault (busy: from the device's first refused `Ml_update`) until every channel is at
+zero for good in the emulator's `stim.csv`; the emulator is not ended while its output is on, so a
+device the host cannot reach stops by its own 2 s watchdog. *Host fault* is the time from the fault
+(busy: from the first refusal) to the controller's latched fault (`session.jsonl`), with its bound.
+Every row also checks: exit 3, the reason on screen and in `session.jsonl`, the final state `fault`.
+Bounds come from the device configs and the profile (below); the margin for process scheduling is
+stated in the requirement.
+"""
+
+
+def render_sm4(payload: dict[str, Any]) -> str:
+    """The ScienceMode4 section: device, fault, measured time to zero against its bound, outcome."""
+    rows = payload.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError("no rows in the ScienceMode4 fault-table JSON")
+    failed = [r for r in rows if not r.get("passed")]
+    out = [SM4_HEADER.format(speed=float(payload.get("speed", 1.0)), fault_at=float(payload.get("fault_at_s", 0.0)))]
+    out.append(f"Run: {len(rows)} faults, {len(rows) - len(failed)} passed, {len(failed)} failed.\n")
+    out.append("| # | device | fault | requirement | bound (s) | measured time to zero (s) | host fault (s) | exit (expected) "
+               "| result | reason | test |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(rows, 1):
+        exit_status = "—" if r.get("exit_status") is None else str(r["exit_status"])
+        out.append("| " + " | ".join([
+            str(i), _cell(r.get("device", "")), _cell(r.get("fault", "")), _cell(r.get("requirement", "")),
+            _seconds(r.get("requirement_s")), _seconds(r.get("measured_s")),
+            _seconds(r.get("host_fault_s")) + ("" if r.get("host_fault_bound_s") is None
+                                               else f" (<= {_seconds(r['host_fault_bound_s'])})"),
+            f"{exit_status} (3)", "pass" if r.get("passed") else "**FAIL**", _cell(r.get("reason", "")),
+            f"`{_cell(r.get('test', ''))}`",
+        ]) + " |")
+    limits = payload.get("limits", {})
+    if limits:
+        out.append("\nLimits the bounds were computed from (seconds unless named otherwise): "
+                   + ", ".join(f"`{k}` {v:g}" if isinstance(v, (int, float)) else f"`{k}` {v}"
+                               for k, v in limits.items()) + ".")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Render the fault-injection JSON as a Markdown table.")
     p.add_argument("json", type=Path, help="the file FES_FAULT_TABLE pointed to")
     p.add_argument("out", type=Path, nargs="?", default=Path("safety/fault-table.md"),
                    help="Markdown file to write (default safety/fault-table.md)")
+    p.add_argument("--sm4", type=Path, default=None, metavar="JSON",
+                   help="the file FES_SM4_FAULT_TABLE pointed to: adds the ScienceMode4 (RehaMove3, P24) section")
     args = p.parse_args(argv)
-    try:
-        payload = json.loads(args.json.read_text(encoding="utf-8"))
-        text = render(payload)
-    except (OSError, ValueError) as exc:
-        print(f"fault_table: {args.json}: {exc}", file=sys.stderr)
-        return 2
+    rows: list[dict[str, Any]] = []
+    parts = []
+    for path, rendering in ((args.json, render), (args.sm4, render_sm4)):
+        if path is None:
+            continue
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            parts.append(rendering(payload))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            print(f"fault_table: {path}: {exc}", file=sys.stderr)
+            return 2
+        rows.extend(payload["rows"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    failed = sum(1 for r in payload["rows"] if not r.get("passed"))
-    print(f"fault_table: {len(payload['rows'])} rows -> {args.out}" + (f" ({failed} FAILED)" if failed else ""))
+    args.out.write_text("\n".join(parts), encoding="utf-8")
+    failed = sum(1 for r in rows if not r.get("passed"))
+    print(f"fault_table: {len(rows)} rows -> {args.out}" + (f" ({failed} FAILED)" if failed else ""))
     return 1 if failed else 0
 
 

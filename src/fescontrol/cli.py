@@ -35,11 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
     sim.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
+    sim.add_argument("--sensor", choices=["heel", "insole", "foot-imu", "shank-imu", "wt901"], default="heel",
+                     help="emulated sensor: heel switch (default), insole, or an IMU on the foot / shank (frame "
+                          "type 0x02) or a WitMotion WT901 on the foot; an IMU uses the embedded IMU profile "
+                          "unless --profile is given")
 
     run = sub.add_parser("run", help="drive a real (or stand-alone emulated) sensor and stimulator")
-    run.add_argument("--device", required=True, choices=["rehastim2"], help="stimulator model")
+    run.add_argument("--device", required=True, choices=["rehastim2", "rehamove3", "p24"],
+                     help="stimulator model; its embedded device profile is used unless --device-config is given")
     run.add_argument("--sensor-port", required=True, help="serial port of the heel-switch sensor")
     run.add_argument("--stimulator-port", required=True, help="serial port of the stimulator")
+    run.add_argument("--sensor-format", choices=["imu6", "wt901", "csv"], default=None,
+                     help="an IMU sensor's wire format: imu6 = frame type 0x02 (the default for an IMU profile), "
+                          "wt901 = WitMotion packets, csv = text lines; given without --profile, the embedded IMU "
+                          "profile is used (a force profile reads heel / insole frames only)")
     run.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
     run.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     run.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
@@ -48,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder where the stimulator emulator wrote stim.csv and the sensor truth.csv "
                           "(emulators started by hand): report.json is scored from them")
     run.add_argument("--yes", action="store_true",
-                     help="confirm that the electrodes are placed and the operator is present")
+                     help="confirm in advance that the electrodes are placed and the operator is present (scripted "
+                          "benches): the stimulation table is still shown, then stimulation is armed without asking")
     ports = sub.add_parser("ports", help="list serial ports with USB ids and which device each looks like")
     ports.add_argument("--json", action="store_true", help="print a JSON list instead of the table (for scripts)")
     replay_cli.add_commands(sub)

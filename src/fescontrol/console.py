@@ -9,14 +9,31 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import select
 import stat
 import sys
+import termios
 from pathlib import Path
 from typing import TextIO
 
-from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.config.loading import (
+    default_device_path,
+    default_imu_profile_path,
+    default_profile_path,
+    load_device,
+    load_profile,
+)
+from fescontrol.control.bench import StimulationTable, format_stimulation_table
+from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, operator_signals, run_session
-from fescontrol.control.simulate import SimulateRequest, default_out_dir, prepare_out_dir, simulate, validate
+from fescontrol.control.simulate import (
+    SimulateRequest,
+    default_out_dir,
+    prepare_out_dir,
+    simulate,
+    simulate_configs,
+    validate,
+)
 from fescontrol.errors import ConfigError
 from fescontrol.records.report import finish_records
 from fescontrol.records.scoring import format_report_table
@@ -47,6 +64,39 @@ class ProgressLine:
             self.stream.flush()
 
 
+class TerminalOperator:
+    """The operator at this terminal (`control.bench.Operator`): the stimulation table on stdout,
+    the answer a line on stdin; `--yes` answers in advance (scripted benches), still after the table."""
+
+    def __init__(self, preconfirmed: bool, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+        self.preconfirmed = preconfirmed
+        self.how = "--yes" if preconfirmed else "terminal"
+        self.stdin = stdin
+        self.stdout = stdout
+
+    def show(self, table: StimulationTable) -> None:
+        if not self.preconfirmed and self.stdin.isatty():
+            # a 'yes' typed ahead, before the table was on screen, confirms nothing
+            termios.tcflush(self.stdin.fileno(), termios.TCIFLUSH)
+        self.stdout.write(format_stimulation_table(table) + "\n")
+        self.stdout.write("confirmed by --yes: arming\n" if self.preconfirmed
+                          else "Electrodes placed and operator present? Type 'yes' to arm: ")
+        self.stdout.flush()
+
+    def answer(self, timeout_s: float) -> bool | None:
+        """Polled by the session between keep-alives; end of input (Ctrl-D) is a no."""
+        if self.preconfirmed:
+            return True
+        ready, _, _ = select.select([self.stdin], [], [], timeout_s)
+        if not ready:
+            return None
+        confirmed = self.stdin.readline().strip().lower() == "yes"
+        if not confirmed:
+            self.stdout.write("not confirmed: nothing will be armed\n")
+            self.stdout.flush()
+        return confirmed
+
+
 def _finish(outcome: SessionOutcome, report: dict[str, object], out_dir: Path) -> int:
     out = sys.stdout
     out.write(f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n")
@@ -62,13 +112,12 @@ def simulate_command(args: argparse.Namespace) -> int:
     req = SimulateRequest(duration_s=args.duration, seed=args.seed, scenario=args.scenario, out_dir=args.out,
                           profile_path=args.profile,
                           device_path=args.device_config or default_device_path(args.device), speed=args.speed,
-                          rate_hz=args.rate)
+                          rate_hz=args.rate, sensor=args.sensor)
     validate(req)
     # every input is checked before anything is created: bad input changes nothing
-    device, _ = load_device(Path(req.device_path or default_device_path()))
-    load_profile(Path(req.profile_path or default_profile_path()), device)
+    simulate_configs(req)
     out_dir = prepare_out_dir(args.out or default_out_dir(req))
-    sys.stdout.write(f"fescontrol simulate: {req.scenario}, seed {req.seed}, {req.duration_s:g} s "
+    sys.stdout.write(f"fescontrol simulate: {req.scenario}, seed {req.seed}, {req.duration_s:g} s, sensor {req.sensor} "
                      f"-> output folder {out_dir}\n")
     sys.stdout.flush()
     progress = ProgressLine()
@@ -98,9 +147,10 @@ def run_command(args: argparse.Namespace) -> int:
     if not 20.0 <= rate <= 1000.0:
         raise ConfigError(f"--rate {rate}: allowed 20 to 1000 Hz")
     device_path = Path(args.device_config or default_device_path(args.device))
-    profile_path = Path(args.profile or default_profile_path())
+    profile_path = Path(args.profile or (default_imu_profile_path() if args.sensor_format else default_profile_path()))
     device, device_sha = load_device(device_path)
     profile, profile_sha = load_profile(profile_path, device)
+    sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
     for option, port in (("--sensor-port", args.sensor_port), ("--stimulator-port", args.stimulator_port)):
         if "://" in port:
             continue  # a pyserial URL (socket://, rfc2217://): nothing on disk to check
@@ -113,12 +163,11 @@ def run_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{option} {port!r}: is not a device (allowed: a serial port or pty, "
                               "e.g. /dev/ttyUSB0, or a pyserial URL)")
     prepare_out_dir(args.out, create=False)  # refuse a bad --out before the operator confirms
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")
-        answer = input("Electrodes placed and operator present? Type 'yes' to start: ")
-        if answer.strip().lower() != "yes":
-            raise ConfigError("not confirmed: nothing was started")
+    if args.device_config is not None and device.device.model != args.device:
+        raise ConfigError(f"--device-config {str(device_path)!r}: describes a {device.device.model}, "
+                          f"not the --device {args.device} (allowed: a {args.device} profile)")
+    if not args.yes and not sys.stdin.isatty():
+        raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")
     out_dir = prepare_out_dir(args.out)
     sys.stdout.write(f"fescontrol run: {args.device} on {args.stimulator_port}, sensor {args.sensor_port} "
                      f"-> output folder {out_dir}\n")
@@ -126,7 +175,8 @@ def run_command(args: argparse.Namespace) -> int:
     setup = SessionSetup(device=device, device_path=device_path, device_sha256=device_sha, profile=profile,
                          profile_path=profile_path, profile_sha256=profile_sha, sensor_port=args.sensor_port,
                          stimulator_port=args.stimulator_port, out_dir=out_dir, sensor_rate_hz=args.rate,
-                         metadata={"command": "run"})
+                         sensor_format=sensor_format,
+                         metadata={"command": "run", "sensor_format": sensor_format}, operator=TerminalOperator(preconfirmed=args.yes))
     progress = ProgressLine()
     with operator_signals():
         try:

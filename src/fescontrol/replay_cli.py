@@ -151,8 +151,10 @@ def _replay_live(args: argparse.Namespace) -> int:
     from fescontrol.records.scoring import format_report_table
     from fescontrol.replay import (
         ReplayOutcome,
+        default_profile_for,
         find_recordings,
         format_replay_table,
+        load_for_replay,
         prepare_output_folder,
         summary_rows,
     )
@@ -162,12 +164,14 @@ def _replay_live(args: argparse.Namespace) -> int:
                           "beside the recording as the truth)")
     if not 0.1 <= args.speed <= 10.0:
         raise ConfigError(f"--speed {args.speed}: allowed 0.1 to 10")
-    configs = load_configs(args.device_config, args.profile)
     source: Path = args.source
     folder = source.is_dir()
     if not folder and not source.is_file():
         raise ConfigError(f"{source}: no such recording or folder")
+    configs = load_configs(args.device_config, args.profile or default_profile_for(source))
     paths = find_recordings(source) if folder else [source]
+    for path in paths:  # bad input changes nothing: every recording is checked before a folder is made
+        load_for_replay(path, profile=configs.profile)
     out = prepare_output_folder(args.out or Path("runs") / f"replay-live-{time.strftime('%Y%m%d-%H%M%S')}")
     bar = ProgressBar() if folder else None
     outcomes: list[ReplayOutcome] = []

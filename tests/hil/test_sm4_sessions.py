@@ -6,18 +6,26 @@ for the RehaStim 2, with the ScienceMode4 backend and gate hook, against
 the same fields, scored, the same coverage. Device faults injected in the emulator
 (`--fault`) must end safe: every output at zero in the emulator's `stim.csv`, the fault
 latched with its reason in `session.jsonl`, exit status 3; the time from the injected fault
-to zero output is measured from the emulator's own records.
+to zero output is measured from the emulator's own records. Every fault the emulator has is run
+(`FAULTS`); the emulator is not ended while its output is on, so a device the host cannot reach
+is seen to stop by its own watchdog. With FES_SM4_FAULT_TABLE=path the measurements are written
+as JSON for `tools/fault_table.py --sm4` (`make fault-table`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
 
 from .conftest import read_csv, read_jsonl
 
@@ -32,22 +40,104 @@ FAULT_SPEED = 2.0
 """Session time runs twice as fast as wall time: 5 s per fault session. Bounds are wall time."""
 FAULT_AT_S = 4.3
 """Inside the plateau of the second burst of the seeded walk (4.23-4.77 s session time)."""
-KEEPALIVE_S = 0.25
-ACK_TIMEOUT_S = 0.2
 
-# A session in a child process, exactly as `simulate` runs it, with emulator arguments passed through.
+
+def _link_numbers() -> dict[str, float]:
+    """The protocol numbers every bound is built from, as the device configs and the profile give them
+    (the two devices share them)."""
+    numbers = set()
+    for device in ("rehamove3", "p24"):
+        cfg, _ = load_device(default_device_path(device))
+        profile, _ = load_profile(default_profile_path(), cfg)
+        link = cfg.link
+        numbers.add((link.keepalive_interval_ms / 1000, 2 * link.max_response_ms / 1000, link.watchdog_timeout_ms / 1000,
+                     profile.safety.max_busy_retries, profile.safety.loop_overrun_ms / 1000))
+    assert len(numbers) == 1, numbers
+    keepalive, ack_timeout, watchdog, retries, loop = numbers.pop()
+    return {"keepalive_s": keepalive, "ack_timeout_s": ack_timeout, "watchdog_s": watchdog,
+            "max_busy_retries": retries, "loop_overrun_s": loop}
+
+
+LINK = _link_numbers()
+KEEPALIVE_S = LINK["keepalive_s"]
+"""Ml_get_current_data goes out when nothing else did for this long (device configs, 250 ms)."""
+ACK_TIMEOUT_S = LINK["ack_timeout_s"]
+"""Liveness: 2 x max_response_ms (200 ms) for the answer to the command in flight."""
+WATCHDOG_S = LINK["watchdog_s"]
+"""The device pauses its output this long after the last Ml_update / Ml_get_current_data (2 s, B)."""
+MAX_BUSY_RETRIES = int(LINK["max_busy_retries"])
+"""Busy / Transfer_Error answers in a row the host sends again; one more is a fault (3)."""
+LOOP_OVERRUN_S = LINK["loop_overrun_s"]
+"""The longest gap between two control-loop ticks the controller tolerates (100 ms)."""
+ACK_DELAY_S = 0.010
+"""The emulated device's processing time (sm4-stimulator --ack-delay-ms default): when it applies Ml_stop."""
+DEVICE_OFF_S = 0.05
+"""The device's own output-off instant against its fault instant: the emulator's 5 ms loop plus time stamps."""
+MARGIN_S = 0.15
+"""Process scheduling: nine sessions (controller, two emulators each) share two cores with other tests."""
+TAIL_S = WATCHDOG_S + 0.5
+"""After the session, the emulator runs on until its output is zero (a device is not stopped by the host
+being done), at most this long: its watchdog, plus time to see it act."""
+
+# A session in a child process, as `simulate` runs it (`run_against_emulators`: warm up, a shared t0, both
+# emulators, `run_session`, the records), except for its end: the stimulator emulator is not terminated with
+# its output on, it runs on until the device's own watchdog stops it (TAIL_S at most); whether the output was
+# still on when it was ended goes to teardown.json. Emulator arguments are passed through.
 RUNNER = """
-import sys
+import csv, json, select, subprocess, sys, time
 from pathlib import Path
 from fescontrol.config.loading import default_device_path
-from fescontrol.control.simulate import load_configs, run_against_emulators
+from fescontrol.control.session import SessionSetup, run_session
+from fescontrol.control.simulate import STARTUP_MARGIN_S, load_configs
+from fescontrol.core.warmup import warm_up
 from fescontrol.records.report import finish_records
-out, device, duration, speed, *stimulator_args = sys.argv[1:]
+out, device, duration, speed, tail_s, *stimulator_args = sys.argv[1:]
+out = Path(out)
 configs = load_configs(default_device_path(device), None)
-outcome = run_against_emulators(
-    Path(out), configs, ["--scenario", "healthy", "--seed", "3", "--duration", duration, "--rate", "100"],
-    rate_hz=100.0, speed=float(speed), metadata={"command": "test_sm4_sessions"}, stimulator_args=stimulator_args)
-finish_records(Path(out), configs.profile, configs.profile_sha256, outcome)
+warm_up()
+t0 = time.monotonic_ns() + int(STARTUP_MARGIN_S * 1e9)
+common = ["--t0-mono-ns", str(t0), "--speed", speed]
+
+def start(args, log):
+    with open(out / log, "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdout=subprocess.PIPE, stderr=err,
+                                text=True, start_new_session=True)
+
+def port(proc):
+    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline() if ready else ""
+    assert line.startswith("PORT "), line
+    return line.split(" ", 1)[1].strip()
+
+def output_on():
+    last = {}
+    with open(out / "stim.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            last[row["channel"]] = float(row["current_mA"])
+    return any(last.values())
+
+stim = start(["sm4-stimulator", "--device", device, "--out", str(out), *stimulator_args, *common], "hil-stimulator.log")
+sensor = start(["sensor", "--scenario", "healthy", "--seed", "3", "--duration", duration, "--rate", "100",
+                "--truth", str(out / "truth.csv"), *common], "hil-sensor.log")
+try:
+    c = configs
+    setup = SessionSetup(device=c.device, device_path=c.device_path, device_sha256=c.device_sha256, profile=c.profile,
+                         profile_path=c.profile_path, profile_sha256=c.profile_sha256, sensor_port=port(sensor),
+                         stimulator_port=port(stim), out_dir=out, sensor_rate_hz=100.0, speed=float(speed),
+                         metadata={"command": "test_sm4_sessions", "speed": float(speed), "t0_mono_ns": t0})
+    outcome = run_session(setup)
+finally:
+    sensor.terminate()
+    sensor.wait(5)
+    ended = time.monotonic()
+    while stim.poll() is None and output_on() and time.monotonic() < ended + float(tail_s):
+        time.sleep(0.01)
+    on = output_on()
+    waited = time.monotonic() - ended
+    stim.terminate()
+    stim.wait(5)
+    (out / "teardown.json").write_text(json.dumps({"output_on_at_emulator_end": on, "waited_s": round(waited, 3)}))
+finish_records(out, configs.profile, configs.profile_sha256, outcome)
 print(outcome.reason, file=sys.stderr)
 sys.exit(outcome.exit_status)
 """
@@ -110,40 +200,110 @@ def test_sm4_session_speaks_mid_level_and_keeps_the_device_alive(sessions, devic
 
 # -- device faults ------------------------------------------------------------------------------
 
-FAULTS = {
-    # id: (device, emulator arguments, words of the reason, longest time to zero output in s)
-    "rehamove3-electrode-error": ("rehamove3", ["--fault", "electrode-error", "--fault-at", str(FAULT_AT_S)],
-                                  "electrode error", KEEPALIVE_S + ACK_TIMEOUT_S + 0.15),
-    "p24-no-ack": ("p24", ["--fault", "no-ack", "--fault-at", str(FAULT_AT_S)],
-                   "no ack for", KEEPALIVE_S + ACK_TIMEOUT_S + 0.15),
-    "p24-emergency-switch": ("p24", ["--fault", "emergency-switch", "--fault-at", str(FAULT_AT_S)],
-                             "NOT_INITIALIZED_ERROR", 0.05),
-}
-"""Three of the emulator's faults, one session each (five take twice as long on two cores). Also run by
-hand, with the same results: p24 electrode-error (202 ms to zero), rehamove3 no-ack (391 ms) and
-p24 disconnect (0 ms: the P24 loses power; exit 3 on the failed port)."""
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected device fault: what the host must say, and the bounds (wall seconds) with their source."""
+
+    device: str
+    fault: str
+    words: str
+    """In the reason on screen and in session.jsonl."""
+    bound_s: float
+    """Longest time from the reference instant to every output at zero for good, in the emulator's stim.csv."""
+    requirement: str
+    detect_s: float
+    """Longest time from the reference instant to the host's latched fault (session.jsonl; one monotonic clock)."""
+    from_first_refusal: bool = False
+    """Measure from the device's first refused command instead of the fault's start (busy)."""
+    host_stop_reaches_device: bool = True
+
+
+FAULTS = {f"{f.device}-{f.fault}": f for f in (
+    # commands are still applied, answers never leave: the next command is due within one keep-alive period,
+    # its ack times out, the device applies the Ml_stop in its processing time
+    Fault("p24", "no-ack", "no ack for", KEEPALIVE_S + ACK_TIMEOUT_S + ACK_DELAY_S + MARGIN_S,
+          "keep-alive + ack time-out + device processing + margin", KEEPALIVE_S + ACK_TIMEOUT_S + MARGIN_S),
+    # answers leave 600 ms late, later than the 200 ms ack time-out: the same as no ack (the late answers are
+    # recorded, not acted on)
+    Fault("rehamove3", "late-ack", "no ack for", KEEPALIVE_S + ACK_TIMEOUT_S + ACK_DELAY_S + MARGIN_S,
+          "keep-alive + ack time-out + device processing + margin", KEEPALIVE_S + ACK_TIMEOUT_S + MARGIN_S),
+    # every Ml_update refused (output holds, the keep-alive still works): from the first refusal, the retries
+    # and the one over the limit, each answered within the ack time-out, then Ml_stop (not refused)
+    Fault("p24", "busy", f"busy {MAX_BUSY_RETRIES + 1} times in a row",
+          (MAX_BUSY_RETRIES + 1) * ACK_TIMEOUT_S + ACK_DELAY_S + MARGIN_S,
+          "from the first refused Ml_update: (max_busy_retries + 1) x ack time-out + device processing + margin",
+          (MAX_BUSY_RETRIES + 1) * ACK_TIMEOUT_S + MARGIN_S, from_first_refusal=True),
+    # every frame fails its checksum, Ml_stop too: nothing the host sends reaches the device, whose watchdog
+    # pauses the output 2 s after the last good feed (before the fault)
+    Fault("rehamove3", "transfer-error", f"transfer error (1) {MAX_BUSY_RETRIES + 1} times in a row", WATCHDOG_S + DEVICE_OFF_S,
+          "device watchdog after the last good feed + emulator loop (host cannot stop it)",
+          KEEPALIVE_S + (MAX_BUSY_RETRIES + 1) * ACK_TIMEOUT_S + MARGIN_S),
+    # the device stops the failing channel; the host reads the state in the next Ml_get_current_data (one
+    # keep-alive period), answered within the ack time-out, then Ml_stop ends the other channel
+    Fault("rehamove3", "electrode-error", "electrode error", KEEPALIVE_S + ACK_TIMEOUT_S + ACK_DELAY_S + MARGIN_S,
+          "keep-alive + ack time-out + device processing + margin", KEEPALIVE_S + ACK_TIMEOUT_S + MARGIN_S),
+    # outputs off at the switch; the next command is refused Not_Initialized
+    Fault("p24", "emergency-switch", "emergency switch", DEVICE_OFF_S, "device off at the fault + emulator loop",
+          KEEPALIVE_S + ACK_TIMEOUT_S + MARGIN_S),
+    # outputs off at the reset, then the device is deaf (SM4 announces no reset): the host sees no ack
+    Fault("rehamove3", "device-reset", "no ack for", DEVICE_OFF_S, "device off at the fault + emulator loop",
+          KEEPALIVE_S + ACK_TIMEOUT_S + MARGIN_S),
+    # the P24 is USB-powered: it loses power with the link; the host reads the port every tick (ticks at most
+    # loop_overrun_ms apart), and that read fails
+    Fault("p24", "disconnect", "stimulator port failed", DEVICE_OFF_S, "device off at the fault (power lost) + emulator loop",
+          LOOP_OVERRUN_S + MARGIN_S, host_stop_reaches_device=False),
+    # the RehaMove3 runs on its battery: it stimulates until its watchdog, 2 s after the last feed
+    Fault("rehamove3", "disconnect", "stimulator port failed", WATCHDOG_S + DEVICE_OFF_S,
+          "device watchdog after the last feed + emulator loop (host cannot stop it)", LOOP_OVERRUN_S + MARGIN_S,
+          host_stop_reaches_device=False),
+)}
+"""Every fault the emulator has, one session each, the devices alternating; disconnect on both (the P24 loses
+power, the RehaMove3 does not). The emulator cannot make a busy that clears again: that a short run of busy
+answers is not a fault is a unit test (test_stimlink_sm4)."""
+FAULT_WORKERS = 5
+"""Sessions at once: a session takes about 2 s of CPU over 5 to 7 s of wall time (two waves on two cores)."""
 
 
 def _fault_session(out: Path, device: str, args: list[str]) -> subprocess.CompletedProcess[str]:
     out.mkdir(parents=True)
-    return subprocess.run([sys.executable, "-c", RUNNER, str(out), device, str(FAULT_DURATION_S), str(FAULT_SPEED), *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", RUNNER, str(out), device, str(FAULT_DURATION_S), str(FAULT_SPEED),
+                           str(TAIL_S), *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
 def fault_sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
     root = tmp_path_factory.mktemp("sm4-faults")
-    with ThreadPoolExecutor(3) as pool:
-        done = {name: pool.submit(_fault_session, root / name, device, args)
-                for name, (device, args, _, _) in FAULTS.items()}
-        return {name: (f.result(), root / name) for name, f in done.items()}
+    with ThreadPoolExecutor(FAULT_WORKERS) as pool:
+        done = {name: pool.submit(_fault_session, root / name, f.device, ["--fault", f.fault, "--fault-at", str(FAULT_AT_S)])
+                for name, f in FAULTS.items()}
+        return {name: (fut.result(), root / name) for name, fut in done.items()}
 
 
-def time_to_zero(out: Path) -> tuple[float, float]:
-    """(fault instant in session time, wall time from it until every channel's output is zero for good)."""
+@pytest.fixture(scope="module")
+def sm4_fault_table() -> Iterator[list[dict[str, object]]]:
+    """Rows for safety/fault-table.md: with FES_SM4_FAULT_TABLE=path they are written there as JSON
+    (`make fault-table`; tools/fault_table.py renders them)."""
+    rows: list[dict[str, object]] = []
+    yield rows
+    path = os.environ.get("FES_SM4_FAULT_TABLE")
+    if path:
+        payload = {"generated_by": "tests/hil/test_sm4_sessions.py", "speed": FAULT_SPEED, "fault_at_s": FAULT_AT_S,
+                   "limits": {**LINK, "ack_delay_s": ACK_DELAY_S, "device_off_s": DEVICE_OFF_S, "margin_s": MARGIN_S},
+                   "rows": sorted(rows, key=lambda r: list(FAULTS).index(str(r["id"])))}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def _mono(record: dict[str, object], key: str) -> int:
+    return int(str(record[key]))
+
+
+def time_to_zero(out: Path, since_ns: int) -> float:
+    """Wall time from `since_ns` (device clock) until every channel's output is zero for good, from stim.csv
+    (session time over the speed); 0 if it already was."""
     injected = [r for r in read_jsonl(out / "device.jsonl") if r.get("kind") == "fault_injected"]
-    assert len(injected) == 1, injected
-    at = float(str(injected[0]["t_s"]))
+    t0_s = float(str(injected[0]["t_s"])) - (_mono(injected[0], "t_mono_ns") - since_ns) / 1e9 * FAULT_SPEED
     last: dict[str, dict[str, str]] = {}
     zero_since: dict[str, float] = {}
     for row in read_csv(out / "stim.csv"):
@@ -151,24 +311,48 @@ def time_to_zero(out: Path) -> tuple[float, float]:
             zero_since[row["channel"]] = float(row["t_s"])
         last[row["channel"]] = row
     assert last and all(float(r["current_mA"]) == 0 for r in last.values()), "output at zero at the end"
-    return at, max(0.0, max(zero_since.values()) - at) / FAULT_SPEED
+    return max(0.0, max(zero_since.values(), default=t0_s) - t0_s) / FAULT_SPEED
 
 
-@pytest.mark.parametrize("name", sorted(FAULTS))
-def test_sm4_device_fault_ends_safe(fault_sessions, name: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_sm4_device_fault_ends_safe(fault_sessions, sm4_fault_table, name: str) -> None:  # type: ignore[no-untyped-def]
     result, out = fault_sessions[name]
-    _, _, words, bound_s = FAULTS[name]
+    f = FAULTS[name]
+    row: dict[str, object] = {"id": name, "device": f.device, "fault": f.fault, "requirement": f.requirement,
+                              "requirement_s": round(f.bound_s, 3), "exit_status": result.returncode, "passed": False,
+                              "test": f"test_sm4_sessions.py::test_sm4_device_fault_ends_safe[{name}]"}
+    sm4_fault_table.append(row)
     assert result.returncode == 3, result.stderr
-    assert words in result.stderr  # the reason on screen
+    assert f.words in result.stderr  # the reason on screen
     log = read_jsonl(out / "session.jsonl")
     faults = [r for r in log if r["kind"] == "fault"]
-    assert faults and words in str(faults[0]["reason"]), faults
+    assert faults and f.words in str(faults[0]["reason"]), faults
+    row["reason"] = str(faults[0]["reason"])
     assert any(r["kind"] == "gate_fault" for r in log), "the gate latched the fault"
     assert [r for r in log if r["kind"] == "state"][-1]["dest"] == "fault"
     end = [r for r in log if r["kind"] == "session_end"][-1]
     assert end["exit_status"] == 3 and end["faults"] == 1
-    at, to_zero = time_to_zero(out)
-    print(f"{name}: fault at {at:.3f} s, every output zero {to_zero * 1000:.0f} ms later (bound {bound_s * 1000:.0f} ms)")
-    assert to_zero <= bound_s
-    stops = [r for r in read_jsonl(out / "device.jsonl") if r.get("dir") == "rx" and r.get("command") == "ML_STOP"]
-    assert stops, "the gate's stop frame (Ml_stop) reached the device"
+    device = read_jsonl(out / "device.jsonl")
+    injected = [r for r in device if r.get("kind") == "fault_injected" and r.get("fault") == f.fault]
+    assert injected and injected[0]["t_s"] == FAULT_AT_S, injected
+    fault_ns = _mono(injected[0], "t_mono_ns")
+    # the device's output went to zero before the emulator was ended: by itself or by the host, not by the test
+    assert json.loads((out / "teardown.json").read_text())["output_on_at_emulator_end"] is False
+    since_ns = fault_ns
+    if f.from_first_refusal:
+        refused = [r for r in injected if r.get("effect") == "refused"]
+        assert len(refused) == MAX_BUSY_RETRIES + 1, refused  # the retries, and the one over the limit
+        since_ns = _mono(refused[0], "t_mono_ns")
+    to_zero = time_to_zero(out, since_ns)
+    detect = (_mono(faults[0], "t_mono") - since_ns) / 1e9
+    row.update(measured_s=round(to_zero, 3), host_fault_s=round(detect, 3), host_fault_bound_s=round(f.detect_s, 3))
+    print(f"{name}: from the {'first refusal' if f.from_first_refusal else 'fault'}, every output zero {to_zero * 1000:.0f} ms "
+          f"(bound {f.bound_s * 1000:.0f} ms), host fault {detect * 1000:.0f} ms (bound {f.detect_s * 1000:.0f} ms)")
+    assert to_zero <= f.bound_s
+    assert 0 <= detect <= f.detect_s
+    stops = [r for r in device if r.get("dir") == "rx" and r.get("command") == "ML_STOP"]
+    if f.host_stop_reaches_device:
+        assert stops, "the gate's stop frame (Ml_stop) reached the device"
+    else:
+        assert not stops, "the port was gone: nothing reached the device"
+    row["passed"] = True

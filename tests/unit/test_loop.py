@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -17,15 +18,22 @@ import pytest
 import serial
 from fescontrol_hil.gait import generate
 
+from fescontrol.config.loading import default_device_path, default_imu_profile_path, load_device, load_profile
+from fescontrol.config.models import PatientProfile
 from fescontrol.control import loop as loop_mod
-from fescontrol.control.loop import MAX_READ_BYTES, Progress, hold_through_gaps
+from fescontrol.control.loop import MAX_READ_BYTES, ControlLoop, Progress, blank_gaps, hold_through_gaps
 from fescontrol.control.machine import Phase
+from fescontrol.control.sensor_input import sensor_format_for
+from fescontrol.control.virtual_port import VirtualPort
 from fescontrol.core import events as ev
-from fescontrol.errors import DeviceIOError, SafetyTrip
+from fescontrol.errors import ConfigError, DeviceIOError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.replay import run_profile_detector
 from fescontrol.safety.gate import GateState
-from fescontrol.sensing.frames import encode_heel_frame
-from tests.unit.loop_rig import MS, STANDING_N, START_NS, SWING_N, TICK_NS, Fault, LoopRig, S
+from fescontrol.sensing import csv_lines, wt901
+from fescontrol.sensing.frames import encode_heel_frame, encode_imu_frame
+from fescontrol.sensing.imu_samples import IMU_COLUMNS
+from tests.unit.loop_rig import MS, STANDING_N, START_NS, SWING_N, TICK_NS, Fault, LoopRig, S, SensorFeeder
 
 STOP = sm2.Cmd.STOP_CHANNEL_LIST_MODE
 START = sm2.Cmd.START_CHANNEL_LIST_MODE
@@ -637,3 +645,151 @@ def test_garbage_on_either_link_leaves_a_trace_once_a_second(tmp_path: Path) -> 
     last = after[-1]
     assert last["sensor_bytes_discarded"] >= 30 and last["stimulator_bytes_discarded"] == 16
     assert last["sensor_frames_bad"] == 0 and last["stimulator_frames_bad"] == 0
+
+
+# -- an IMU as the sensor ----------------------------------------------------------------------------
+IMU_WALK_S = 14.0
+
+
+def _encode_imu6(k: int, row: list[float]) -> bytes:
+    return encode_imu_frame(k, row[:3], row[3:])
+
+
+def _encode_wt901(k: int, row: list[float]) -> bytes:
+    return wt901.encode_sample(row[:3], row[3:])
+
+
+def _encode_csv(k: int, row: list[float]) -> bytes:
+    return csv_lines.encode_line(k, row[:3], row[3:])
+
+
+IMU_ENCODERS: dict[str, Callable[[int, list[float]], bytes]] = {
+    "imu6": _encode_imu6, "wt901": _encode_wt901, "csv": _encode_csv}
+
+
+class ImuFeeder(SensorFeeder):
+    """Writes one IMU sample of `data` (n, 6) per period in the wire format's encoding; a NaN row
+    (a generated dropout) sends nothing, as a sensor that lost the sample."""
+
+    def __init__(self, port: VirtualPort, rate_hz: float, data: np.ndarray, start_ns: int,
+                 encode: Callable[[int, list[float]], bytes]) -> None:
+        super().__init__(port, rate_hz, lambda k: 0.0, start_ns)
+        self.rows = data.tolist()
+        self.encode = encode
+
+    def feed(self, now_ns: int) -> None:
+        if self.port.closed:
+            return
+        end = min(self.due(now_ns), len(self.rows))
+        while self.next_seq < end:
+            k = self.next_seq
+            self.next_seq += 1
+            row = self.rows[k]
+            if self.drop(k) or not all(np.isfinite(row)):
+                continue
+            self.sent.append(k)
+            self.port.write(self.encode(k, row))
+
+
+@functools.cache
+def imu_profile() -> PatientProfile:
+    device, _ = load_device(default_device_path())
+    profile, _ = load_profile(default_imu_profile_path(), device)
+    return profile
+
+
+@functools.cache
+def imu_walk(dropouts_per_min: float = 0.0) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    """A generated healthy walk's foot IMU (n, 6), and the events the batch runner detects in it."""
+    data = generate("healthy", 4, IMU_WALK_S, 100.0, imu_dropouts_per_min=dropouts_per_min).imu("foot")
+    columns = {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(IMU_COLUMNS)}
+    result, _, _ = run_profile_detector(columns, 100.0, imu_profile())
+    return data, sorted(result.event_times(100.0))
+
+
+def imu_rig(tmp_path: Path, fmt: str, data: np.ndarray) -> LoopRig:
+    """The loop rig with the IMU profile's detector reading `fmt`, fed `data` from the connect on."""
+    rig = LoopRig(tmp_path)
+    rig.settings = dataclasses.replace(rig.settings, detector=imu_profile().detector,
+                                       sensor_format=sensor_format_for(imu_profile().detector.kind, fmt))
+    rig.loop = ControlLoop(rig.settings, rig.host_sensor, rig.link, rig.machine, rig.liveness, rig.records)
+    rig.connect()
+    rig.feeder = ImuFeeder(rig.dev_sensor, 100.0, data, rig.t, IMU_ENCODERS[fmt])
+    return rig
+
+
+def detected_events(rig: LoopRig) -> list[tuple[float, str]]:
+    rows = (rig.out_dir / "events.csv").read_text(encoding="utf-8").splitlines()[1:]
+    return sorted((float(r.split(",")[0]), r.split(",")[1]) for r in rows)
+
+
+def test_blank_gaps_gives_nan_for_each_lost_sample_and_passes_a_contiguous_chunk() -> None:
+    seq = np.array([4, 5, 6])
+    values = np.array([1.0, 2.0, 3.0])
+    out_seq, out_values = blank_gaps(seq, values, 4)
+    assert out_seq is seq and out_values is values
+    out_seq, out_values = blank_gaps(np.array([3, 5, 6]), values, 1)
+    assert out_seq.tolist() == [1, 2, 3, 4, 5, 6]
+    assert np.array_equal(out_values, [np.nan, np.nan, 1.0, np.nan, 2.0, 3.0], equal_nan=True)
+
+
+@pytest.mark.parametrize("fmt", ["imu6", "wt901", "csv"])
+def test_an_imu_walk_is_detected_live_as_the_batch_runner_detects_it(tmp_path: Path, fmt: str) -> None:
+    """Each wire format, sample by sample through the loop: the same gait events as the batch
+    runner over the walk (to a sample: the wire rounds the gyro), a burst for every swing."""
+    data, batch = imu_walk()
+    rig = imu_rig(tmp_path, fmt, data)
+    rig.run(int(IMU_WALK_S * S) + 50 * MS)
+    assert rig.fault is None
+    live = detected_events(rig)
+    assert [k for _, k in live] == [k for _, k in batch]
+    assert max(abs(a - b) for (a, _), (b, _) in zip(live, batch)) <= 0.0101
+    swings = sum(1 for _, k in batch if k == "heel_strike")
+    assert swings >= 5 and len(rig.bursts(1)) == rig.loop.counts.bursts == swings
+    assert rig.loop.detector.kind == "foot_imu"
+
+
+def test_lost_imu_samples_are_no_evidence_and_live_still_matches_batch(tmp_path: Path) -> None:
+    """Generated dropouts (runs of lost samples): the loop fills them with NaN, as batch replay
+    does for a gap, so both detect the same events; every sequence number is counted."""
+    data, batch = imu_walk(dropouts_per_min=12.0)
+    lost = int(np.count_nonzero(~np.isfinite(data[:, 0])))
+    assert lost > 0
+    rig = imu_rig(tmp_path, "imu6", data)
+    rig.run(int(IMU_WALK_S * S) + 50 * MS)
+    assert rig.fault is None
+    assert rig.loop.counts.sensor_samples_dropped == lost
+    assert rig.loop.counts.samples == len(data)
+    live = detected_events(rig)
+    assert [k for _, k in live] == [k for _, k in batch]
+    assert max(abs(a - b) for (a, _), (b, _) in zip(live, batch)) <= 0.0101
+
+
+def test_an_imu_that_goes_silent_mid_swing_is_a_stale_fault(tmp_path: Path) -> None:
+    data, _ = imu_walk()
+    rig = imu_rig(tmp_path, "imu6", data)
+    rig.run_until(rig.output_on, 8 * S)
+    assert rig.machine.phase is Phase.SWING
+    rig.feeder.silence()
+    last_sample = rig.t
+    fault = rig.run_to_fault(S)
+    assert fault.cause == "sensor stale: no sample for 155 ms while stimulating (limit 150 ms)"
+    assert fault.t_ns == last_sample + 155 * MS
+    assert_fault_handled(rig, fault)
+
+
+@pytest.mark.parametrize(("kind", "requested", "expected"), [
+    ("foot_imu", None, "imu6"), ("shank_imu", "wt901", "wt901"), ("foot_imu", "csv", "csv"),
+    ("adaptive_heel", None, "force"), ("insole", "force", "force")])
+def test_the_sensor_format_follows_the_detector(kind: str, requested: str | None, expected: str) -> None:
+    assert sensor_format_for(kind, requested) == expected
+
+
+@pytest.mark.parametrize(("kind", "requested", "message"), [
+    ("adaptive_heel", "imu6", "--sensor-format 'imu6': the profile's detector is kind = 'adaptive_heel', a force"),
+    ("foot_imu", "force", "--sensor-format 'force': the profile's detector is kind = 'foot_imu' (an IMU); "
+                          "allowed: imu6, wt901, csv")])
+def test_a_sensor_format_the_detector_cannot_read_is_bad_input(kind: str, requested: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        sensor_format_for(kind, requested)
+    assert str(err.value).startswith(message)

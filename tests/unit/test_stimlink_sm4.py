@@ -138,7 +138,8 @@ def test_emergency_switch_shows_as_not_initialised() -> None:
     rig.connect()
     rig.run(300 * MS)
     assert rig.link.keepalive(rig.now)
-    with pytest.raises(SafetyTrip, match=r"refused MlGetCurrentData with result 7 \(NOT_INITIALIZED_ERROR\)"):
+    with pytest.raises(SafetyTrip, match=r"refused MlGetCurrentData with result 7 \(NOT_INITIALIZED_ERROR\): "
+                                         r"the device's mid level is off \(emergency switch pressed"):
         rig.settle()
 
 
@@ -250,5 +251,34 @@ def test_transfer_errors_are_retried_like_busy_then_bounded() -> None:
         assert rig.link.last_ack_result == sm4.Result.TRANSFER_ERROR and rig.link.linked
     rig.run(250 * MS)
     assert rig.link.keepalive(rig.now)
-    with pytest.raises(SafetyTrip, match="4 times in a row"):
+    # the fault names what the device answered: not "busy", which it never said
+    with pytest.raises(SafetyTrip, match=r"answered MlGetCurrentData transfer error \(1\) 4 times in a row \(limit 3"):
         rig.settle()
+
+
+def _answer_busy(rig: Rig) -> None:
+    """Answer the frame the host just sent with Busy (21) in the device's place (the model never
+    says busy for a while and then stops saying it)."""
+    packets = [p for p in sm4.Decoder().feed(rig.dev.read(rig.dev.in_waiting)) if isinstance(p, sm4.Packet)]
+    assert [p.command for p in packets] == [sm4.Cmd.ML_UPDATE]
+    rig.dev.write(sm4.ack(packets[0].packet_number, sm4.Cmd.ML_UPDATE_ACK, sm4.Result.BUSY))
+    rig.now += 15 * MS  # past the command period, without the device seeing anything
+    rig.link.poll(rig.now)
+
+
+def test_busy_that_clears_within_the_retry_limit_is_not_a_fault() -> None:
+    rig = Rig("p24")
+    rig.connect()
+    limit = rig.liveness.limits.max_busy_retries
+    for _burst in range(2):  # a run of busy answers that ends is forgotten: the next run may be as long
+        for _ in range(limit):
+            rig.gate.sensor_sample(rig.now)
+            rig.link.set_currents((4, 4), rig.now)
+            _answer_busy(rig)
+            assert rig.link.last_ack_result == sm4.Result.BUSY and rig.link.ready()
+        assert rig.link.retry_results == (sm4.Result.BUSY,) * limit
+        rig.gate.sensor_sample(rig.now)
+        rig.link.set_currents((4, 4), rig.now)
+        rig.settle()  # the device takes this one
+        assert rig.link.last_ack_result == 0 and rig.link.acked_currents == (4, 4) and rig.link.retry_results == ()
+    assert rig.device.stimulating and "gate_fault" not in rig.kinds()

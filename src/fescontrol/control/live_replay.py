@@ -9,6 +9,12 @@ may end mid-step: that ends the session with Stop, not with a fault.
 
 Times in the output folder are session time: seconds since the recording's first sample
 (the emulator shifts the recording's truth by the same origin).
+
+An IMU recording streams as our 6-axis frames (type 0x02) of its mount, and the profile's IMU
+detector follows that mount as in batch replay (`replay.detector_section_for`); its gaps
+send nothing, so the loop sees lost samples and gives the detector NaN there, as batch
+replay does. The frames carry the gyro to 0.1 deg/s: the live detector sees the recording
+rounded to that, the batch one the recording as written.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from pathlib import Path
 from typing import Callable
 
 from fescontrol.control.session import Progress, SessionOutcome
-from fescontrol.control.simulate import Configs, run_against_emulators
+from fescontrol.control.simulate import Configs, run_against_emulators, with_detector_kind
 from fescontrol.errors import ConfigError
-from fescontrol.records.recording import KIND_IMU, KIND_INSOLE, read_recording
+from fescontrol.records.recording import KIND_IMU, KIND_INSOLE
 from fescontrol.records.report import finish_records
+from fescontrol.replay import detector_section_for, load_for_replay
 
 DEVICE_ACK_DELAY_MS = 10.0
 """The RehaStim 2 emulator's processing time at real rate (its default)."""
@@ -36,18 +43,25 @@ def device_ack_delay_ms(rate_hz: float, speed: float) -> float:
 
 def replay_live(recording: Path, out_dir: Path, configs: Configs, *, speed: float = 1.0,
                 progress: Callable[[Progress], None] | None = None) -> tuple[SessionOutcome, dict[str, object]]:
-    """Replay one heel-switch or insole recording live into `out_dir` (prepared: new or empty)."""
+    """Replay one heel-switch, insole or IMU recording live into `out_dir` (prepared: new or empty).
+
+    A recording the profile's detector cannot read (an IMU recording with a force profile, a
+    force recording with an IMU profile) is refused before anything starts."""
     if not 0.1 <= speed <= MAX_SPEED:
         raise ConfigError(f"--speed {speed}: allowed 0.1 to {MAX_SPEED:g}")
-    rec = read_recording(recording)
+    rec = load_for_replay(recording, profile=configs.profile)
+    sensor_format = None
     if rec.kind == KIND_IMU:
-        raise ConfigError(f"{recording}: an IMU recording; there is no IMU detector yet")
-    kind = "insole" if rec.kind == KIND_INSOLE else "heel"
+        detector_kind = detector_section_for(configs.profile, rec).kind
+        configs = with_detector_kind(configs, detector_kind)
+        kind, sensor_format = f"{detector_kind.removesuffix('_imu')}-imu", "imu6"
+    else:
+        kind = "insole" if rec.kind == KIND_INSOLE else "heel"
     outcome = run_against_emulators(
         out_dir, configs, ["--from-recording", str(recording), "--kind", kind],
-        rate_hz=rec.rate_hz, speed=speed, progress=progress,
+        rate_hz=rec.rate_hz, speed=speed, progress=progress, sensor_format=sensor_format,
         stimulator_args=["--ack-delay-ms", repr(device_ack_delay_ms(rec.rate_hz, speed))],
         recording_ends_mid_step=True,
         metadata={"command": "replay", "mode": "live", "recording": str(recording),
-                  "sensor_kind": rec.kind})
+                  "sensor_kind": rec.kind, "detector_kind": configs.profile.detector.kind})
     return outcome, finish_records(out_dir, configs.profile, configs.profile_sha256, outcome)

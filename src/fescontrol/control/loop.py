@@ -1,8 +1,10 @@
 """The control loop: it only wires sensor, detector, state machine, policy, liveness and device.
 
-One tick: read what the sensor sent, decode it, hold the last value through lost frames (so
-sample time is sequence time and no interlock can be outrun by lost samples), run the
-profile's detector (the seam in `core.detectors`: heel switch, adaptive heel, insole) and
+One tick: read what the sensor sent, decode it (`control.sensor_input`: heel / insole frames,
+or an IMU as frame type 0x02, WT901 packets or CSV lines), fill lost frames (a force holds the
+last value, so sample time is sequence time and no interlock can be outrun by lost samples; an
+IMU gives NaN, no evidence to its detector), run the profile's detector (the seam in
+`core.detectors`: heel switch, adaptive heel, insole, foot or shank gyroscope) and
 the envelope kernel over the chunk, feed the detected events to the state machine, report a
 signal the detector cannot use (on screen and in the session log, never silently), read
 the stimulator's answers, run every liveness and gate check, then send at most one command
@@ -25,6 +27,7 @@ import serial
 
 from fescontrol.control.machine import ControllerMachine
 from fescontrol.control.policy import channel_targets
+from fescontrol.control.sensor_input import FORCE_FORMAT, make_sensor_input
 from fescontrol.control.session_records import SessionRecords
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core import events as ev
@@ -32,7 +35,6 @@ from fescontrol.core.detectors import Detector, build_detector
 from fescontrol.errors import SafetyTrip
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
-from fescontrol.sensing.frames import FrameDecoder
 from fescontrol.stimulators.base import StimulatorBackend
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,9 @@ class LoopSettings:
     stream_end_mid_step_is_fault: bool = True
     """A sensor port that closes while stimulating is a lost sensor (a device); a replayed
     recording that simply ends mid-step is not (live replay sets this False)."""
+    sensor_format: str = FORCE_FORMAT
+    """The sensor's wire format (`control.sensor_input.sensor_format_for`): `force`, or the IMU's
+    `imu6`, `wt901`, `csv`."""
 
 
 @dataclass
@@ -115,6 +120,18 @@ def hold_through_gaps(seq: np.ndarray, values: np.ndarray, next_index: int | Non
     return full_seq, padded[source + 1]
 
 
+def blank_gaps(seq: np.ndarray, values: np.ndarray, next_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Fill missing sequence numbers with NaN (no evidence): what an IMU detector gets for a lost
+    sample, as batch replay gives it for a gap in a recording. Returns contiguous (sequence, values)."""
+    start = int(seq[0]) if next_index is None else next_index
+    full_seq = np.arange(start, int(seq[-1]) + 1, dtype=np.int64)
+    if len(full_seq) == len(seq):
+        return seq, values
+    out = np.full(len(full_seq), np.nan)
+    out[seq - start] = values
+    return full_seq, out
+
+
 class ControlLoop:
     """Wires one session's parts; `tick` is one pass, `run` ticks until the stream ends."""
 
@@ -128,7 +145,7 @@ class ControlLoop:
         self.liveness = liveness
         self.records = records
         self.counts = LoopCounts()
-        self.decoder = FrameDecoder()
+        self.decoder = make_sensor_input(settings.sensor_format)
         self.detector: Detector = build_detector(settings.detector, settings.rate_hz)
         self.env_state = env_kernels.new_envelope_state()
         self.level = 0.0
@@ -225,11 +242,11 @@ class ControlLoop:
             return "sensor stream ended"
         except OSError as exc:
             return f"sensor stream ended ({exc.strerror})"
-        samples = self.decoder.feed(data)
+        seq, decoded = self.decoder.feed(data)
         self.counts.sensor_frames_bad = self.decoder.frames_bad
         self.counts.sensor_samples_dropped = self.decoder.samples_dropped
-        if len(samples.seq):
-            self._process(now_ns, samples.seq, {"heel_N": samples.heel_N, "fore_N": samples.fore_N})
+        if len(seq):
+            self._process(now_ns, seq, decoded)
         return None
 
     def _process(self, now_ns: int, seq: np.ndarray, decoded: dict[str, np.ndarray]) -> None:
@@ -245,7 +262,10 @@ class ControlLoop:
         self.gate.sensor_sample(now_ns)
         columns: dict[str, np.ndarray] = {}
         for name in self.detector.required_columns:
-            full_seq, values = hold_through_gaps(seq, decoded[name], self.next_index, self.last_values[name])
+            if self.decoder.holds_lost:
+                full_seq, values = hold_through_gaps(seq, decoded[name], self.next_index, self.last_values[name])
+            else:
+                full_seq, values = blank_gaps(seq, decoded[name], self.next_index)
             columns[name] = np.ascontiguousarray(values, dtype=np.float64)
             self.last_values[name] = float(values[-1])
         n = len(full_seq)

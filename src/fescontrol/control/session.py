@@ -25,16 +25,18 @@ import serial
 
 from fescontrol import __version__
 from fescontrol.config.models import DeviceConfig, PatientProfile
+from fescontrol.control.bench import Operator, start_up
 from fescontrol.control.loop import ControlLoop, LoopSettings, Progress
 from fescontrol.control.machine import ControllerMachine, Phase
+from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session_records import SessionRecords
 from fescontrol.core import envelope as env_kernels
-from fescontrol.core.warmup import warm_up
 from fescontrol.errors import DeviceIOError, FesError, OperatorStop, ProtocolError, SafetyTrip
 from fescontrol.safety.gate import SafetyGate
 from fescontrol.safety.limits import limits_from_config as gate_limits_from_config
 from fescontrol.safety.liveness import Liveness
 from fescontrol.safety.liveness import limits_from_config as liveness_limits_from_config
+from fescontrol.serial_tuning import request_low_latency
 from fescontrol.stimulators import backend_module
 from fescontrol.stimulators.base import ChannelPlan, LinkTiming, StimulatorBackend
 
@@ -69,7 +71,12 @@ class SessionSetup:
     """Replay speed of the sensor (simulate --speed): sample time runs this much faster than wall time."""
     recording_ends_mid_step: bool = False
     """Live replay: the stream may end mid-step by design, which then stops normally (exit 0)."""
+    sensor_format: str | None = None
+    """An IMU profile's wire format (`imu6` when None, `wt901`, `csv`: `control.sensor_input`);
+    a force profile reads heel / insole frames."""
     metadata: dict[str, object] = field(default_factory=dict)
+    operator: Operator | None = None
+    """`run`: shows the stimulation table and confirms before ARM (`control.bench`); None in simulate."""
 
 
 @dataclass
@@ -127,12 +134,14 @@ def _ports_and_parts(setup: SessionSetup, records: SessionRecords, opened: list[
     profile, device = setup.profile, setup.device
     sensor = _open_port(setup.sensor_port, "sensor", baudrate=115200, timeout=0)
     opened.append(sensor)
+    records.log("serial_tuning", role="sensor", port=setup.sensor_port, result=request_low_latency(sensor))
     link_cfg = device.link
     stim = _open_port(setup.stimulator_port, "stimulator", baudrate=link_cfg.baudrate,
                       parity={"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN,
                               "odd": serial.PARITY_ODD}[link_cfg.parity],
                       stopbits=link_cfg.stopbits, rtscts=link_cfg.rtscts, timeout=0, write_timeout=0.1)
     opened.append(stim)
+    records.log("serial_tuning", role="stimulator", port=setup.stimulator_port, result=request_low_latency(stim))
     # from here on only the gate holds the stimulator port: every write goes through its checks,
     # read back by the decoder hook of the device's protocol
     backend = backend_module(device.device.protocol)
@@ -168,6 +177,7 @@ def loop_settings(setup: SessionSetup) -> LoopSettings:
         max_rise_ma=profile.safety.max_ramp_step_ma,
         max_gap_samples=max(1, int(profile.safety.sensor_stale_ms * rate // 1000)),
         stream_end_mid_step_is_fault=not setup.recording_ends_mid_step,
+        sensor_format=sensor_format_for(det.kind, setup.sensor_format),
     )
 
 
@@ -186,7 +196,6 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     Never raises for a fault of the world (port gone, disk full, device error, any exception
     in the loop): Stop is attempted first, then the outcome says why (exit 3).
     """
-    warm_up()  # compile/load every kernel before anything can be armed (house-style 3b)
     records = SessionRecords(setup.out_dir)
     device = setup.device
     records.log(
@@ -202,8 +211,10 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     loop: ControlLoop | None = None
     try:
         try:
+            # the ports open first, so the device's Init and the first samples wait in their buffers
+            # while the kernels warm up; then handshake, identity, table, confirmation (control.bench)
             sensor, gate, link, liveness = _ports_and_parts(setup, records, opened)
-            link.connect(time.monotonic_ns, time.sleep)
+            start_up(link, sensor, setup.profile, setup.device, setup.operator, records.log, time.monotonic_ns())
             machine.link_up()
             gate.arm(time.monotonic_ns())
             loop = ControlLoop(loop_settings(setup), sensor, link, machine, liveness, records)

@@ -5,11 +5,18 @@ started, never imported). Both share one session-time origin `t0` on CLOCK_MONOT
 stimulator's `stim.csv` and the sensor's `truth.csv` are on the same time axis as the
 controller's sample time. Children run in their own process group: Ctrl-C reaches only the
 controller, which stops the stimulator first and then ends the children.
+
+`--sensor` picks the emulated sensor: the heel switch (the default) or the insole, or an IMU
+(`foot-imu` and `shank-imu` send our frame type 0x02, `wt901` the foot IMU as WitMotion
+packets). With an IMU and no `--profile` the embedded IMU profile is used; the detector's
+mount follows the sensor (`shank-imu` runs `shank_imu`, the others `foot_imu`), as replay
+takes it from a recording's sidecar.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import select
@@ -22,17 +29,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.config.loading import (
+    default_device_path,
+    default_imu_profile_path,
+    default_profile_path,
+    load_device,
+    load_profile,
+)
 from fescontrol.config.models import DeviceConfig, PatientProfile
+from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
+from fescontrol.core.detectors import IMU_KINDS
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
 from fescontrol.scenarios import SCENARIOS
+from fescontrol.sensing.wt901 import RATES_HZ as WT901_RATES_HZ
 from fescontrol.stimulators import backend_module
 
 STARTUP_MARGIN_S = 1.5
 PORT_LINE_TIMEOUT_S = 15.0
+FORCE_SENSORS = ("heel", "insole")
+IMU_SENSORS = ("foot-imu", "shank-imu", "wt901")
+SENSORS = (*FORCE_SENSORS, *IMU_SENSORS)
+SENSOR_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot"}
+SENSOR_FORMAT = {"foot-imu": "imu6", "shank-imu": "imu6", "wt901": "wt901"}
+"""The wire format each emulated IMU sends (`control.sensor_input`)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,8 @@ class SimulateRequest:
     device_path: Path | None = None
     speed: float = 1.0
     rate_hz: float = 100.0
+    sensor: str = "heel"
+    """The emulated sensor: heel, insole (force frames) or foot-imu, shank-imu, wt901."""
 
 
 def default_out_dir(req: SimulateRequest) -> Path:
@@ -63,6 +87,10 @@ def validate(req: SimulateRequest) -> None:
             raise ConfigError(f"{option} {value}: is not a finite number (allowed: {lo:g} to {hi:g}{unit})")
         if not lo <= value <= hi:
             raise ConfigError(f"{option} {value}: allowed {lo:g} to {hi:g}{unit}")
+    if req.sensor not in SENSORS:
+        raise ConfigError(f"--sensor {req.sensor!r}: allowed {', '.join(SENSORS)}")
+    if req.sensor == "wt901" and not any(abs(req.rate_hz - r) < 1e-6 for r in WT901_RATES_HZ):
+        raise ConfigError(f"--rate {req.rate_hz:g}: a WT901 sends at {', '.join(f'{r:g}' for r in WT901_RATES_HZ)} Hz")
 
 
 def prepare_out_dir(path: Path, *, create: bool = True) -> Path:
@@ -164,9 +192,39 @@ def load_configs(device_path: Path | None, profile_path: Path | None) -> Configs
     return Configs(device, device_file, device_sha, profile, profile_file, profile_sha)
 
 
+def with_detector_kind(configs: Configs, kind: str) -> Configs:
+    """The configs with the profile's detector kind replaced (an IMU's mount is a fact of the
+    sensor, not a setting); the profile's file and hash stay those of the file as read."""
+    profile = configs.profile
+    if profile.detector.kind == kind:
+        return configs
+    detector = profile.detector.model_copy(update={"kind": kind})
+    return dataclasses.replace(configs, profile=profile.model_copy(update={"detector": detector}))
+
+
+def simulate_configs(req: SimulateRequest) -> Configs:
+    """Device and profile of a simulated session, checked against the sensor: the IMU profile by
+    default for an IMU, its detector mounted where the sensor is; a profile whose detector does
+    not read the sensor is bad input."""
+    imu = req.sensor in IMU_SENSORS
+    configs = load_configs(req.device_path, req.profile_path or (default_imu_profile_path() if imu else None))
+    kind = configs.profile.detector.kind
+    if imu:
+        if kind not in IMU_KINDS:
+            raise ConfigError(f"--profile {str(configs.profile_path)!r}: [detector] kind = {kind!r} reads a force "
+                              f"sensor, not --sensor {req.sensor} (use an IMU profile: kind = \"foot_imu\" or "
+                              "\"shank_imu\", e.g. configs/patients/imu-default.toml, the default)")
+        return with_detector_kind(configs, f"{SENSOR_MOUNT[req.sensor]}_imu")
+    if kind in IMU_KINDS:
+        raise ConfigError(f"--profile {str(configs.profile_path)!r}: [detector] kind = {kind!r} reads an IMU; "
+                          f"--sensor {req.sensor} sends force frames (allowed with this profile: "
+                          f"{', '.join(IMU_SENSORS)})")
+    return configs
+
+
 def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str], *, rate_hz: float,
                           speed: float, metadata: dict[str, object], stimulator_args: Sequence[str] = (),
-                          recording_ends_mid_step: bool = False,
+                          recording_ends_mid_step: bool = False, sensor_format: str | None = None,
                           progress: Callable[[Progress], None] | None = None) -> SessionOutcome:
     """Start the stimulator emulator of the device's protocol and the sensor emulator on ptys with one
     shared t0, run the session against their ports exactly as `run` would against devices, then end
@@ -187,8 +245,9 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
             device=configs.device, device_path=configs.device_path, device_sha256=configs.device_sha256,
             profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
             sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=rate_hz,
-            speed=speed, recording_ends_mid_step=recording_ends_mid_step,
+            speed=speed, recording_ends_mid_step=recording_ends_mid_step, sensor_format=sensor_format,
             metadata={**metadata, "speed": speed, "t0_mono_ns": t0,
+                      "sensor_format": sensor_format_for(configs.profile.detector.kind, sensor_format),
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
         return run_session(setup, progress=progress)
     finally:
@@ -202,12 +261,13 @@ def simulate(req: SimulateRequest, *, out_dir: Path,
              progress: Callable[[Progress], None] | None = None) -> tuple[SessionOutcome, dict[str, object]]:
     """Run one simulated session into `out_dir` (already prepared) and return its outcome and report."""
     validate(req)
-    configs = load_configs(req.device_path, req.profile_path)
+    configs = simulate_configs(req)
     outcome = run_against_emulators(
         out_dir, configs,
         ["--scenario", req.scenario, "--seed", str(req.seed), "--duration", repr(req.duration_s),
-         "--rate", repr(req.rate_hz)],
-        rate_hz=req.rate_hz, speed=req.speed, progress=progress,
+         "--rate", repr(req.rate_hz), "--kind", req.sensor],
+        rate_hz=req.rate_hz, speed=req.speed, progress=progress, sensor_format=SENSOR_FORMAT.get(req.sensor),
         metadata={"command": "simulate", "seed": req.seed, "scenario": req.scenario,
-                  "duration_s": req.duration_s})
+                  "duration_s": req.duration_s, "sensor": req.sensor,
+                  "detector_kind": configs.profile.detector.kind})
     return outcome, finish_records(out_dir, configs.profile, configs.profile_sha256, outcome)

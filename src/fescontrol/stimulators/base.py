@@ -87,6 +87,14 @@ class StimulatorBackend(Protocol):
     def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
         """Handshake and set up the channels, or raise DeviceInitError."""
 
+    @property
+    def delivered_frequency_hz(self) -> float:
+        """The pulse frequency the device delivers for the profile's frequency (its own time grid)."""
+
+    def identify(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> dict[str, object]:
+        """After `connect`: the device's identity and status where the protocol can read them
+        (read-only queries, one at a time); a query the device refuses is reported, not a fault."""
+
 
 @dataclass(frozen=True)
 class ChannelPlan:

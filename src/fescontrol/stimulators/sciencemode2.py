@@ -79,6 +79,15 @@ class StimulatorLink:
         """Set by the teardown: answers that no longer match are recorded, not raised."""
         self.late_answers: list[tuple[int, int, int]] = []
         """(ack command, packet number, result) of answers that matched nothing while closing."""
+        self.last_answer: sm2.Ack | None = None
+        """The ack of the last read-only query (GetStimulationMode), for `identify`."""
+        self._connect_polls = 0
+        """Polls made by `connect` so far: an Init found by the first one was waiting in the buffer."""
+
+    @property
+    def delivered_frequency_hz(self) -> float:
+        """1000 / main interval: the device's 0.5 ms grid of the profile's frequency."""
+        return sm2.frequency_hz(self.main_time_code)
 
     @property
     def rx_decoder(self) -> sm2.Decoder:
@@ -97,15 +106,23 @@ class StimulatorLink:
         """Read what the device sent and act on all of it; then raise the first device fault."""
         data = self.gate.read_available()
         first: SafetyTrip | None = None
-        for item in self._decoder.feed(data) if data else ():
+        items = self._decoder.feed(data) if data else []
+        skipped = 0
+        if not self.linked and not self.closing:
+            # Inits buffered while the host was busy (the port opens before the start-up work):
+            # answer only the newest; the device takes an InitAck for its latest Inits only
+            inits = [i for i, item in enumerate(items) if isinstance(item, sm2.Packet) and item.command == sm2.Cmd.INIT]
+            skipped = max(0, len(inits) - 1)
+            items = [item for i, item in enumerate(items) if i not in inits[:-1]]
+        for item in items:
             try:
-                self._handle(item, now_ns)
+                self._handle(item, now_ns, skipped)
             except SafetyTrip as exc:
                 first = first or exc
         if first is not None:
             raise first
 
-    def _handle(self, item: sm2.Packet | sm2.BadFrame, now_ns: int) -> None:
+    def _handle(self, item: sm2.Packet | sm2.BadFrame, now_ns: int, inits_skipped: int = 0) -> None:
         if isinstance(item, sm2.BadFrame):
             self._on_record({"kind": "stim_rx_bad_frame", "reason": item.reason, "hex": item.raw.hex(" ")})
             return
@@ -130,7 +147,8 @@ class StimulatorLink:
                 return
             self._send(sm2.init_ack(msg.packet_number, 0), now_ns)
             self.linked = True
-            self._on_record({"kind": "stim_link_up", "device_packet_number": msg.packet_number})
+            self._on_record({"kind": "stim_link_up", "device_packet_number": msg.packet_number,
+                             "init_buffered": self._connect_polls == 1, "inits_skipped": inits_skipped})
             return
         if isinstance(msg, sm2.StimulationError):
             reasons = {-1: "emergency switch activated or not connected", -2: "electrode error",
@@ -162,6 +180,9 @@ class StimulatorLink:
         if ack.result == sm2.Result.BUSY:
             # Nothing was done; the caller sends again on its next tick (state unchanged).
             self.busy_retries += 1
+            return
+        if flight.command == sm2.Cmd.GET_STIMULATION_MODE:
+            self.last_answer = ack  # a read: a refusal changes no output, `identify` reports it
             return
         if ack.result != sm2.Result.OK:
             raise SafetyTrip(f"stimulator refused {_name(flight.command)} with result {ack.result}")
@@ -234,12 +255,14 @@ class StimulatorLink:
     def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
         """Wait for the device's Init, answer it, and set up the channel list."""
         start = clock()
+        self._connect_polls = 0
         while True:
             now = clock()
             if now - start > self.timing.handshake_timeout_ns:
                 state = "no Init from the device" if not self.linked else "no InitChannelListMode ack"
                 raise DeviceInitError(
                     f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: {state}")
+            self._connect_polls += 1
             self.poll(now)
             self.liveness.check_ack(now)
             if self.linked and not self.initialised and self.in_flight is None:
@@ -247,6 +270,26 @@ class StimulatorLink:
             if self.initialised:
                 return
             sleep(0.002)
+
+    def identify(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> dict[str, object]:
+        """GetStimulationMode (ScienceMode2 has no version or id query): 'initialised' after `connect`.
+
+        Busy answers are sent again, bounded by the liveness busy limit like every command."""
+        while True:
+            self.last_answer = None
+            pn = self.gate.next_packet_number()
+            now = clock()
+            self._send(sm2.get_stimulation_mode(pn), now, awaiting=InFlight(pn, sm2.Cmd.GET_STIMULATION_MODE, now))
+            while self.in_flight is not None:
+                sleep(0.001)
+                now = clock()
+                self.poll(now)
+                self.liveness.check_ack(now)
+            answer = self.last_answer
+            if answer is not None:
+                mode = answer.mode
+                return {"protocol": "sciencemode2",
+                        "stimulation_mode": mode.name.lower() if mode is not None else None, "result": answer.result}
 
 
 def _name(command: int) -> str:

@@ -18,6 +18,7 @@ frequency on the protocol's 0.5 ms grid (the config loader checks it is within 1
 from __future__ import annotations
 
 import logging
+from enum import IntEnum
 from typing import Callable
 
 from fescontrol.config.models import DeviceConfig
@@ -38,6 +39,13 @@ SELECTION = {"rehamove3": sm4.REHAMOVE3_SELECTION, "p24": sm4.P24_SELECTION}
 """``Ml_get_current_data`` selection each device documents (trap C-14)."""
 
 _SENT_BY_HOST = (sm4.Request, sm4.MlInit, sm4.MlUpdate, sm4.MlStop, sm4.MlGetCurrentData)
+
+_REFUSAL_MEANING = {int(sm4.Result.NOT_INITIALIZED_ERROR): ": the device's mid level is off (emergency switch pressed, "
+                                                           "or the device reset)"}
+"""What a refusal means for the operator, where the result name alone does not say it."""
+
+IDENTITY_QUERIES = (sm4.Cmd.GET_VERSION_MAIN, sm4.Cmd.GET_DEVICE_ID, sm4.Cmd.GET_STIM_STATUS)
+"""The general commands `identify` sends (read-only; on the gate hook's allow-list)."""
 
 
 def gate_hook(limits: GateLimits) -> ScienceMode4Hook:
@@ -86,11 +94,20 @@ class ScienceMode4Link:
         self.last_tx_ns = 0
         self.acked_currents: tuple[int, ...] = tuple(0 for _ in self.channel_numbers)
         self.busy_retries = 0
+        self.retry_results: tuple[int, ...] = ()
+        """The Busy / Transfer_Error results answered in a row (the liveness limit bounds them)."""
         self.last_ack_result: int | None = None
         self.closing = False
         """Set by the teardown: answers that no longer match are recorded, not raised."""
         self.late_answers: list[tuple[int, int, int]] = []
         """(ack command, packet number, result) of answers that matched nothing while closing."""
+        self.last_answer: sm4.Message | None = None
+        """The answer to the last read-only query of `identify`."""
+
+    @property
+    def delivered_frequency_hz(self) -> float:
+        """1000 / the period on the protocol's 0.5 ms grid."""
+        return 1000.0 / self.period_ms
 
     @property
     def rx_decoder(self) -> sm4.Decoder:
@@ -141,13 +158,17 @@ class ScienceMode4Link:
         self._on_record({"kind": "stim_ack", "command": _name(item.command), "result": result,
                          "latency_ms": round((now_ns - flight.sent_ns) / 1e6, 3)})
         if not self.closing:
-            self.liveness.command_answered(result in self.RETRY_RESULTS)
+            self._count_retry(result, flight.command)
         if result in self.RETRY_RESULTS:
             # Nothing was applied; the caller sends again on its next tick (state unchanged).
             self.busy_retries += 1
             return
+        if flight.command in IDENTITY_QUERIES:
+            self.last_answer = msg  # a read: a refusal changes no output, `identify` reports it
+            return
         if result != self.RESULT_OK:
-            raise SafetyTrip(f"stimulator refused {_name(flight.command)} with result {_result(result)}")
+            raise SafetyTrip(f"stimulator refused {_name(flight.command)} with result {_result(result)}"
+                             + _REFUSAL_MEANING.get(result, ""))
         if flight.command == sm4.Cmd.ML_INIT:
             self.linked = True
         elif flight.command == sm4.Cmd.ML_UPDATE and flight.frame_currents is not None:
@@ -157,6 +178,21 @@ class ScienceMode4Link:
             self.acked_currents = tuple(0 for _ in self.channel_numbers)
         elif isinstance(msg, sm4.CurrentDataAck) and not self.closing:
             self._check_current_data(msg)
+
+    def _count_retry(self, result: int, command: int) -> None:
+        """Busy and Transfer_Error in a row are bounded by the liveness limit; the fault says which
+        of the two the device answered (the liveness text knows only "busy")."""
+        retry = result in self.RETRY_RESULTS
+        self.retry_results = (*self.retry_results, result) if retry else ()
+        try:
+            self.liveness.command_answered(retry)
+        except SafetyTrip as exc:
+            if int(sm4.Result.TRANSFER_ERROR) not in self.retry_results:
+                raise
+            what = " or ".join(w for r, w in ((sm4.Result.BUSY, "busy (21)"), (sm4.Result.TRANSFER_ERROR, "transfer error (1)"))
+                               if int(r) in self.retry_results)
+            raise SafetyTrip(f"stimulator answered {_name(command)} {what} {len(self.retry_results)} times in a row "
+                             f"(limit {self.liveness.limits.max_busy_retries} retries)", t_s=exc.t_s) from exc
 
     def _check_current_data(self, msg: sm4.CurrentDataAck) -> None:
         """Any channel state but OK is a fault; so is a device that stopped while the host stimulates."""
@@ -239,12 +275,54 @@ class ScienceMode4Link:
                 return
             sleep(0.002)
 
+    def identify(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> dict[str, object]:
+        """Version, device id and stimulation status (general commands), one at a time after Ml_init.
+
+        Busy answers are sent again, bounded by the liveness busy limit like every command; a
+        failing result is reported as that query's result."""
+        info: dict[str, object] = {"protocol": "sciencemode4"}
+        for command in IDENTITY_QUERIES:
+            msg = self._query(command, clock, sleep)
+            key = _name(command)
+            if isinstance(msg, sm4.VersionAck) and msg.result == self.RESULT_OK:
+                info["firmware_version"] = ".".join(map(str, msg.firmware))
+                info["smpt_version"] = ".".join(map(str, msg.smpt))
+            elif isinstance(msg, sm4.DeviceIdAck) and msg.result == self.RESULT_OK:
+                info["device_id"] = msg.device_id
+            elif isinstance(msg, sm4.StimStatusAck) and msg.result == self.RESULT_OK:
+                info["stim_status"] = _enum_name(sm4.StimStatus, msg.stim_status)
+                info["high_voltage"] = _enum_name(sm4.HighVoltage, msg.high_voltage)
+            else:
+                info[f"{key}_result"] = _result(int(getattr(msg, "result", -1)))
+        return info
+
+    def _query(self, command: sm4.Cmd, clock: Callable[[], int], sleep: Callable[[float], None]) -> sm4.Message:
+        while True:
+            self.last_answer = None
+            pn = self.gate.next_packet_number()
+            now = clock()
+            self._send(sm4.encode_packet(pn, command), now, InFlight(pn, command, now))
+            while self.in_flight is not None:
+                sleep(0.001)
+                now = clock()
+                self.poll(now)
+                self.liveness.check_ack(now)
+            if self.last_answer is not None:
+                return self.last_answer
+
 
 def _name(command: int) -> str:
     try:
         return "".join(p.capitalize() for p in sm4.Cmd(command).name.split("_"))
     except ValueError:
         return f"cmd{command}"
+
+
+def _enum_name(kind: type[IntEnum], value: int) -> str:
+    try:
+        return kind(value).name.lower()
+    except ValueError:
+        return f"unknown ({value})"
 
 
 def _result(result: int) -> str:
