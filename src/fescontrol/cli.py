@@ -10,10 +10,13 @@ from typing import Sequence
 
 from fescontrol import replay_cli
 from fescontrol.errors import ConfigError, FesError, OperatorStop
+from fescontrol.protocol.firmware import all_firmware
 from fescontrol.scenarios import SCENARIOS
 
 EXIT_BAD_INPUT = 2
 EXIT_OPERATOR = 130
+DEVICE_MODELS = list(all_firmware())
+"""Stimulator models: every model a protocol module declares (one embedded device profile each)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"gait scenario of the generator: {' | '.join(SCENARIOS)} (default healthy)")
     sim.add_argument("--out", type=Path, help="output folder (new or empty; default runs/simulate-...)")
     sim.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
-    sim.add_argument("--device", choices=["rehastim2", "rehamove3", "p24"], default="rehastim2",
+    sim.add_argument("--device", choices=DEVICE_MODELS, default="rehastim2",
                      help="stimulator model, emulated (default rehastim2)")
     sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "unless --profile is given")
 
     run = sub.add_parser("run", help="drive a real (or stand-alone emulated) sensor and stimulator")
-    run.add_argument("--device", required=True, choices=["rehastim2", "rehamove3", "p24"],
+    run.add_argument("--device", required=True, choices=DEVICE_MODELS,
                      help="stimulator model; its embedded device profile is used unless --device-config is given")
     run.add_argument("--sensor-port", required=True, help="serial port of the heel-switch sensor")
     run.add_argument("--stimulator-port", required=True, help="serial port of the stimulator")

@@ -13,13 +13,13 @@ the first command of a session.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fescontrol.errors import ProtocolError
 from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.protocol.firmware import Firmware, all_firmware
 
 STANDARD_BAUDRATES: tuple[int, ...] = (
     1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000,
@@ -27,49 +27,10 @@ STANDARD_BAUDRATES: tuple[int, ...] = (
 """Baud rates a serial adapter (FTDI, CDC) can be set to; anything else is a typo."""
 
 
-@dataclass(frozen=True)
-class Firmware:
-    """Fixed facts of one device model's firmware (shared/reference/stimulators.md)."""
-
-    main_time_code_min: int
-    main_time_code_max: int
-    group_time_code_min: int
-    group_time_code_max: int
-    watchdog_ms: int
-    worst_ack_ms: int
-    command_processing_ms: int
-    init_period_ms: int
-    baudrate: int
-    parity: str
-    stopbits: int
-    protocol: str = "sciencemode2"
-    """The wire protocol of the model (the stimulator backend and gate hook of that name)."""
-    rtscts: bool = False
-    """Hardware flow control the device expects."""
-
-
-FIRMWARE: dict[str, Firmware] = {
-    # ScienceMode2 S1 section 4.3 (t1, t2 >= 8 ms), Table 7 (ack <= 100 ms), A.1 (460800 8E1),
-    # watchdog 1200 ms, Init every 500 ms, 10 ms command processing.
-    "rehastim2": Firmware(main_time_code_min=14, main_time_code_max=sm2.MAIN_TIME_CODE_MAX,
-                          group_time_code_min=13, group_time_code_max=255, watchdog_ms=1200,
-                          worst_ack_ms=100, command_processing_ms=10, init_period_ms=500,
-                          baudrate=460800, parity="even", stopbits=1),
-    # ScienceMode3/4 mid level (stimulators.md Part B). The time codes are the period range read as
-    # ScienceMode2 main time codes (period = 1 ms + code x 0.5 ms), the gate's one integer form of the
-    # rate: RehaMove3 2..1000 ms (C.1); P24 1.5..1025 ms (its own range, 0.5..16383 ms, is wider
-    # than that form; irrelevant below the 100 Hz cap). 3 Mbaud 8N2 RTS/CTS (B.1). Watchdog
-    # 2 s (B.5). No device Init (init_period_ms 0). worst_ack_ms and the 10 ms processing time are
-    # the emulator's readings, UNVERIFIED on firmware (S15 waits 500 ms for init/stop acks).
-    "rehamove3": Firmware(main_time_code_min=2, main_time_code_max=1998, group_time_code_min=0,
-                          group_time_code_max=0, watchdog_ms=2000, worst_ack_ms=100, command_processing_ms=10,
-                          init_period_ms=0, baudrate=3000000, parity="none", stopbits=2,
-                          protocol="sciencemode4", rtscts=True),
-    "p24": Firmware(main_time_code_min=1, main_time_code_max=sm2.MAIN_TIME_CODE_MAX, group_time_code_min=0,
-                    group_time_code_max=0, watchdog_ms=2000, worst_ack_ms=100, command_processing_ms=10,
-                    init_period_ms=0, baudrate=3000000, parity="none", stopbits=2,
-                    protocol="sciencemode4", rtscts=True),
-}
+FIRMWARE: Mapping[str, Firmware] = all_firmware()
+"""Firmware facts of every device model, from the protocol modules' ``DEVICE_FIRMWARE``."""
+DEVICE_MODELS: tuple[str, ...] = tuple(FIRMWARE)
+PROTOCOLS: tuple[str, ...] = tuple(sorted({fw.protocol for fw in FIRMWARE.values()}))
 
 
 class Problems(ValueError):
@@ -94,8 +55,9 @@ class _Frozen(BaseModel):
 
 
 class DeviceSection(_Frozen):
-    model: Literal["rehastim2", "rehamove3", "p24"]
-    protocol: Literal["sciencemode2", "sciencemode4"]
+    model: str
+    """A model some protocol module declares (:data:`DEVICE_MODELS`)."""
+    protocol: str
     channels: int = Field(ge=1, le=8)
     max_current_ma: int = Field(ge=0, le=130)
     current_step_ma: int = Field(ge=1, le=10)
@@ -106,6 +68,20 @@ class DeviceSection(_Frozen):
     group_interval_ms: float | None = Field(default=None, ge=8.0, le=129.0)
     """ScienceMode2 only (the channel list's group interval); other protocols have none."""
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in FIRMWARE:
+            raise ValueError(f"no protocol module declares this model (allowed: {', '.join(DEVICE_MODELS)})")
+        return value
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise ValueError(f"not a protocol of any device model (allowed: {', '.join(PROTOCOLS)})")
+        return value
+
     @model_validator(mode="after")
     def _ranges(self) -> "DeviceSection":
         """Refuse caps that contradict each other or that the firmware cannot code."""
@@ -113,10 +89,10 @@ class DeviceSection(_Frozen):
         if self.min_pulse_width_us > self.max_pulse_width_us:
             problems.append(("min_pulse_width_us", self.min_pulse_width_us,
                              f"exceeds max_pulse_width_us ({self.max_pulse_width_us})"))
-        fw = FIRMWARE[self.model]
+        fw = FIRMWARE[self.model]  # the field validator refused unknown models
         if self.protocol != fw.protocol:
             problems.append(("protocol", self.protocol, f"{self.model} speaks {fw.protocol} (allowed: {fw.protocol!r})"))
-        if fw.protocol != "sciencemode2":
+        if not fw.has_group_interval:
             if self.group_interval_ms is not None:
                 problems.append(("group_interval_ms", self.group_interval_ms,
                                  f"{fw.protocol} has no group interval (allowed: leave the key out)"))

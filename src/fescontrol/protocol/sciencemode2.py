@@ -26,6 +26,7 @@ from typing import Any, Sequence, Union
 
 from fescontrol.crc import crc8_smbus
 from fescontrol.errors import ProtocolError
+from fescontrol.protocol.firmware import Firmware
 
 START = 0xF0
 STOP = 0x0F
@@ -830,3 +831,14 @@ def _command_name(command: int | None) -> str | None:
         return Cmd(command).name
     except ValueError:
         return None
+
+
+DEVICE_FIRMWARE: dict[str, Firmware] = {
+    # S1 section 4.3 (t1, t2 >= 8 ms), Table 7 (ack <= 100 ms), A.1 (460800 8E1), watchdog
+    # 1200 ms, Init every 500 ms, 10 ms command processing (shared/reference/stimulators.md).
+    "rehastim2": Firmware(protocol="sciencemode2", main_time_code_min=14, main_time_code_max=MAIN_TIME_CODE_MAX,
+                          group_time_code_min=13, group_time_code_max=255, watchdog_ms=1200,
+                          worst_ack_ms=100, command_processing_ms=10, init_period_ms=500,
+                          baudrate=460800, parity="even", stopbits=1),
+}
+"""The models this protocol serves, checked by the config loader (``fescontrol.protocol.firmware``)."""

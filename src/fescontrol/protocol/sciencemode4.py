@@ -26,7 +26,8 @@ from enum import IntEnum
 from typing import Any, Sequence, Union
 
 from fescontrol.errors import ProtocolError
-from fescontrol.protocol.sciencemode2 import ESC, KEY, START, STOP, stuff, unstuff
+from fescontrol.protocol.firmware import Firmware
+from fescontrol.protocol.sciencemode2 import ESC, KEY, MAIN_TIME_CODE_MAX, START, STOP, stuff, unstuff
 from fescontrol.protocol.sciencemode2 import SPECIAL_BYTES as SPECIAL_BYTES  # re-exported: same escaping
 
 HEADER_LEN = 9
@@ -1125,3 +1126,23 @@ def _command_name(command: int | None) -> str | None:
     except ValueError:
         return None
 
+
+
+DEVICE_FIRMWARE: dict[str, Firmware] = {
+    # Mid level (stimulators.md Part B). The time codes are the period range read as ScienceMode2
+    # main time codes (period = 1 ms + code x 0.5 ms), the gate's one integer form of the rate:
+    # RehaMove3 2..1000 ms (C.1); P24 1.5..1025 ms (its own range, 0.5..16383 ms, is wider than
+    # that form; irrelevant below the 100 Hz cap). 3 Mbaud 8N2 RTS/CTS (B.1). Watchdog 2 s (B.5).
+    # No device Init (init_period_ms 0) and no group interval (0..0). worst_ack_ms and the 10 ms
+    # processing time are the emulator's readings, UNVERIFIED on firmware (S15 waits 500 ms for
+    # init/stop acks).
+    "rehamove3": Firmware(protocol="sciencemode4", main_time_code_min=2, main_time_code_max=1998,
+                          group_time_code_min=0, group_time_code_max=0, watchdog_ms=2000, worst_ack_ms=100,
+                          command_processing_ms=10, init_period_ms=0, baudrate=3000000, parity="none",
+                          stopbits=2, rtscts=True),
+    "p24": Firmware(protocol="sciencemode4", main_time_code_min=1, main_time_code_max=MAIN_TIME_CODE_MAX,
+                    group_time_code_min=0, group_time_code_max=0, watchdog_ms=2000, worst_ack_ms=100,
+                    command_processing_ms=10, init_period_ms=0, baudrate=3000000, parity="none",
+                    stopbits=2, rtscts=True),
+}
+"""The models this protocol serves, checked by the config loader (``fescontrol.protocol.firmware``)."""
