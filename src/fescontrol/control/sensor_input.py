@@ -77,13 +77,10 @@ class SensorInput(Protocol):
         ...
 
 
-class ForceInput:
-    """Heel-switch and insole frames (`FrameDecoder`): columns `heel_N`, `fore_N`."""
+class _DecoderCounts:
+    """The link-health counters of the wrapped decoder, as the loop logs them."""
 
-    holds_lost = True
-
-    def __init__(self) -> None:
-        self.decoder = FrameDecoder()
+    decoder: FrameDecoder | ImuDecoder
 
     @property
     def frames_bad(self) -> int:
@@ -97,12 +94,23 @@ class ForceInput:
     def samples_dropped(self) -> int:
         return self.decoder.samples_dropped
 
+
+class ForceInput(_DecoderCounts):
+    """Heel-switch and insole frames (`FrameDecoder`): columns `heel_N`, `fore_N`."""
+
+    decoder: FrameDecoder
+
+    holds_lost = True
+
+    def __init__(self) -> None:
+        self.decoder = FrameDecoder()
+
     def feed(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         s = self.decoder.feed(data)
         return s.seq, {"heel_N": s.heel_N, "fore_N": s.fore_N}
 
 
-class ImuInput:
+class ImuInput(_DecoderCounts):
     """An IMU in one of the formats of `sensing.imu_decoders`: the six CONTRACT IMU columns."""
 
     holds_lost = False
@@ -110,18 +118,6 @@ class ImuInput:
     def __init__(self, fmt: str) -> None:
         # a host opens a CSV sensor mid-line: the first line may be a tail, so it is dropped
         self.decoder: ImuDecoder = CsvLineDecoder(skip_first_line=True) if fmt == "csv" else make_imu_decoder(fmt)
-
-    @property
-    def frames_bad(self) -> int:
-        return self.decoder.frames_bad
-
-    @property
-    def bytes_discarded(self) -> int:
-        return self.decoder.bytes_discarded
-
-    @property
-    def samples_dropped(self) -> int:
-        return self.decoder.samples_dropped
 
     def feed(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         s = self.decoder.feed(data)

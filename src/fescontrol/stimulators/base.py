@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from fescontrol.config.models import DeviceConfig
-from fescontrol.safety.gate import SafetyGate, Verdict
+from fescontrol.safety.gate import GateState, SafetyGate, Verdict
 from fescontrol.safety.hook import DecoderHook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
@@ -32,6 +32,37 @@ class InFlight:
     command: int
     sent_ns: int
     frame_currents: tuple[int, ...] | None = None
+
+
+class GateStopping:
+    """Stop and trip through the gate, shared by the backends: the device's own stop frame comes
+    from the gate's hook, so only the stop command's number differs per protocol."""
+
+    STOP_COMMAND: int
+    """The protocol's stop command (awaited as the command in flight after a stop)."""
+    gate: SafetyGate
+    last_tx_ns: int
+    in_flight: InFlight | None
+
+    def send_stop(self, now_ns: int) -> None:
+        """Stop now through the gate (bypasses the one-in-flight rule: Stop never waits)."""
+        pn = self.gate.send_stop(now_ns)
+        self.last_tx_ns = now_ns
+        self.in_flight = InFlight(pn, self.STOP_COMMAND, now_ns)
+
+    def trip(self, cause: str, now_ns: int) -> None:
+        """A fault: the gate sends the stop frame and latches; that stop is the command now in flight.
+
+        If the gate has just tripped on its own (its wall-time checks), its stop is already on
+        the wire: that one is awaited instead of sending a second one.
+        """
+        stop_pn = self.gate.last_stop_packet_number
+        if self.gate.state is GateState.LATCHED_FAULT and stop_pn is not None and self.gate.last_stop_ns == now_ns:
+            pn = stop_pn
+        else:
+            pn = self.gate.trip(cause, now_ns)
+        self.last_tx_ns = now_ns
+        self.in_flight = InFlight(pn, self.STOP_COMMAND, now_ns)
 
 
 class RxCounters(Protocol):

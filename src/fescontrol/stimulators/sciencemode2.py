@@ -16,11 +16,11 @@ from typing import Callable
 from fescontrol.config.models import DeviceConfig
 from fescontrol.errors import DeviceInitError, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
-from fescontrol.safety.gate import GateState, SafetyGate, Verdict
+from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode2 import ScienceMode2Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, InFlight, LinkTiming, Record
+from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def emulator_args(device: DeviceConfig) -> list[str]:
     return ["stimulator"]
 
 
-class StimulatorLink:
+class StimulatorLink(GateStopping):
     """One RehaStim 2: Init/InitAck, InitChannelListMode, updates, Stop; acks matched by (pn, cmd)."""
 
     STOP_COMMAND = int(sm2.Cmd.STOP_CHANNEL_LIST_MODE)
@@ -231,26 +231,6 @@ class StimulatorLink:
             self._send(sm2.watchdog(self.gate.next_packet_number()), now_ns)
             return True
         return False
-
-    def send_stop(self, now_ns: int) -> None:
-        """Stop now through the gate (bypasses the one-in-flight rule: Stop never waits)."""
-        pn = self.gate.send_stop(now_ns)
-        self.last_tx_ns = now_ns
-        self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
-
-    def trip(self, cause: str, now_ns: int) -> None:
-        """A fault: the gate sends Stop and latches; that Stop is the command now in flight.
-
-        If the gate has just tripped on its own (its wall-time checks), its Stop is already on
-        the wire: that one is awaited instead of sending a second one.
-        """
-        stop_pn = self.gate.last_stop_packet_number
-        if self.gate.state is GateState.LATCHED_FAULT and stop_pn is not None and self.gate.last_stop_ns == now_ns:
-            pn = stop_pn
-        else:
-            pn = self.gate.trip(cause, now_ns)
-        self.last_tx_ns = now_ns
-        self.in_flight = InFlight(pn, sm2.Cmd.STOP_CHANNEL_LIST_MODE, now_ns)
 
     def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
         """Wait for the device's Init, answer it, and set up the channel list."""

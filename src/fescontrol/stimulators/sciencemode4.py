@@ -24,11 +24,11 @@ from typing import Callable
 from fescontrol.config.models import DeviceConfig
 from fescontrol.errors import DeviceInitError, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode4 as sm4
-from fescontrol.safety.gate import GateState, SafetyGate, Verdict
+from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode4 import ScienceMode4Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, InFlight, LinkTiming, Record
+from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def period_ms(frequency_hz: float) -> float:
     return round(2000.0 / frequency_hz) / 2
 
 
-class ScienceMode4Link:
+class ScienceMode4Link(GateStopping):
     """One RehaMove3 or P24 in mid level: Ml_init, Ml_update, Ml_get_current_data, Ml_stop."""
 
     STOP_COMMAND = int(sm4.Cmd.ML_STOP)
@@ -240,23 +240,6 @@ class ScienceMode4Link:
                        InFlight(pn, sm4.Cmd.ML_GET_CURRENT_DATA, now_ns))
             return True
         return False
-
-    def send_stop(self, now_ns: int) -> None:
-        """Ml_stop now through the gate (bypasses the one-in-flight rule: Stop never waits)."""
-        pn = self.gate.send_stop(now_ns)
-        self.last_tx_ns = now_ns
-        self.in_flight = InFlight(pn, sm4.Cmd.ML_STOP, now_ns)
-
-    def trip(self, cause: str, now_ns: int) -> None:
-        """A fault: the gate sends Ml_stop and latches; that stop is the command now in flight
-        (the gate's own stop, if it has just tripped on its wall-time checks)."""
-        stop_pn = self.gate.last_stop_packet_number
-        if self.gate.state is GateState.LATCHED_FAULT and stop_pn is not None and self.gate.last_stop_ns == now_ns:
-            pn = stop_pn
-        else:
-            pn = self.gate.trip(cause, now_ns)
-        self.last_tx_ns = now_ns
-        self.in_flight = InFlight(pn, sm4.Cmd.ML_STOP, now_ns)
 
     def connect(self, clock: Callable[[], int], sleep: Callable[[float], None]) -> None:
         """Ml_init and wait for its ack (the host opens a ScienceMode4 session; the device sends nothing first)."""
