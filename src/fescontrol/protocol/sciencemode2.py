@@ -27,12 +27,18 @@ from typing import Any, Sequence, Union
 from fescontrol.crc import crc8_smbus
 from fescontrol.errors import ProtocolError
 from fescontrol.protocol.firmware import Firmware
-
-START = 0xF0
-STOP = 0x0F
-ESC = 0x81
-KEY = 0x55
-SPECIAL_BYTES = frozenset({START, STOP, ESC})
+from fescontrol.protocol.framing import (
+    ESC,
+    KEY,
+    SPECIAL_BYTES,
+    START,
+    STOP,
+    FrameDecoder,
+    decode_exactly_one,
+    stuff,
+    unstuff,
+    unstuff_lenient,
+)
 
 PROTOCOL_VERSION = 1
 """Version byte of ``Init``: inferred from host libraries, no captured device frame (A.3)."""
@@ -153,32 +159,6 @@ def crc8(data: bytes) -> int:
     return crc8_smbus(data)
 
 
-def stuff(body: bytes) -> bytes:
-    """Escape F0, 0F and 81 as ``81, b^55`` so the body never holds a delimiter."""
-    out = bytearray()
-    for byte in body:
-        if byte in SPECIAL_BYTES:
-            out += bytes((ESC, byte ^ KEY))
-        else:
-            out.append(byte)
-    return bytes(out)
-
-
-def unstuff(stuffed: bytes) -> bytes:
-    """Undo :func:`stuff`; any byte after 81 is un-XORed, since some hosts over-escape (C-2)."""
-    out = bytearray()
-    it = iter(stuffed)
-    for byte in it:
-        if byte == ESC:
-            nxt = next(it, None)
-            if nxt is None:
-                raise ProtocolError("stuffed body ends with a dangling escape byte 0x81")
-            out.append(nxt ^ KEY)
-        else:
-            out.append(byte)
-    return bytes(out)
-
-
 def over_escaped(stuffed: bytes) -> int:
     """How many escapes in a stuffed body hide a byte that needs none (C-2: 55 and 0A)."""
     count = 0
@@ -212,14 +192,6 @@ PYSCIENCEMODE_XORED_COMMANDS: dict[int, int] = {
     pysciencemode_xor(c): int(c) for c in Cmd
     if pysciencemode_xor(c) != c and pysciencemode_xor(c) not in set(Cmd)}
 """Wire byte -> command, for the commands pysciencemode garbles (only GetStimulationMode: 5F -> 0A)."""
-
-
-def _unstuff_lenient(stuffed: bytes) -> bytes:
-    """Best-effort unstuffing of a damaged body, only to recover pn and command."""
-    try:
-        return unstuff(stuffed)
-    except ProtocolError:
-        return unstuff(stuffed[:-1])
 
 
 # --------------------------------------------------------------------------- packets and frames
@@ -276,7 +248,7 @@ def _check_frame(raw: bytes) -> Packet | BadFrame:
         where = 1 if raw[1] != ESC else 3
         return BadFrame(f"byte {where} is 0x{raw[where]:02X}, expected escape 0x81", raw, None, None)
     body = raw[5:-1]
-    recovered = _unstuff_lenient(body)
+    recovered = unstuff_lenient(body)
     pn = recovered[0] if len(recovered) >= 1 else None
     cmd = recovered[1] if len(recovered) >= 2 else None
     length = raw[4] ^ KEY
@@ -295,7 +267,7 @@ def _check_frame(raw: bytes) -> Packet | BadFrame:
     return Packet(plain[0], plain[1], plain[2:])
 
 
-class Decoder:
+class Decoder(FrameDecoder[Packet, BadFrame]):
     """Incremental frame decoder: feed bytes in any split, get packets and bad frames back.
 
     Follows the receiver procedure of A.2: hunt F0; scan for 0F skipping the byte after every
@@ -305,6 +277,8 @@ class Decoder:
     valid frame, the head is reported as truncated and the inner frame is kept, so a frame
     cut off right after an escape byte does not also cost the next frame.
     The buffer never holds more than one partial frame of at most ``MAX_FRAME_LEN`` bytes.
+    The scanning is :class:`~fescontrol.protocol.framing.FrameDecoder`'s, shared with
+    ScienceMode4; this class adds the header check and the quirks.
 
     Counters: ``frames_ok`` valid frames; ``frames_bad`` bad frames returned (their bytes
     are in ``BadFrame.raw``); ``bytes_discarded`` bytes outside any start..stop span;
@@ -316,97 +290,24 @@ class Decoder:
     context (an InitAck's packet number, timing, parameter ranges) are the device model's.
     """
 
+    max_frame_len = MAX_FRAME_LEN
+    _packet_type = Packet
+
     def __init__(self, lenient: bool = False) -> None:
-        self._buf = bytearray()
+        super().__init__()
         self.lenient = lenient
-        self.frames_ok = 0
-        self.frames_bad = 0
-        self.bytes_discarded = 0
         self.quirks: dict[str, int] = {}
 
-    @property
-    def pending(self) -> int:
-        """Bytes held back as the start of a frame not yet complete."""
-        return len(self._buf)
+    _check_frame = staticmethod(_check_frame)
 
-    def feed(self, data: bytes) -> list[Packet | BadFrame]:
-        """Add received bytes; return every frame they complete, in order."""
-        return [item for _raw, item in self.feed_with_raw(data)]
+    def _bad_span(self, reason: str, raw: bytes) -> BadFrame:
+        return BadFrame(reason, raw, None, None)
 
-    def feed_with_raw(self, data: bytes) -> list[tuple[bytes, Packet | BadFrame]]:
-        """Like :meth:`feed`, with each item's exact wire bytes (for logs)."""
-        buf = self._buf
-        buf += data
-        out: list[tuple[bytes, Packet | BadFrame]] = []
-        pos = 0
-        n = len(buf)
-        while pos < n:
-            start = buf.find(START, pos)
-            if start < 0:
-                self.bytes_discarded += n - pos
-                pos = n
-                break
-            self.bytes_discarded += start - pos
-            pos = start
-            kind, idx = self._scan(buf, pos)
-            if kind == "more":
-                break
-            if kind == "overlong":
-                # drop up to the next F0, even one behind an 81: it may start a real frame
-                nxt = buf.find(START, pos + 1, pos + MAX_FRAME_LEN)
-                end = nxt if nxt > 0 else pos + MAX_FRAME_LEN
-                raw = bytes(buf[pos:end])
-                out.append((raw, self._bad(BadFrame(
-                    f"no stop byte within {MAX_FRAME_LEN} bytes", raw, None, None))))
-                pos = end
-            elif kind == "restart":
-                raw = bytes(buf[pos:idx])
-                out.append((raw, self._bad(BadFrame(
-                    "truncated: start byte before stop byte", raw, None, None))))
-                pos = idx
-            else:
-                raw = bytes(buf[pos:idx + 1])
-                out.extend(self._judge(raw))
-                pos = idx + 1
-        del buf[:pos]
-        return out
-
-    @staticmethod
-    def _scan(buf: bytearray, pos: int) -> tuple[str, int]:
-        """From the F0 at ``pos``: find the stop byte, a restarting F0, or ask for more."""
-        limit = min(len(buf), pos + MAX_FRAME_LEN)
-        i = pos + 1
-        while i < limit:
-            byte = buf[i]
-            if byte == ESC:
-                i += 2
-            elif byte == START:
-                return "restart", i
-            elif byte == STOP:
-                return "stop", i
-            else:
-                i += 1
-        if len(buf) - pos >= MAX_FRAME_LEN:
-            return "overlong", -1
-        return "more", -1
-
-    def _judge(self, raw: bytes) -> list[tuple[bytes, Packet | BadFrame]]:
-        result = _check_frame(raw)
-        if isinstance(result, Packet):
-            self.frames_ok += 1
-            if self.lenient or raw.find(ESC, 5, -1) >= 0:
-                result = self._quirks(raw, result)
-            return [(raw, result)]
-        for k in range(1, len(raw) - 1):
-            if raw[k] == START:
-                inner = _check_frame(raw[k:])
-                if isinstance(inner, Packet):
-                    head = raw[:k]
-                    self.frames_ok += 1
-                    return [(head, self._bad(BadFrame("truncated: start byte before stop byte",
-                                                      head, None, None))),
-                            (raw[k:], self._quirks(raw[k:], inner))]
-        return [(raw, self._bad(result))]
+    def _accept(self, raw: bytes, packet: Packet) -> Packet:
+        """Look for quirks only where one can be: an escape in the body, or lenient mode."""
+        if self.lenient or raw.find(ESC, 5, -1) >= 0:
+            return self._quirks(raw, packet)
+        return packet
 
     def _quirks(self, raw: bytes, packet: Packet) -> Packet:
         """Name (and in lenient mode repair) what a published host got wrong in a valid frame."""
@@ -423,22 +324,10 @@ class Decoder:
             self.quirks[name] = self.quirks.get(name, 0) + 1
         return Packet(packet.packet_number, command, packet.data, tuple(found))
 
-    def _bad(self, bad: BadFrame) -> BadFrame:
-        self.frames_bad += 1
-        return bad
-
 
 def decode_frame(frame: bytes) -> Packet:
     """Decode exactly one complete frame (e.g. a frame the gate is about to forward)."""
-    decoder = Decoder()
-    items = decoder.feed(frame)
-    if len(items) == 1 and isinstance(items[0], Packet) and not decoder.pending \
-            and not decoder.bytes_discarded:
-        return items[0]
-    reasons = [item.reason for item in items if isinstance(item, BadFrame)]
-    detail = "; ".join(reasons) or f"{len(items)} frames, {decoder.pending} bytes incomplete, " \
-                                    f"{decoder.bytes_discarded} stray bytes"
-    raise ProtocolError(f"not exactly one valid ScienceMode2 frame: {detail}")
+    return decode_exactly_one(Decoder(), frame, "ScienceMode2")
 
 
 # --------------------------------------------------------------------------- time coding

@@ -11,7 +11,7 @@ Frame: ``F0 | 81 LH^55 81 LL^55 | 81 CH^55 81 CL^55 | stuffed(P0, P1, data) | 0F
 the checksum is CRC-16/XMODEM (poly 0x1021, init 0 -- *not* CCITT-FALSE) over the stuffed
 ``P0 P1 data``. Every multi-byte field is big-endian although the RehaMove3 document says
 little endian. Results are unsigned (``Smpt_Result`` 0..28). The escaping is the same as in
-ScienceMode2, so :func:`stuff` and :func:`unstuff` are shared with that codec.
+ScienceMode2, so :func:`stuff`, :func:`unstuff` and the frame scanner come from :mod:`.framing`.
 
 Scope: the general commands and the mid level. Low-level command ids are known (for logs and
 framing tests) but their payloads are not parsed.
@@ -27,8 +27,9 @@ from typing import Any, Sequence, Union
 
 from fescontrol.errors import ProtocolError
 from fescontrol.protocol.firmware import Firmware
-from fescontrol.protocol.sciencemode2 import ESC, KEY, MAIN_TIME_CODE_MAX, START, STOP, stuff, unstuff
-from fescontrol.protocol.sciencemode2 import SPECIAL_BYTES as SPECIAL_BYTES  # re-exported: same escaping
+from fescontrol.protocol.framing import ESC, KEY, START, STOP, FrameDecoder, decode_exactly_one, stuff, unstuff, unstuff_lenient
+from fescontrol.protocol.framing import SPECIAL_BYTES as SPECIAL_BYTES  # re-exported: same escaping as ScienceMode2
+from fescontrol.protocol.sciencemode2 import MAIN_TIME_CODE_MAX
 
 HEADER_LEN = 9
 """Start byte plus the escaped length (2 x 2 bytes) and checksum (2 x 2 bytes)."""
@@ -347,14 +348,6 @@ class BadFrame:
     command: int | None
 
 
-def _unstuff_lenient(stuffed: bytes) -> bytes:
-    """Best-effort unstuffing of a damaged body, only to recover packet number and command."""
-    try:
-        return unstuff(stuffed)
-    except ProtocolError:
-        return unstuff(stuffed[:-1])
-
-
 def _check_frame(raw: bytes) -> Packet | BadFrame:
     """Validate one span from F0 to 0F (receiver steps 3-7 of B.2)."""
     if len(raw) < HEADER_LEN + 1:
@@ -363,7 +356,7 @@ def _check_frame(raw: bytes) -> Packet | BadFrame:
         if raw[where] != ESC:
             return BadFrame(f"byte {where} is 0x{raw[where]:02X}, expected escape 0x81", raw, None, None)
     body = raw[HEADER_LEN:-1]
-    recovered = _unstuff_lenient(body)
+    recovered = unstuff_lenient(body)
     pn = recovered[0] >> 2 if len(recovered) >= 1 else None
     cmd = ((recovered[0] & 0x03) << 8 | recovered[1]) if len(recovered) >= 2 else None
     length = (raw[2] ^ KEY) << 8 | (raw[4] ^ KEY)
@@ -383,7 +376,7 @@ def _check_frame(raw: bytes) -> Packet | BadFrame:
     return Packet(word >> 10, word & MAX_COMMAND, plain[2:])
 
 
-class Decoder:
+class Decoder(FrameDecoder[Packet, BadFrame]):
     """Incremental frame decoder: feed bytes in any split, get packets and bad frames back.
 
     Follows the receiver procedure of B.2: hunt ``F0`` followed by ``81`` (any other byte
@@ -393,127 +386,26 @@ class Decoder:
     against the span and the CRC. As in the ScienceMode2 decoder, a failed span whose hidden
     ``F0`` (behind an ``81``) starts a valid frame yields a truncated head plus that frame.
     The scan resumes where it stopped, so byte-wise feeding stays linear; the buffer never
-    holds more than one partial frame of at most ``MAX_FRAME_LEN`` bytes.
+    holds more than one partial frame of at most ``MAX_FRAME_LEN`` bytes. The scanning is
+    :class:`~fescontrol.protocol.framing.FrameDecoder`'s; this class adds the header check.
 
     Counters: ``frames_ok`` valid frames; ``frames_bad`` bad frames returned (their bytes
     are in ``BadFrame.raw``); ``bytes_discarded`` bytes outside any start..stop span.
     """
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._resume = 0
-        self.frames_ok = 0
-        self.frames_bad = 0
-        self.bytes_discarded = 0
+    max_frame_len = MAX_FRAME_LEN
+    start_needs_escape = True
+    _packet_type = Packet
 
-    @property
-    def pending(self) -> int:
-        """Bytes held back as the start of a frame not yet complete."""
-        return len(self._buf)
+    _check_frame = staticmethod(_check_frame)
 
-    def feed(self, data: bytes) -> list[Packet | BadFrame]:
-        """Add received bytes; return every frame they complete, in order."""
-        return [item for _raw, item in self.feed_with_raw(data)]
-
-    def feed_with_raw(self, data: bytes) -> list[tuple[bytes, Packet | BadFrame]]:
-        """Like :meth:`feed`, with each item's exact wire bytes (for logs)."""
-        buf = self._buf
-        buf += data
-        out: list[tuple[bytes, Packet | BadFrame]] = []
-        pos = 0
-        n = len(buf)
-        while pos < n:
-            start = buf.find(START, pos)
-            if start < 0:
-                self.bytes_discarded += n - pos
-                pos = n
-                break
-            if start != pos:
-                self.bytes_discarded += start - pos
-                pos = start
-                self._resume = 0
-            if pos + 1 >= n:
-                break
-            if buf[pos + 1] != ESC:
-                self.bytes_discarded += 1
-                pos += 1
-                self._resume = 0
-                continue
-            kind, idx = self._scan(buf, pos, pos + max(1, self._resume))
-            if kind == "more":
-                self._resume = idx - pos
-                break
-            self._resume = 0
-            if kind == "overlong":
-                # drop up to the next F0, even one behind an 81: it may start a real frame
-                nxt = buf.find(START, pos + 1, pos + MAX_FRAME_LEN)
-                end = nxt if nxt > 0 else pos + MAX_FRAME_LEN
-                raw = bytes(buf[pos:end])
-                out.append((raw, self._bad(BadFrame(
-                    f"no stop byte within {MAX_FRAME_LEN} bytes", raw, None, None))))
-                pos = end
-            elif kind == "restart":
-                raw = bytes(buf[pos:idx])
-                out.append((raw, self._bad(BadFrame(
-                    "truncated: start byte before stop byte", raw, None, None))))
-                pos = idx
-            else:
-                raw = bytes(buf[pos:idx + 1])
-                out.extend(self._judge(raw))
-                pos = idx + 1
-        del buf[:pos]
-        return out
-
-    @staticmethod
-    def _scan(buf: bytearray, pos: int, i: int) -> tuple[str, int]:
-        """From the F0 at ``pos``, continuing at ``i``: find the stop byte, a restarting F0, or ask for more."""
-        limit = min(len(buf), pos + MAX_FRAME_LEN)
-        while i < limit:
-            byte = buf[i]
-            if byte == ESC:
-                i += 2
-            elif byte == START:
-                return "restart", i
-            elif byte == STOP:
-                return "stop", i
-            else:
-                i += 1
-        if len(buf) - pos >= MAX_FRAME_LEN:
-            return "overlong", -1
-        return "more", i
-
-    def _judge(self, raw: bytes) -> list[tuple[bytes, Packet | BadFrame]]:
-        result = _check_frame(raw)
-        if isinstance(result, Packet):
-            self.frames_ok += 1
-            return [(raw, result)]
-        for k in range(1, len(raw) - 1):
-            if raw[k] == START:
-                inner = _check_frame(raw[k:])
-                if isinstance(inner, Packet):
-                    head = raw[:k]
-                    self.frames_ok += 1
-                    return [(head, self._bad(BadFrame("truncated: start byte before stop byte",
-                                                      head, None, None))),
-                            (raw[k:], inner)]
-        return [(raw, self._bad(result))]
-
-    def _bad(self, bad: BadFrame) -> BadFrame:
-        self.frames_bad += 1
-        return bad
+    def _bad_span(self, reason: str, raw: bytes) -> BadFrame:
+        return BadFrame(reason, raw, None, None)
 
 
 def decode_frame(frame: bytes) -> Packet:
     """Decode exactly one complete frame (e.g. a frame a gate is about to forward)."""
-    decoder = Decoder()
-    items = decoder.feed(frame)
-    if len(items) == 1 and isinstance(items[0], Packet) and not decoder.pending \
-            and not decoder.bytes_discarded:
-        return items[0]
-    reasons = [item.reason for item in items if isinstance(item, BadFrame)]
-    detail = "; ".join(reasons) or f"{len(items)} frames, {decoder.pending} bytes incomplete, " \
-                                    f"{decoder.bytes_discarded} stray bytes"
-    raise ProtocolError(f"not exactly one valid ScienceMode4 frame: {detail}")
+    return decode_exactly_one(Decoder(), frame, "ScienceMode4")
 
 
 # --------------------------------------------------------------------------- mid-level coding
