@@ -20,27 +20,16 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
-import select
-import signal
-import sys
 import termios
 import textwrap
-import time
 from pathlib import Path
-from types import FrameType
 from typing import Sequence
 
 from fescontrol.protocol import sciencemode4 as sm4
-from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
-from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
-from fescontrol_hil.sciencemode4_model import DEVICES, FAULTS, EventRecord, FaultPlan, ScienceMode4Model
+from fescontrol_hil.emulator_process import PtyLink, SessionClock, SessionLog, add_session_options, serve, setup_logging
+from fescontrol_hil.sciencemode4_model import DEVICES, FAULTS, EventRecord, FaultPlan, OutputChange, Record, ScienceMode4Model
 
 log = logging.getLogger(__name__)
-
-STIM_HEADER = ("t_s", "channel", "current_mA", "pulse_width_us", "frequency_hz")
-MAX_WAIT_S = 0.005
-"""Longest select() wait: bounds how late a signal, a deadline or a clock jump is seen."""
 
 REHAMOVE3_BAUD = 3_000_000
 _BAUD_OF = {getattr(termios, n): int(n[1:]) for n in dir(termios) if n.startswith("B") and n[1:].isdigit()}
@@ -84,12 +73,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--device", required=True, choices=sorted(DEVICES),
                    help="rehamove3: 4 channels, Ml_get_current_data selection 2, no Reset_ack; "
                         "p24: 8 channels, selection 4, USB-powered")
-    p.add_argument("--out", default=".", help="folder for stim.csv and device.jsonl (default: .)")
-    p.add_argument("--t0-mono-ns", type=int, default=None,
-                   help="session time origin on CLOCK_MONOTONIC (time.monotonic_ns()); default: now")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="replay speed: t_s = (t_mono - t0) * speed (default 1.0); only the time "
-                        "stamps scale, the device's own timing stays real-time")
+    add_session_options(p)
     p.add_argument("--ack-delay-ms", type=float, default=10.0,
                    help="time the device takes to handle one command (default 10)")
     p.add_argument("--reset-duration-s", type=float, default=10.0,
@@ -127,44 +111,20 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-class _Session:
-    """Maps the model's monotonic times onto session time and writes both logs."""
+def _describe(rec: Record) -> dict[str, object]:
+    """device.jsonl fields of one record: an injected fault, a device event, or a frame in or out."""
+    if isinstance(rec, EventRecord):
+        if rec.injected:
+            return {"kind": "fault_injected", "fault": rec.event, **rec.detail}
+        return {"kind": "device_event", "event": rec.event, **rec.detail}
+    entry: dict[str, object] = {"dir": rec.direction, "hex": rec.raw.hex(" "), **sm4.describe(rec.item)}
+    if rec.note is not None:
+        entry["note"] = rec.note
+    return entry
 
-    def __init__(self, out: Path, t0_ns: int, speed: float) -> None:
-        self.t0_ns = t0_ns
-        self.speed = speed
-        self.stim = CsvLog(out / "stim.csv", STIM_HEADER)
-        self.device = JsonlLog(out / "device.jsonl")
 
-    def t_s(self, t_ns: int) -> float:
-        return (t_ns - self.t0_ns) / 1e9 * self.speed
-
-    def drain(self, model: ScienceMode4Model) -> None:
-        """Write what the model did; ``t_mono_ns`` is the device-clock time, ``t_logged_mono_ns``
-        when this process handled it (a late loop shows up instead of hiding)."""
-        logged_ns = time.monotonic_ns()
-        for rec in model.pop_records():
-            entry: dict[str, object] = {"t_mono_ns": rec.t_ns, "t_logged_mono_ns": logged_ns,
-                                        "t_s": round(self.t_s(rec.t_ns), 6)}
-            if isinstance(rec, EventRecord):
-                if rec.injected:
-                    entry.update({"kind": "fault_injected", "fault": rec.event})
-                else:
-                    entry.update({"kind": "device_event", "event": rec.event})
-                entry.update(rec.detail)
-            else:
-                entry.update({"dir": rec.direction, "hex": rec.raw.hex(" ")})
-                entry.update(sm4.describe(rec.item))
-                if rec.note is not None:
-                    entry["note"] = rec.note
-            self.device.write(entry)
-        for ch in model.pop_output_changes():
-            self.stim.write((format_time_s(self.t_s(ch.t_ns)), ch.number, f"{ch.current_ma:g}",
-                             ch.pulse_width_us, ch.frequency_hz))
-
-    def close(self) -> None:
-        self.stim.close()
-        self.device.close()
+def _stim_fields(ch: OutputChange) -> tuple[object, ...]:
+    return ch.number, f"{ch.current_ma:g}", ch.pulse_width_us, ch.frequency_hz
 
 
 class _LineCheck:
@@ -220,93 +180,51 @@ class _LineCheck:
 def run(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT (or a disconnect fault has run its course); exit status 0."""
     args = _parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="sm4-stimulator: %(levelname)s %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.monotonic_ns()
-    t0_ns = args.t0_mono_ns if args.t0_mono_ns is not None else t_start
-    session = _Session(out, t0_ns, args.speed)
+    setup_logging("sm4-stimulator")
+    clock = SessionClock.starting_now(args.t0_mono_ns, args.speed)
     faults = None
     if args.fault is not None:
         at_s = args.fault_at if args.fault_at is not None else 0.0
         channel = None if args.fault_channel is None else args.fault_channel - 1
-        faults = FaultPlan.single(args.fault, t0_ns + round(at_s * 1e9 / args.speed), channel)
+        faults = FaultPlan.single(args.fault, clock.ns_at(at_s), channel)
     model = ScienceMode4Model(args.device, ack_delay_ns=round(args.ack_delay_ms * 1e6),
                               late_ack_ns=round(args.late_ack_ms * 1e6), reset_ns=round(args.reset_duration_s * 1e9),
                               device_id=args.device_id, faults=faults)
-    model.record_event(t_start, "power_on", device=model.spec.name, channels=model.spec.channels,
+    model.record_event(clock.start_ns, "power_on", device=model.spec.name, channels=model.spec.channels,
                        device_id=model.device_id, fault=args.fault, fault_at_s=args.fault_at)
-
-    stopping = False
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    master_fd, slave_fd, slave_path = open_pty()
-    line = _LineCheck(slave_fd, strict=args.device == "rehamove3")
-    writer = _Writer(master_fd)
-    port_open = True
-    try:
-        sys.stdout.write(f"PORT {slave_path}\n")
-        sys.stdout.flush()
-        while not stopping:
-            now = time.monotonic_ns()
-            frames = model.poll(now)
-            if port_open:
-                writer.write(frames)
-            if port_open and model.disconnected:
-                model.record_event(now, "port_closed")
-                os.close(master_fd)
-                os.close(slave_fd)
-                port_open = False
-            session.drain(model)
-            if not port_open:
-                if not model.stimulating:
-                    break
-                deadline = model.next_deadline_ns()
-                wait_ns = MAX_WAIT_S * 1e9 if deadline is None else min(MAX_WAIT_S * 1e9, max(0, deadline - now))
-                time.sleep(wait_ns / 1e9)
-                continue
-            deadline = model.next_deadline_ns()
-            wait_s = MAX_WAIT_S if deadline is None else min(MAX_WAIT_S, max(0.0, (deadline - now) / 1e9))
-            readable, _, _ = select.select([master_fd], [], [], wait_s)
-            if readable:
-                data = read_host(master_fd, MAX_WAIT_S)
-                t_rx = time.monotonic_ns()
-                if data and line.accept(model, t_rx, len(data)):
-                    model.receive(data, t_rx)
-                elif data:  # garbled by wrong line settings: no frame reaches the device, but log the bytes
-                    model.record_event(t_rx, "rx_garbled", nbytes=len(data), hex=data.hex(" "))
-        model.power_off(time.monotonic_ns())
-        session.drain(model)
-    finally:
-        session.close()
-        if port_open:
-            os.close(master_fd)
-            os.close(slave_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    session = SessionLog(Path(args.out), clock, records=model.pop_records, describe=_describe,
+                         changes=model.pop_output_changes, stim_fields=_stim_fields)
+    link = PtyLink()
+    line = _LineCheck(link.slave_fd, strict=args.device == "rehamove3")
+    serve(model, session, link, _Line(model, link, line))
     log.info("stopped; decoder: %d ok, %d bad, %d stray bytes; %d bytes dropped on write, %d garbled on read",
              model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,
-             writer.bytes_dropped, line.dropped)
+             link.bytes_dropped, line.dropped)
     return 0
 
 
-class _Writer:
-    """Writes frames to the master; warns once per overflow episode (a host that never reads)."""
+class _Line:
+    """This emulator's I/O: the host's line settings on every read, and the disconnect fault."""
 
-    def __init__(self, master_fd: int) -> None:
-        self.master_fd = master_fd
-        self.overflowing = False
-        self.bytes_dropped = 0
+    def __init__(self, model: ScienceMode4Model, link: PtyLink, check: _LineCheck) -> None:
+        self.model = model
+        self.link = link
+        self.check = check
 
-    def write(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            dropped = write_nonblocking(self.master_fd, frame)
-            self.bytes_dropped += dropped
-            if dropped and not self.overflowing:
-                log.warning("pty full (host not reading): dropping bytes")
-            self.overflowing = dropped > 0
+    def after_poll(self, now_ns: int) -> None:
+        if self.model.disconnected:
+            self.model.record_event(now_ns, "port_closed")
+            self.link.close()
+
+    def next_io_ns(self) -> int | None:
+        return None
+
+    def receive(self, data: bytes, t_ns: int) -> None:
+        if self.check.accept(self.model, t_ns, len(data)):
+            self.model.receive(data, t_ns)
+        else:  # garbled by wrong line settings: no frame reaches the device, but log the bytes
+            self.model.record_event(t_ns, "rx_garbled", nbytes=len(data), hex=data.hex(" "))
+
+    def finished(self) -> bool:
+        """Disconnected: done once every output is off (at once on a P24, after the watchdog on a RehaMove3)."""
+        return not self.model.stimulating

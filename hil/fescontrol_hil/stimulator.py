@@ -21,26 +21,37 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import random
-import select
-import signal
-import sys
-import time
 from pathlib import Path
-from types import FrameType
 from typing import Sequence
 
 from fescontrol.protocol import sciencemode2 as sm2
-from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
-from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
-from fescontrol_hil.rehastim2_model import FaultPlan, FaultRecord, QuirkRecord, RehaStim2Model
+from fescontrol_hil.emulator_process import PtyLink, SessionClock, SessionLog, add_session_options, serve, setup_logging
+from fescontrol_hil.rehastim2_model import FaultPlan, FaultRecord, OutputChange, QuirkRecord, Record, RehaStim2Model
 
 log = logging.getLogger(__name__)
 
-STIM_HEADER = ("t_s", "channel", "current_mA", "pulse_width_us", "frequency_hz")
-MAX_WAIT_S = 0.005
-"""Longest select() wait: bounds how late a signal, a deadline or a clock jump is seen."""
+FAULT_TIMES = {
+    "--electrode-error-at": "at S: every output off (a stim.csv row) and StimulationError -2 "
+                            "(electrode error); back to start mode, the host must re-initialise",
+    "--emergency-switch-at": "at S: every output off and StimulationError -1 (emergency switch); "
+                             "back to start mode",
+    "--module-error-at": "at S: every output off and StimulationError -3 (stimulation module error); "
+                         "back to start mode",
+    "--busy-from": "from S on every StartChannelListMode is answered -8 (busy) at once and "
+                   "not applied (output unchanged); other commands, Stop included, work",
+    "--ack-then-busy-from": "from S on every command with an ack (Stop included) is acked 0 at once but "
+                            "NOT applied, and --ack-delay-ms later acked again (same packet number and "
+                            "command) with -8; the old output goes on until the watchdog stops it",
+    "--silent-from": "from S on nothing is sent (tx line cut); commands are still received and "
+                     "applied and the watchdog runs; unsent frames are logged as tx_suppressed",
+    "--reset-at": "at S the device resets: outputs off, modes and link reset, then Init "
+                  "(packet number from 0) at once and every 500 ms until answered",
+    "--unplug-at": "at S the pty is closed (the host's next read/write fails) and nothing more "
+                   "is read; the model runs on until its 1200 ms watchdog turns the output off "
+                   "(written to stim.csv), then the process exits 0",
+}
+"""The fault options that take a session time S, in --help order."""
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -50,12 +61,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog="Fault injection: times S are session time in seconds (t_mono = t0 + S / speed). "
                "Each injected fault is a stderr warning and a record with \"kind\": \"fault_injected\" "
                "in device.jsonl; outputs turned off by a fault are rows in stim.csv.")
-    p.add_argument("--out", default=".", help="folder for stim.csv and device.jsonl (default: .)")
-    p.add_argument("--t0-mono-ns", type=int, default=None,
-                   help="session time origin on CLOCK_MONOTONIC (time.monotonic_ns()); default: now")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="replay speed: t_s = (t_mono - t0) * speed (default 1.0); only the "
-                        "time stamps scale, the device's own timing stays real-time")
+    add_session_options(p)
     p.add_argument("--ack-delay-ms", type=float, default=10.0,
                    help="time the device takes to process a command (default 10)")
     p.add_argument("--lenient", action="store_true",
@@ -67,32 +73,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="the device's own packet counter (Init, StimulationError) starts at N, 0..255 "
                         "(default 0); e.g. 15 sends an Init whose packet number must be escaped")
     f = p.add_argument_group("fault injection")
-    f.add_argument("--electrode-error-at", type=float, default=None, metavar="S",
-                   help="at S: every output off (a stim.csv row) and StimulationError -2 "
-                        "(electrode error); back to start mode, the host must re-initialise")
-    f.add_argument("--emergency-switch-at", type=float, default=None, metavar="S",
-                   help="at S: every output off and StimulationError -1 (emergency switch); "
-                        "back to start mode")
-    f.add_argument("--module-error-at", type=float, default=None, metavar="S",
-                   help="at S: every output off and StimulationError -3 (stimulation module error); "
-                        "back to start mode")
-    f.add_argument("--busy-from", type=float, default=None, metavar="S",
-                   help="from S on every StartChannelListMode is answered -8 (busy) at once and "
-                        "not applied (output unchanged); other commands, Stop included, work")
-    f.add_argument("--ack-then-busy-from", type=float, default=None, metavar="S",
-                   help="from S on every command with an ack (Stop included) is acked 0 at once but "
-                        "NOT applied, and --ack-delay-ms later acked again (same packet number and "
-                        "command) with -8; the old output goes on until the watchdog stops it")
-    f.add_argument("--silent-from", type=float, default=None, metavar="S",
-                   help="from S on nothing is sent (tx line cut); commands are still received and "
-                        "applied and the watchdog runs; unsent frames are logged as tx_suppressed")
-    f.add_argument("--reset-at", type=float, default=None, metavar="S",
-                   help="at S the device resets: outputs off, modes and link reset, then Init "
-                        "(packet number from 0) at once and every 500 ms until answered")
-    f.add_argument("--unplug-at", type=float, default=None, metavar="S",
-                   help="at S the pty is closed (the host's next read/write fails) and nothing more "
-                        "is read; the model runs on until its 1200 ms watchdog turns the output off "
-                        "(written to stim.csv), then the process exits 0")
+    for flag, text in FAULT_TIMES.items():
+        f.add_argument(flag, type=float, default=None, metavar="S", help=text)
     f.add_argument("--garbage-bytes", type=int, default=0, metavar="N",
                    help="write N random bytes (never 0xF0, so never a frame start) between frames "
                         "every --garbage-every-ms (default 0 = off)")
@@ -107,11 +89,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--ack-delay-ms must be >= 0, got {args.ack_delay_ms}")
     if not 0 <= args.init_packet_number <= 255:
         p.error(f"--init-packet-number must be 0..255, got {args.init_packet_number}")
-    for name in ("electrode_error_at", "emergency_switch_at", "module_error_at", "busy_from", "ack_then_busy_from",
-                 "silent_from", "reset_at", "unplug_at"):
-        value = getattr(args, name)
+    for flag in FAULT_TIMES:
+        value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None and not math.isfinite(value):
-            p.error(f"--{name.replace('_', '-')} must be a finite number of seconds, got {value}")
+            p.error(f"{flag} must be a finite number of seconds, got {value}")
     if args.garbage_bytes < 0:
         p.error(f"--garbage-bytes must be >= 0, got {args.garbage_bytes}")
     if args.garbage_bytes and args.garbage_every_ms is None:
@@ -123,131 +104,73 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-class _Session:
-    """Maps the model's monotonic times onto session time and writes both logs."""
+def _describe(rec: Record) -> dict[str, object]:
+    """device.jsonl fields of one record: an injected fault, a host quirk, or a frame in or out."""
+    if isinstance(rec, FaultRecord):
+        return {"kind": "fault_injected", "fault": rec.fault, **rec.detail}
+    if isinstance(rec, QuirkRecord):
+        return {"kind": "quirk", "quirk": rec.quirk, "accepted": rec.accepted, **rec.detail}
+    return {"dir": rec.direction, "hex": rec.raw.hex(" "), **sm2.describe(rec.item)}
 
-    def __init__(self, out: Path, t0_ns: int, speed: float) -> None:
-        self.t0_ns = t0_ns
-        self.speed = speed
-        self.stim = CsvLog(out / "stim.csv", STIM_HEADER)
-        self.device = JsonlLog(out / "device.jsonl")
 
-    def t_s(self, t_ns: int) -> float:
-        return (t_ns - self.t0_ns) / 1e9 * self.speed
-
-    def drain(self, model: RehaStim2Model) -> None:
-        """Write what the model did. `t_mono_ns` is the device-clock time of the packet (when it
-        was due); `t_logged_mono_ns` is when this process actually handled it, so a late
-        emulator loop shows up in the log instead of hiding behind exact model times."""
-        logged_ns = time.monotonic_ns()
-        for rec in model.pop_records():
-            entry: dict[str, object] = {"t_mono_ns": rec.t_ns, "t_logged_mono_ns": logged_ns,
-                                        "t_s": round(self.t_s(rec.t_ns), 6)}
-            if isinstance(rec, FaultRecord):
-                entry.update({"kind": "fault_injected", "fault": rec.fault})
-                entry.update(rec.detail)
-            elif isinstance(rec, QuirkRecord):
-                entry.update({"kind": "quirk", "quirk": rec.quirk, "accepted": rec.accepted})
-                entry.update(rec.detail)
-            else:
-                entry.update({"dir": rec.direction, "hex": rec.raw.hex(" ")})
-                entry.update(sm2.describe(rec.item))
-            self.device.write(entry)
-        for ch in model.pop_output_changes():
-            self.stim.write((format_time_s(self.t_s(ch.t_ns)), ch.channel, ch.current_ma,
-                             ch.pulse_width_us, ch.frequency_hz))
-
-    def close(self) -> None:
-        self.stim.close()
-        self.device.close()
+def _stim_fields(ch: OutputChange) -> tuple[object, ...]:
+    return ch.channel, ch.current_ma, ch.pulse_width_us, ch.frequency_hz
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; then outputs to 0, logs closed, exit status 0."""
     args = _parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="stimulator: %(levelname)s %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.monotonic_ns()
-    t0_ns = args.t0_mono_ns if args.t0_mono_ns is not None else t_start
-    session = _Session(out, t0_ns, args.speed)
-
-    def at_ns(s: float | None) -> int | None:
-        return None if s is None else t0_ns + round(s * 1e9 / args.speed)
-
+    setup_logging("stimulator")
+    clock = SessionClock.starting_now(args.t0_mono_ns, args.speed)
+    at_ns = clock.at_ns
     faults = FaultPlan(busy_from_ns=at_ns(args.busy_from), ack_then_busy_from_ns=at_ns(args.ack_then_busy_from),
                        silent_from_ns=at_ns(args.silent_from), emergency_switch_at_ns=at_ns(args.emergency_switch_at),
                        electrode_error_at_ns=at_ns(args.electrode_error_at), reset_at_ns=at_ns(args.reset_at),
                        module_error_at_ns=at_ns(args.module_error_at))
     model = RehaStim2Model(ack_delay_ns=round(args.ack_delay_ms * 1e6), faults=faults, lenient=args.lenient,
                            first_packet_number=args.init_packet_number)
-    unplug_at_ns = at_ns(args.unplug_at)
-    garbage = _Garbage(args.garbage_bytes, args.garbage_every_ms, args.garbage_seed, t0_ns, t_start) \
+    session = SessionLog(Path(args.out), clock, records=model.pop_records, describe=_describe,
+                         changes=model.pop_output_changes, stim_fields=_stim_fields)
+    garbage = _Garbage(args.garbage_bytes, args.garbage_every_ms, args.garbage_seed, clock.t0_ns, clock.start_ns) \
         if args.garbage_bytes else None
-
-    stopping = False
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    master_fd, slave_fd, slave_path = open_pty()
-    writer = _Writer(master_fd)
-    unplugged = False
-    try:
-        sys.stdout.write(f"PORT {slave_path}\n")
-        sys.stdout.flush()
-        while not stopping:
-            now = time.monotonic_ns()
-            if unplugged:
-                model.poll(now)  # the tx line is cut: nothing to write
-                session.drain(model)
-                if not model.linked:  # the watchdog has turned the output off
-                    break
-                deadline = model.next_deadline_ns()
-                wait_ns = MAX_WAIT_S * 1e9 if deadline is None else min(MAX_WAIT_S * 1e9, max(0, deadline - now))
-                time.sleep(wait_ns / 1e9)
-                continue
-            writer.write(model.poll(now))
-            if garbage is not None and now >= garbage.next_ns:
-                junk = garbage.take(now)
-                if not model.tx_cut:
-                    model.record_fault(now, "garbage", warn=garbage.count == 1, effect="bytes", hex=junk.hex(" "))
-                    writer.write([junk])
-            if unplug_at_ns is not None and now >= unplug_at_ns:
-                model.record_fault(now, "unplug", effect="port_closed")
-                model.cut_tx(now)
-                session.drain(model)
-                os.close(master_fd)
-                os.close(slave_fd)
-                unplugged = True
-                continue
-            session.drain(model)
-            deadlines = [t for t in (model.next_deadline_ns(), unplug_at_ns,
-                                     garbage.next_ns if garbage is not None else None) if t is not None]
-            wait_s = MAX_WAIT_S
-            if deadlines:
-                wait_s = min(MAX_WAIT_S, max(0.0, (min(deadlines) - now) / 1e9))
-            readable, _, _ = select.select([master_fd], [], [], wait_s)
-            if readable:
-                data = read_host(master_fd, MAX_WAIT_S)
-                if data:
-                    model.receive(data, time.monotonic_ns())
-        model.power_off(time.monotonic_ns())
-        session.drain(model)
-    finally:
-        session.close()
-        if not unplugged:
-            os.close(master_fd)
-            os.close(slave_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    link = PtyLink()
+    serve(model, session, link, _LineFaults(model, link, garbage, at_ns(args.unplug_at)))
     log.info("stopped; decoder: %d ok, %d bad, %d stray bytes, quirks %s; %d bytes dropped on write",
              model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,
-             dict(model.decoder.quirks), writer.bytes_dropped)
+             dict(model.decoder.quirks), link.bytes_dropped)
     return 0
+
+
+class _LineFaults:
+    """The I/O faults of this emulator (the device faults live in the model): line noise and unplugging."""
+
+    def __init__(self, model: RehaStim2Model, link: PtyLink, garbage: _Garbage | None, unplug_at_ns: int | None) -> None:
+        self.model = model
+        self.link = link
+        self.garbage = garbage
+        self.unplug_at_ns = unplug_at_ns
+
+    def after_poll(self, now_ns: int) -> None:
+        if self.garbage is not None and now_ns >= self.garbage.next_ns:
+            junk = self.garbage.take(now_ns)
+            if not self.model.tx_cut:
+                self.model.record_fault(now_ns, "garbage", warn=self.garbage.count == 1, effect="bytes", hex=junk.hex(" "))
+                self.link.write([junk])
+        if self.unplug_at_ns is not None and now_ns >= self.unplug_at_ns:
+            self.model.record_fault(now_ns, "unplug", effect="port_closed")
+            self.model.cut_tx(now_ns)
+            self.link.close()
+
+    def next_io_ns(self) -> int | None:
+        times = [t for t in (self.unplug_at_ns, self.garbage.next_ns if self.garbage is not None else None) if t is not None]
+        return min(times, default=None)
+
+    def receive(self, data: bytes, t_ns: int) -> None:
+        self.model.receive(data, t_ns)
+
+    def finished(self) -> bool:
+        """Unplugged: done once the watchdog has turned the output off."""
+        return not self.model.linked
 
 
 class _Garbage:
@@ -269,21 +192,3 @@ class _Garbage:
         while self.next_ns <= now_ns:
             self.next_ns += self.period_ns
         return bytes(self.rng.choice(self.BYTES) for _ in range(self.n))
-
-
-class _Writer:
-    """Writes frames to the master; warns once per overflow episode, not once per frame,
-    so a host that never reads cannot fill a stderr pipe nobody drains."""
-
-    def __init__(self, master_fd: int) -> None:
-        self.master_fd = master_fd
-        self.overflowing = False
-        self.bytes_dropped = 0
-
-    def write(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            dropped = write_nonblocking(self.master_fd, frame)
-            self.bytes_dropped += dropped
-            if dropped and not self.overflowing:
-                log.warning("pty full (host not reading): dropping bytes")
-            self.overflowing = dropped > 0
