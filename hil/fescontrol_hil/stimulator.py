@@ -83,8 +83,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     f.add_argument("--garbage-seed", type=int, default=1, metavar="SEED",
                    help="seed of the garbage bytes (default 1)")
     args = p.parse_args(argv)
-    if not args.speed > 0:
-        p.error(f"--speed must be > 0, got {args.speed}")
+    if not args.speed > 0 or not math.isfinite(args.speed):
+        p.error(f"--speed must be a finite number > 0, got {args.speed}")
     if args.ack_delay_ms < 0:
         p.error(f"--ack-delay-ms must be >= 0, got {args.ack_delay_ms}")
     if not 0 <= args.init_packet_number <= 255:

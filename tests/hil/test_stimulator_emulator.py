@@ -248,3 +248,11 @@ def test_bad_init_packet_number_is_refused_with_exit_2(tmp_path: Path) -> None:
                            "--init-packet-number", "256"], capture_output=True, text=True, timeout=20)
     assert done.returncode == 2 and "--init-packet-number must be 0..255, got 256" in done.stderr
     assert not (tmp_path / "device.jsonl").exists()
+
+
+def test_infinite_or_nan_speed_is_refused_with_exit_2(tmp_path: Path) -> None:
+    for value in ("inf", "nan", "0"):
+        done = subprocess.run([sys.executable, "-m", "fescontrol_hil", "stimulator", "--out", str(tmp_path),
+                               "--speed", value], capture_output=True, text=True, timeout=20)
+        assert done.returncode == 2 and "--speed must be a finite number > 0" in done.stderr, (value, done.stderr)
+        assert not (tmp_path / "device.jsonl").exists()
