@@ -282,3 +282,23 @@ def test_busy_that_clears_within_the_retry_limit_is_not_a_fault() -> None:
         rig.settle()  # the device takes this one
         assert rig.link.last_ack_result == 0 and rig.link.acked_currents == (4, 4) and rig.link.retry_results == ()
     assert rig.device.stimulating and "gate_fault" not in rig.kinds()
+
+
+def test_unknown_cmd_for_an_identity_query_is_reported_not_a_fault() -> None:
+    """A device without one of the read-only queries answers Unknown_cmd with that query's packet
+    number: `identify` reports the refusal; the same answer to anything else stays a fault."""
+    from fescontrol.stimulators.base import InFlight
+
+    rig = Rig()
+    rig.connect()
+    pn = rig.gate.next_packet_number()
+    rig.link._send(sm4.encode_packet(pn, sm4.Cmd.GET_VERSION_MAIN), rig.now, InFlight(pn, sm4.Cmd.GET_VERSION_MAIN, rig.now))
+    rig.dev.read(rig.dev.in_waiting)  # the device model does not see it: it answers below as a device without the query
+    rig.dev.write(sm4.unknown_cmd(pn))
+    rig.link.poll(rig.now)
+    answer = rig.link.last_answer
+    assert rig.link.in_flight is None and answer is not None and int(getattr(answer, "result", -1)) == 11
+    assert rig.kinds()[-1] == "stim_query_unknown"
+    rig.dev.write(sm4.unknown_cmd((pn + 1) % 64))
+    with pytest.raises(SafetyTrip, match="sent UnknownCmd"):
+        rig.link.poll(rig.now)

@@ -8,7 +8,9 @@ ScienceMode4 hook reads each frame back. One command is in flight at a time and 
 must match it by (ack command, packet number); results map onto the same handling as on the
 RehaStim 2: Busy (21) and Transfer_Error (1) mean "not applied, send again" (bounded by the
 busy-retry limit), any other failing result, an unsolicited General_error/Unknown_cmd, or a
-channel state other than OK in the current data is a fault.
+channel state other than OK in the current data is a fault. The one exception is an
+Unknown_cmd carrying the packet number of a read-only identity query at bench start (a device
+without that query): it is reported, before anything stimulates.
 
 The pulse is biphasic and charge balanced: +I for the profile's pulse width, an interphase
 gap of ``INTERPHASE_US`` at 0 mA, -I for the same width. The period is the profile's
@@ -137,6 +139,15 @@ class ScienceMode4Link(GateStopping):
         if isinstance(msg, _SENT_BY_HOST):
             raise SafetyTrip(f"stimulator sent a host command ({_name(item.command)})")
         result = int(msg.result)
+        flight = self.in_flight
+        if item.command == sm4.Cmd.UNKNOWN_CMD and flight is not None and flight.command in IDENTITY_QUERIES \
+                and item.packet_number == flight.packet_number:
+            # a device without that read-only query (no stimulation yet): `identify` reports it, no fault
+            self.in_flight = None
+            self.last_answer = msg
+            self._on_record({"kind": "stim_query_unknown", "command": _name(flight.command),
+                             "packet_number": item.packet_number, "result": result})
+            return
         if item.command in sm4.UNSOLICITED:
             raise SafetyTrip(f"stimulator sent {_name(item.command)} with result {_result(result)}")
         self._handle_ack(item, msg, result, now_ns)
