@@ -10,6 +10,7 @@ and counts what it drops. Stdlib only: the safety gate decodes every frame throu
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Generic, Protocol, TypeVar, cast
 
 from fescontrol.errors import ProtocolError
@@ -89,7 +90,7 @@ PacketT = TypeVar("PacketT")
 BadT = TypeVar("BadT", bound=_Bad)
 
 
-class FrameDecoder(Generic[PacketT, BadT]):
+class FrameDecoder(ABC, Generic[PacketT, BadT]):
     """Incremental start..stop scanner: feed bytes in any split, get packets and bad frames back.
 
     Hunt F0 (with ``start_needs_escape``, an F0 not followed by 81 is noise); take the first 0F
@@ -195,13 +196,13 @@ class FrameDecoder(Generic[PacketT, BadT]):
         self.frames_bad += 1
         return bad
 
+    @abstractmethod
     def _check_frame(self, raw: bytes) -> PacketT | BadT:
         """Validate one span from F0 to 0F: the codec's header, length and checksum."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _bad_span(self, reason: str, raw: bytes) -> BadT:
         """A bad frame for a span the scanner rejected before any header check."""
-        raise NotImplementedError
 
     def _accept(self, raw: bytes, packet: PacketT) -> PacketT:
         """Hook for a valid frame (a codec may name host quirks here); unchanged by default."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -164,7 +165,7 @@ class SeqUnwrapper:
         return self._last_abs
 
 
-class _FrameStream:
+class _FrameStream(ABC):
     """The framing all our frame types share: hunt `A5 5A`, check the length and CRC-8,
     unwrap the counter. Subclasses name the types they decode (with their payload length)
     and turn one accepted frame into a row; frames of other types with a valid CRC are
@@ -251,9 +252,9 @@ class _FrameStream:
         del buf[:i]
         return seqs
 
+    @abstractmethod
     def _row(self, ftype: int, buf: bytearray, i: int) -> None:
         """Take the payload of the accepted frame that starts at buf[i]."""
-        raise NotImplementedError
 
     def _finish(self) -> list[int]:
         seqs = self._parse(final=True)
