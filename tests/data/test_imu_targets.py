@@ -166,7 +166,6 @@ def test_truong_patients_coverage(truong: dict[str, dict[str, Any]]) -> None:
     assert truong["patients"]["footstep_coverage"] >= 0.97
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.968 (120/124): turning steps and last steps")
 def test_truong_healthy_coverage(truong: dict[str, dict[str, Any]]) -> None:
     assert truong["healthy"]["footstep_coverage"] >= 0.97
 
