@@ -18,7 +18,8 @@ its angle (ankle ahead of the knee at heel strike, behind it at toe off) closes 
 Accelerometer: gravity seen at the pitch, plus the swing's forward acceleration and
 deceleration, the lift and lowering of the foot, and the impact at heel strike (stronger on
 the foot than on the shank). Pivot turns: mostly rotation about the vertical axis (z), with
-the heel lifting and lowering (small sagittal bumps) and a little roll; no swing.
+the heel lifting and lowering slowly (small sagittal lobes, sized on real turns on the spot: see
+PIVOT_LIFT_DEG) and a little roll; no swing.
 Standing and weight shifting: a few deg/s of sway, gravity on the accelerometer.
 
 Sensor: a small mounting misalignment (a few degrees about each axis, per seed), white noise,
@@ -40,6 +41,29 @@ MISALIGN_DEG = 4.0          # mounting misalignment about each axis, at most
 DROPOUT_S = (0.01, 0.12)    # length of one dropout
 SWING_IF_UNKNOWN_S = 0.40   # a toe off with no heel strike after it in the recording (mid-stride end)
 
+# A pivot turn (turning on the spot on the ball of the foot, no swing), sized on real turns:
+# voisard2023 (shared gait data, 20 trials, foot-dorsum XSens IMU, 100 Hz), foot movements inside
+# the U-turn windows that turn the foot about the vertical (> 20 deg, yaw rate > 60 deg/s) while
+# the reference marks no swing [toe off, heel strike]. The 9 isolated pivots (heel up, turn, heel
+# down, no step right after; 7 feet): heel-lift lobe up to 26 deg (median 10) over up to 0.44 s
+# (median 0.21), its peak -8 to -104 deg/s (50 ms mean; raw 100 Hz -12 to -155); heel lowering up
+# to 19 deg (median 7; the rest comes back below 10 deg/s), its peak +11 to +106 deg/s (raw +15 to
+# +115); each turns 36-155 deg at a yaw-rate peak of 216-613 deg/s in 0.2-0.6 s; yaw peak / sagittal
+# peak 1.9-21 (median 4.4). All 22 such unmarked turns (with those leading into a step): raw
+# sagittal peaks median -78 / +47 deg/s (p10-p90 -185..-19 / 0..115), turned median 72 deg
+# (27-155), yaw peak median 328 deg/s (136-678); one of them (-267 / +263 deg/s, 40 m/s^2 impacts)
+# is a step the reference missed. Straight walking in the same files: push-off -591 deg/s, swing
+# lobe +359 (medians, 570 swings). gaitmap-example's 180 deg turn has no pivot: its two turning
+# movements are small lifted steps (about -100..-320 / +100..+111 deg/s).
+PIVOT_LIFT_DEG = (5.0, 20.0)        # heel lift (toe-down pitch), lowered back by as much
+PIVOT_PITCH_DPS = (40.0, 110.0)     # peak pitch rate of the lift and of the lowering
+PIVOT_LOBE_S = (0.13, 0.45)         # duration of each of them
+PIVOT_LIFT_LEAD_S = 0.08            # the lift begins this long before the heel is fully unloaded
+PIVOT_LOWER_LAG_S = 0.03            # the lowering ends this long after the heel touches again
+PIVOT_TURN_DEG = (50.0, 150.0)      # one pivot turns the foot this far (the shank 0.9 of it)
+PIVOT_YAW_DPS = (250.0, 650.0)      # at this peak yaw rate
+PIVOT_TURN_S = (0.15, 0.70)         # in one burst this long
+
 
 @dataclass(frozen=True)
 class ImuProfile:
@@ -54,7 +78,7 @@ class ImuProfile:
     swing_acc_g: tuple[float, float]      # foot: forward acceleration in swing (peak)
     lift_g: tuple[float, float]           # foot: vertical acceleration of the lift (peak)
     impact_g: tuple[float, float]         # foot: vertical impact at heel strike (peak)
-    turn_deg: tuple[float, float] = (60.0, 180.0)   # a pivot turn, about the vertical axis
+    turn_deg: tuple[float, float] = PIVOT_TURN_DEG  # a pivot turn, about the vertical axis
 
 
 _HEALTHY = ImuProfile(push_off_dps=(400.0, 650.0), push_off_deg=(40.0, 55.0), hs_pitch_deg=(10.0, 20.0),
@@ -194,7 +218,7 @@ def _strides(prof: ImuProfile, rng: np.random.Generator, foot: _Track, shank: _T
                 shank.area_bump(shank.pitch, te + 0.05, te + 0.2, nxt[0][0], -shank_hs)
             elif len(nxt) == 2 and nxt[1][1] == "toe_off":
                 shank_to = float(rng.uniform(*prof.shank_to_deg))
-                _stance(rng, foot, shank, te, nxt[0][0], nxt[1][0], shank_hs, shank_to, pivots)
+                _stance(prof, rng, foot, shank, te, nxt[0][0], nxt[1][0], shank_hs, shank_to, pivots)
             else:
                 shank_to = None
 
@@ -235,8 +259,8 @@ def _slap(prof: ImuProfile, rng: np.random.Generator, foot: _Track, shank: _Trac
     fa.deg.append(0.0)
 
 
-def _stance(rng: np.random.Generator, foot: _Track, shank: _Track, hs: float, ho: float, to: float,
-            shank_hs: float, shank_to: float, pivots: list[tuple[float, float]]) -> None:
+def _stance(prof: ImuProfile, rng: np.random.Generator, foot: _Track, shank: _Track, hs: float, ho: float,
+            to: float, shank_hs: float, shank_to: float, pivots: list[tuple[float, float]]) -> None:
     """Heel strike -> toe off of the shank (a dip at the impact, the slow roll over the foot,
     the pre-swing minimum near toe off), and a pivot turn if one lies in this stance."""
     dip = float(rng.uniform(2.0, 4.0))
@@ -247,20 +271,32 @@ def _stance(rng: np.random.Generator, foot: _Track, shank: _Track, hs: float, ho
     shank.area_bump(shank.pitch, ho - 0.05, to - 0.01, to + 0.05, pre * rest)
     for p0, p1 in pivots:
         if hs < p0 < ho:
-            _pivot(rng, foot, shank, p0, p1)
+            _pivot(prof, rng, foot, shank, p0, p1)
 
 
-def _pivot(rng: np.random.Generator, foot: _Track, shank: _Track, p0: float, p1: float) -> None:
-    """A turn on the ball of the foot: the heel lifts, the foot and shank turn about the
-    vertical axis (z), a little roll wobble, and the heel comes down again."""
-    lift = float(rng.uniform(8.0, 15.0))
-    foot.area_bump(foot.pitch, p0 - 0.12, p0 - 0.06, p0, -lift)
-    foot.area_bump(foot.pitch, p1, p1 + 0.05, p1 + 0.10, lift)
-    turn = float(rng.uniform(60.0, 180.0)) * (1.0 if rng.random() < 0.5 else -1.0)
-    turn = math.copysign(min(abs(turn), 0.5 * 400.0 * (p1 - p0)), turn)  # at most 400 deg/s at the peak
-    mid = p0 + float(rng.uniform(0.4, 0.6)) * (p1 - p0)
+def _pivot(prof: ImuProfile, rng: np.random.Generator, foot: _Track, shank: _Track, p0: float, p1: float) -> None:
+    """A turn on the ball of the foot: the heel lifts as it unloads (just before `p0`), the foot
+    and shank turn about the vertical axis (z) in one burst, a little roll wobble, and the heel
+    comes down again as it reloads (just after `p1`).
+
+    The sizes are those of real turns on the spot: see PIVOT_LIFT_DEG and the constants after it.
+    The heel is lifted slowly (a lobe of 40-110 deg/s), not like a push-off (400-650 deg/s), and
+    lowered as slowly, not like a swing lobe; the turn is a burst of 0.15-0.7 s, not spread over
+    the whole time the heel is up."""
+    room = 0.5 * (p1 - p0 + PIVOT_LIFT_LEAD_S + PIVOT_LOWER_LAG_S)  # lift and lowering may not overlap
+    lift = min(float(rng.uniform(*PIVOT_LIFT_DEG)), 0.5 * PIVOT_PITCH_DPS[1] * room)  # a short pivot: less lift
+    for sign, start in ((-1.0, p0 - PIVOT_LIFT_LEAD_S), (1.0, p1 + PIVOT_LOWER_LAG_S)):
+        peak = float(rng.uniform(*PIVOT_PITCH_DPS))
+        d = min(max(2.0 * lift / peak, PIVOT_LOBE_S[0]), PIVOT_LOBE_S[1], room)
+        a, b = (start, start + d) if sign < 0.0 else (start - d, start)
+        foot.bump(foot.pitch, a, a + float(rng.uniform(0.4, 0.6)) * d, b, sign * 2.0 * lift / d)
+    turn = float(rng.uniform(*prof.turn_deg)) * (1.0 if rng.random() < 0.5 else -1.0)
+    d = min(max(2.0 * abs(turn) / float(rng.uniform(*PIVOT_YAW_DPS)), PIVOT_TURN_S[0]), PIVOT_TURN_S[1], p1 - p0)
+    turn = math.copysign(min(abs(turn), 0.5 * PIVOT_YAW_DPS[1] * d), turn)  # the peak stays in the real range
+    y0 = p0 + float(rng.uniform(0.0, 1.0)) * (p1 - p0 - d)
+    mid = y0 + float(rng.uniform(0.4, 0.6)) * d
     for track, k in ((foot, 1.0), (shank, 0.9)):
-        track.area_bump(track.yaw, p0, mid, p1, k * turn)
+        track.area_bump(track.yaw, y0, mid, y0 + d, k * turn)
         i, j = np.searchsorted(track.t, [p0, p1])
         track.roll[i:j] += k * float(rng.uniform(8.0, 20.0)) * np.sin(
             2.0 * np.pi * float(rng.uniform(1.0, 2.0)) * (track.t[i:j] - p0))
