@@ -40,6 +40,7 @@ def test_middle_third_and_ninety_percent() -> None:
     stim = bursts([(1.32, 1.7), (3.35, 3.7)]) + bursts([(5.0, 5.9)], current=14.0)
     r = score_footsteps(stim, TRUTH, PLATEAU, 0.0, 7.0)
     assert (r["footsteps"], r["footsteps_covered"]) == (3, 1)
+    assert r["uncovered_footsteps_s"] == [[3.0, 3.9], [5.0, 5.9]]
 
 
 def test_outside_share_counts_only_time_outside_every_window() -> None:

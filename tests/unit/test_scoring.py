@@ -169,6 +169,8 @@ def test_one_swing_missed_in_ten() -> None:
     assert r["swing_stimulated_time_s"] == approx(9 * 0.375)
     assert r["bursts"] == 9 and r["false_bursts"] == 0
     assert r["onset_lead_ms"]["n"] == 9
+    assert r["uncovered_swings_s"] == [list(_swings(truth)[4])]
+    assert r["standing_stim_intervals_s"] == []
 
 
 def test_stimulation_after_walking_is_standing() -> None:
@@ -176,6 +178,8 @@ def test_stimulation_after_walking_is_standing() -> None:
     spans = _perfect(truth) + [(11.5, 11.75)]  # after the extension window [11, 11.25]
     r = score(_bursts(spans), truth, PLATEAU, end_s=12.0)
     assert r["standing_stim_s"] == approx(0.25)
+    assert r["standing_stim_intervals_s"] == [[approx(11.5), approx(11.75)]]
+    assert r["uncovered_swings_s"] == []
     assert r["false_bursts"] == 1 and r["bursts"] == 11
     assert r["coverage"] == approx(1.0)
     assert r["stance_intrusion_time_s"] == approx(0.0)

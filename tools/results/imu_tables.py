@@ -30,10 +30,106 @@ def _num(value: Any, places: int) -> str:
     return "n/a" if value is None else f"{value:.{places}f}"
 
 
+MOVING_DPS = 100.0
+"""Stimulated standing during which the gyro norm passes this: the foot moved (a step or a pivot)."""
+TURN_SAGITTAL_DPS = 50.0
+"""A footstep whose sagittal peak stays under this is a turn on the spot (no swing to stimulate)."""
+STILL_DPS = 20.0
+"""A footstep window whose middle third is this still for 30 % of its time outlasts the motion."""
+
+
+def swing_miss_cause(to: float, hs: float, truth: Sequence[Any], uturn: Sequence[float]) -> str:
+    """Where an uncovered swing lies: in the U-turn, first or last of its walk, or straight walking."""
+    if len(uturn) == 2 and uturn[0] - 0.5 <= to <= uturn[1] + 0.5:
+        return "U-turn"
+    gait = sorted(e.t_s for e in truth if e.kind in ("toe_off", "heel_strike"))
+    toe_offs = sorted(e.t_s for e in truth if e.kind == "toe_off")
+    if toe_offs and to <= toe_offs[0]:
+        return "first step"
+    later = [t for t in gait if t > hs]
+    stops = [e.t_s for e in truth if e.kind == "standing_start" and e.t_s >= hs]
+    if not later or later[0] - hs > 2.0 or (stops and stops[0] <= later[0]):
+        return "last step"
+    return "straight walking"
+
+
+def standing_cause(a: float, b: float, truth: Sequence[Any], norm_dps: Any, rate_hz: float) -> str:
+    """Why a stimulated standing interval happened: a burst running on after a swing, one starting
+    early before a swing, or a burst of its own while the foot moved (a step or a pivot the
+    reference leaves out) or stayed still."""
+    import numpy as np
+
+    if any(abs(a - (e.t_s + 0.25)) <= 0.02 for e in truth if e.kind == "heel_strike"):
+        return "burst runs on after a swing"
+    if any(0.0 <= e.t_s - b <= 0.5 for e in truth if e.kind == "toe_off"):
+        return "burst starts early before a swing"
+    lo, hi = int(a * rate_hz), max(int(a * rate_hz) + 1, int(b * rate_hz))
+    moved = bool(np.nanmax(norm_dps[lo:hi], initial=0.0) >= MOVING_DPS)
+    return "foot moved, no swing marked" if moved else "foot still"
+
+
+def footstep_miss_cause(a: float, b: float, sagittal_dps: Any, norm_dps: Any, rate_hz: float) -> str:
+    """Why a footstep window's middle third was not covered: a turn on the spot (no sagittal
+    swing), a window that outlasts the motion (its middle third is partly still), or the detector."""
+    import numpy as np
+
+    window = sagittal_dps[int(a * rate_hz):int(b * rate_hz)]
+    if np.nanmax(np.abs(window), initial=0.0) < TURN_SAGITTAL_DPS:
+        return "turn on the spot"
+    third = (b - a) / 3.0
+    middle = norm_dps[int((a + third) * rate_hz):int((b - third) * rate_hz)]
+    if middle.size and np.mean(middle < STILL_DPS) >= 0.3:
+        return "window outlasts the motion"
+    return "detector"
+
+
+def _causes(rec: Any, report: dict[str, Any], cols: dict[str, Any]) -> dict[str, int | float]:
+    """Counts of uncovered swings / footsteps and seconds of stimulated standing, by cause."""
+    import numpy as np
+
+    gyro = np.vstack([cols[c] for c in GYRO])
+    norm = np.sqrt(np.nansum(gyro * gyro, axis=0))
+    finite = gyro[:, np.all(np.isfinite(gyro), axis=0)]
+    axis = np.linalg.eigh(np.cov(finite))[1][:, -1] if finite.shape[1] > 3 else np.array([0.0, 1.0, 0.0])
+    sagittal = axis @ np.nan_to_num(gyro)
+    truth, r = rec.truth or (), rec.rate_hz
+    out: dict[str, int | float] = {}
+    for to, hs in report.get("uncovered_swings_s", []):
+        key = "swing: " + swing_miss_cause(to, hs, truth, rec.sidecar.get("uturn_s", []))
+        out[key] = out.get(key, 0) + 1
+    for a, b in report.get("standing_stim_intervals_s", []):
+        key = "standing s: " + standing_cause(a, b, truth, norm, r)
+        out[key] = out.get(key, 0.0) + (b - a)
+    for a, b in report.get("uncovered_footsteps_s", []):
+        key = "footstep: " + footstep_miss_cause(a, b, sagittal, norm, r)
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def causes_table(sets: list[tuple[str, list[tuple[str, str, dict[str, Any]]]]]) -> str:
+    """Misses and stimulated standing by cause, per set (truong2019 split into patients / healthy)."""
+    lines = ["### Where the IMU targets are missed (`tools/results/imu_tables.py`)", "",
+             "Uncovered swings by where they lie; stimulated standing by what the burst was; truong2019 "
+             f"footsteps not covered by cause: a turn on the spot (sagittal peak < {TURN_SAGITTAL_DPS:g} deg/s; "
+             "the issue forbids stimulating turns on the spot), a window whose middle third is still "
+             f"(< {STILL_DPS:g} deg/s) for 30 % of its time, or the detector.", "",
+             "| set | cause | count or seconds |", "|---|---|---|"]
+    for title, rows in sets:
+        total: dict[str, float] = {}
+        for _, _, r in rows:
+            for key, v in r.get("miss_causes", {}).items():
+                total[key] = total.get(key, 0.0) + v
+        for key in sorted(total):
+            value = f"{total[key]:.2f}" if key.startswith("standing") else f"{total[key]:.0f}"
+            lines.append(f"| {title} | {key} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
 def _replay(data: Path, name: str, tmp: Path) -> list[tuple[str, str, dict[str, Any]]]:
     """One report per recording. Where the sidecar lists ``turn_swings_s`` (gaitmap-example's
     turn), the truth is scored in pieces around them (``truth_outside_masks``) and the pieces
-    pooled; the event counts (F1) stay those of the whole recording."""
+    pooled; the event counts (F1) stay those of the whole recording. Each report also carries
+    ``miss_causes`` (:func:`_causes`)."""
     from fescontrol_hil.datasets import get_importer
 
     from fescontrol.config.loading import default_device_path, default_imu_profile_path, load_device, load_profile
@@ -57,6 +153,7 @@ def _replay(data: Path, name: str, tmp: Path) -> list[tuple[str, str, dict[str, 
                       for piece in truth_outside_masks(rec.truth or (), masks)]
             report = aggregate([{**r, "event_counts": report["event_counts"] if i == 0 else {}}
                                 for i, r in enumerate(pieces)])
+        report["miss_causes"] = _causes(rec, report, cols)
         rows.append((rec.name, rec.group, report))
     return rows
 
@@ -109,10 +206,13 @@ def markdown(data: Path, when: str) -> str:
             "\"swing\" through the turn (left stride 13, 1.5 s, no reference events for the turning steps inside "
             "it) is neither swing nor stance nor standing, so 56 regular swings are scored; F1 over the whole "
             "recording.", "",
-            swing_table("voisard2023", _replay(data, "voisard2023", tmp)), "",
-            swing_table("gaitmap-example", _replay(data, "gaitmap-example", tmp)), "",
-            footstep_table(_replay(data, "truong2019", tmp)),
         ]
+        voisard, gaitmap, truong = (_replay(data, n, tmp) for n in ("voisard2023", "gaitmap-example", "truong2019"))
+        parts += [swing_table("voisard2023", voisard), "", swing_table("gaitmap-example", gaitmap), "",
+                  footstep_table(truong), "",
+                  causes_table([("voisard2023", voisard),
+                                ("truong2019 patients", [r for r in truong if r[1] != "healthy"]),
+                                ("truong2019 healthy", [r for r in truong if r[1] == "healthy"])])]
     return "\n".join(parts)
 
 

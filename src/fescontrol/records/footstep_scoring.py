@@ -49,18 +49,22 @@ def score_footsteps(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma:
     stimulated, strong = _intensity_sets(stim, plateau_ma, start_s, end_s)
     strong_set = _Set(strong)
     covered = 0
+    uncovered: list[list[float]] = []
     for a, b in windows:
         third = (b - a) / 3.0
         lo, hi = a + third, b - third
         if strong_set.measure_within(lo, hi) >= COVERED_SHARE * (hi - lo):
             covered += 1
+        else:
+            uncovered.append([a, b])
     outside = _subtract([(start_s, end_s)], _normalize(windows))
     outside_time = _measure(outside)
     outside_stim = _Set(stimulated).measure_within_set(outside)
     return {"footsteps": len(windows), "footsteps_covered": covered,
             "footstep_coverage": covered / len(windows) if windows else None,
             "outside_time_s": outside_time, "outside_stim_s": outside_stim,
-            "outside_share": outside_stim / outside_time if outside_time > 0 else None}
+            "outside_share": outside_stim / outside_time if outside_time > 0 else None,
+            "uncovered_footsteps_s": uncovered}
 
 
 def aggregate_footsteps(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

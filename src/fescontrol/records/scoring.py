@@ -417,6 +417,7 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
     burst_ends = [b for _, b in bursts]
 
     covered = missed = 0
+    uncovered: list[list[float]] = []
     swing_time = swing_strong = 0.0
     onset_values: list[float] = []
     offset_values: list[float] = []
@@ -427,7 +428,9 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
         swing_strong += strong_t
         if stim_set.measure_within_set(pieces) <= EPS_S:
             missed += 1
-        if strong_t >= COVERED_SHARE * dur - EPS_S:
+        if strong_t < COVERED_SHARE * dur - EPS_S:
+            uncovered.append([to, hs])
+        else:
             covered += 1
             lo = bisect.bisect_right(burst_ends, pieces[0][0])
             hi = bisect.bisect_left(burst_starts, pieces[-1][1])
@@ -445,7 +448,8 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
                        and swing_set.measure_within(a, b) <= EPS_S)
     stance_time = _measure(stance)
     intrusion_time = _measure(_intersect(_subtract(stance, windows), stimulated))
-    standing_stim = _measure(_intersect(standing, stimulated))
+    standing_stimulated = _intersect(standing, stimulated)
+    standing_stim = _measure(standing_stimulated)
 
     # strides: hs -> to -> hs wholly inside the session and touching no raw standing
     steps = 0
@@ -487,6 +491,9 @@ def score(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma: Mapping[i
         "onset_lead_ms_values": onset_values,
         "offset_lag_ms_values": offset_values,
         "event_counts": counts,
+        # where to look: the swings not covered and the stimulated standing, as [start, end] in s
+        "uncovered_swings_s": uncovered,
+        "standing_stim_intervals_s": [[a, b] for a, b in standing_stimulated],
     }
 
 
