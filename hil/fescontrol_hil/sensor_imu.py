@@ -17,12 +17,11 @@ from fescontrol.errors import ConfigError
 from fescontrol.records.recording import Recording
 from fescontrol.sensing.frames import encode_imu_frame
 from fescontrol.sensing.imu_samples import IMU_COLUMNS
-from fescontrol.sensing.wt901 import BAUDS, PACKET_LEN, RATES_HZ, encode_sample
+from fescontrol.sensing.link_budget import check_sensor_link
+from fescontrol.sensing.wt901 import encode_sample
 
 IMU_KINDS = ("foot-imu", "shank-imu", "wt901")
 KIND_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot"}
-WT901_BYTES_PER_SAMPLE = 2 * PACKET_LEN
-UART_BITS_PER_BYTE = 10
 _AXIS = re.compile(r"([+-]?)([xyz])")
 
 
@@ -67,14 +66,7 @@ def recording_imu(path: str, src: Recording, kind: str) -> tuple[str, np.ndarray
 
 def check_wt901(rate_hz: float, baud: int) -> None:
     """A WT901 streams at one of its output rates, and its packets must fit its baud rate."""
-    if not any(abs(rate_hz - r) < 1e-6 for r in RATES_HZ):
-        raise ConfigError(f"--rate {rate_hz:g}: a WT901 sends at {', '.join(f'{r:g}' for r in RATES_HZ)} Hz")
-    if baud not in BAUDS:
-        raise ConfigError(f"--baud {baud}: a WT901 runs at {', '.join(map(str, BAUDS))} baud")
-    need = rate_hz * WT901_BYTES_PER_SAMPLE * UART_BITS_PER_BYTE
-    if need > baud:
-        raise ConfigError(f"--baud {baud}: {rate_hz:g} Hz of accel + gyro packets need {need:g} bit/s; "
-                          f"use a faster baud rate or a lower --rate")
+    check_sensor_link("wt901", rate_hz, baud, rate_option="--rate", baud_option="--baud")
 
 
 def imu_encoder(kind: str, data: np.ndarray) -> Callable[[int], bytes]:

@@ -12,6 +12,7 @@ from fescontrol import replay_cli
 from fescontrol.errors import ConfigError, FesError, OperatorStop
 from fescontrol.protocol.firmware import all_firmware
 from fescontrol.scenarios import SCENARIOS
+from fescontrol.sensing.link_budget import DEFAULT_SENSOR_BAUD
 
 EXIT_BAD_INPUT = 2
 EXIT_OPERATOR = 130
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an IMU sensor's wire format: imu6 = frame type 0x02 (the default for an IMU profile), "
                           "wt901 = WitMotion packets, csv = text lines; given without --profile, the embedded IMU "
                           "profile is used (a force profile reads heel / insole frames only)")
+    run.add_argument("--sensor-baud", type=int, default=DEFAULT_SENSOR_BAUD,
+                     help=f"the sensor port's baud rate (default {DEFAULT_SENSOR_BAUD}; a WT901 left at its factory "
+                          "9600 needs 9600 and --rate 20 or less, or set it faster); checked against --rate")
     run.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
     run.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     run.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")

@@ -37,6 +37,7 @@ from fescontrol.control.simulate import (
 from fescontrol.errors import ConfigError
 from fescontrol.records.report import finish_records
 from fescontrol.records.scoring import format_report_table
+from fescontrol.sensing.link_budget import check_sensor_link
 
 
 class ProgressLine:
@@ -151,6 +152,7 @@ def run_command(args: argparse.Namespace) -> int:
     device, device_sha = load_device(device_path)
     profile, profile_sha = load_profile(profile_path, device)
     sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
+    check_sensor_link(sensor_format, rate, args.sensor_baud)
     for option, port in (("--sensor-port", args.sensor_port), ("--stimulator-port", args.stimulator_port)):
         if "://" in port:
             continue  # a pyserial URL (socket://, rfc2217://): nothing on disk to check
@@ -175,8 +177,9 @@ def run_command(args: argparse.Namespace) -> int:
     setup = SessionSetup(device=device, device_path=device_path, device_sha256=device_sha, profile=profile,
                          profile_path=profile_path, profile_sha256=profile_sha, sensor_port=args.sensor_port,
                          stimulator_port=args.stimulator_port, out_dir=out_dir, sensor_rate_hz=args.rate,
-                         sensor_format=sensor_format,
-                         metadata={"command": "run", "sensor_format": sensor_format}, operator=TerminalOperator(preconfirmed=args.yes))
+                         sensor_format=sensor_format, sensor_baud=args.sensor_baud,
+                         metadata={"command": "run", "sensor_format": sensor_format, "sensor_baud": args.sensor_baud},
+                         operator=TerminalOperator(preconfirmed=args.yes))
     progress = ProgressLine()
     with operator_signals():
         try:

@@ -105,6 +105,15 @@ def test_an_imu_sensor_with_a_force_profile_is_bad_input_and_creates_nothing(tmp
     r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/null", "--stimulator-port", "/dev/null",
                    "--sensor-format", "csv", "--profile", str(example), "--yes", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "--sensor-format 'csv': the profile's detector is kind = 'adaptive_heel'" in r.stderr
+    # a WT901 at its factory 9600 baud cannot carry 100 samples/s; a baud no UART offers is refused
+    for baud, rate, says in (("9600", "100", "--sensor-baud 9600: 100 Hz of wt901 samples (22 bytes each) need "
+                                             "22000 bit/s"),
+                             ("12345", "20", "--sensor-baud 12345: allowed 4800, 9600,"),
+                             ("115200", "150", "--rate 150: a WT901 sends at 10, 20, 50, 100, 200 Hz")):
+        r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/null", "--stimulator-port", "/dev/null",
+                       "--sensor-format", "wt901", "--sensor-baud", baud, "--rate", rate, "--yes",
+                       "--out", str(tmp_path / "o"))
+        assert r.returncode == 2 and says in r.stderr, r.stderr
     rec = tmp_path / "walk.csv"
     write_recording_csv(generate("healthy", 1, 10.0), rec, imu="foot")
     r = fescontrol("replay", str(rec), "--mode", "live", "--profile", str(example), "--out", str(tmp_path / "o"))
@@ -114,9 +123,9 @@ def test_an_imu_sensor_with_a_force_profile_is_bad_input_and_creates_nothing(tmp
 
 # -- a lost IMU under `fescontrol run` ------------------------------------------------------------------
 FAULT_CASES = [
-    # (name, sensor emulator kind, run --sensor-format, fault flag, the fault's cause begins)
-    ("unplugged", "foot-imu", "imu6", "--unplug-at", "sensor stream ended"),
-    ("frozen", "wt901", "wt901", "--freeze-at", "sensor stale: no sample for"),
+    # (name, sensor emulator kind, run --sensor-format, fault flag, the fault's cause begins, run --sensor-baud)
+    ("unplugged", "foot-imu", "imu6", "--unplug-at", "sensor stream ended", 115200),
+    ("frozen", "wt901", "wt901", "--freeze-at", "sensor stale: no sample for", 230400),
 ]
 SWING = 3
 T0_AHEAD_S = 3.0
@@ -125,7 +134,8 @@ SAFE_WITHIN_S = 0.15 + 0.10 + 0.05
 period of slack: the output must be zero this long after the sensor went (session time)."""
 
 
-def _start_run_with_a_lost_imu(tmp: Path, kind: str, fmt: str, flag: str) -> tuple[list[subprocess.Popen[str]], Path]:
+def _start_run_with_a_lost_imu(tmp: Path, kind: str, fmt: str, flag: str,
+                               baud: int) -> tuple[list[subprocess.Popen[str]], Path]:
     """Both emulators (the sensor losing itself mid-swing) and `fescontrol run` against them: started."""
     emu = tmp / "emu"
     t0 = time.monotonic_ns() + int(T0_AHEAD_S * 1e9)
@@ -135,6 +145,7 @@ def _start_run_with_a_lost_imu(tmp: Path, kind: str, fmt: str, flag: str) -> tup
                                     "--t0-mono-ns", str(t0))
     run = subprocess.Popen([sys.executable, "-m", "fescontrol", "run", "--device", "rehastim2", "--sensor-port",
                             sensor_port, "--stimulator-port", stim_port, "--sensor-format", fmt, "--yes",
+                            "--sensor-baud", str(baud),
                             "--out", str(tmp / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return [run, sensor, stim], emu
 
@@ -144,9 +155,9 @@ def lost_imu_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[P
     """The fault cases at once (real time, I/O bound): each folder holds emu/ and run/."""
     warm_up()
     started = {}
-    for name, kind, fmt, flag, _ in FAULT_CASES:
+    for name, kind, fmt, flag, _, baud in FAULT_CASES:
         tmp = tmp_path_factory.mktemp(f"lost-imu-{name}")
-        started[name] = (tmp, _start_run_with_a_lost_imu(tmp, kind, fmt, flag)[0])
+        started[name] = (tmp, _start_run_with_a_lost_imu(tmp, kind, fmt, flag, baud)[0])
     done = {}
     for name, (tmp, (run, sensor, stim)) in started.items():
         try:
@@ -158,9 +169,10 @@ def lost_imu_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[P
     return done
 
 
-@pytest.mark.parametrize(("name", "fmt", "cause"), [(c[0], c[2], c[4]) for c in FAULT_CASES],
+@pytest.mark.parametrize(("name", "fmt", "cause", "baud"), [(c[0], c[2], c[4], c[5]) for c in FAULT_CASES],
                          ids=[c[0] for c in FAULT_CASES])
-def test_an_imu_lost_mid_swing_ends_safe_with_exit_3(lost_imu_runs, name: str, fmt: str, cause: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_imu_lost_mid_swing_ends_safe_with_exit_3(lost_imu_runs, name: str, fmt: str, cause: str,  # type: ignore[no-untyped-def]
+                                                     baud: int) -> None:
     tmp, r = lost_imu_runs[name]
     emu = tmp / "emu"
     toe_offs = [e.t_s for e in read_events_csv(emu / "truth.csv") if e.kind == "toe_off"]
@@ -171,6 +183,7 @@ def test_an_imu_lost_mid_swing_ends_safe_with_exit_3(lost_imu_runs, name: str, f
     assert any(on_at_loss.values()), f"not stimulating when the IMU was lost at {t_lost:.3f} s: {on_at_loss}, {r}"
     assert r.returncode == 3, (r.stdout, r.stderr)
     log = read_jsonl(tmp / "run" / "session.jsonl")
+    assert (log[0]["sensor_format"], log[0]["sensor_baud"]) == (fmt, baud)
     (fault,) = [rec for rec in log if rec["kind"] == "fault"]
     assert str(fault["reason"]).startswith(cause), fault
     assert log[0]["sensor_format"] == fmt and str(log[0]["profile_path"]).endswith("imu-default.toml")

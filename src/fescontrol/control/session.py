@@ -36,6 +36,7 @@ from fescontrol.safety.gate import SafetyGate
 from fescontrol.safety.limits import limits_from_config as gate_limits_from_config
 from fescontrol.safety.liveness import Liveness
 from fescontrol.safety.liveness import limits_from_config as liveness_limits_from_config
+from fescontrol.sensing.link_budget import DEFAULT_SENSOR_BAUD
 from fescontrol.serial_tuning import request_low_latency
 from fescontrol.stimulators import backend_module
 from fescontrol.stimulators.base import ChannelPlan, LinkTiming, StimulatorBackend
@@ -74,6 +75,8 @@ class SessionSetup:
     sensor_format: str | None = None
     """An IMU profile's wire format (`imu6` when None, `wt901`, `csv`: `control.sensor_input`);
     a force profile reads heel / insole frames."""
+    sensor_baud: int = DEFAULT_SENSOR_BAUD
+    """The sensor port's baud rate (`run --sensor-baud`; a pty ignores it)."""
     metadata: dict[str, object] = field(default_factory=dict)
     operator: Operator | None = None
     """`run`: shows the stimulation table and confirms before ARM (`control.bench`); None in simulate."""
@@ -132,7 +135,7 @@ def _ports_and_parts(setup: SessionSetup, records: SessionRecords, opened: list[
                      ) -> tuple[serial.Serial, SafetyGate, StimulatorBackend, Liveness]:
     """Open both ports and build gate, liveness and link; every port opened goes into `opened`."""
     profile, device = setup.profile, setup.device
-    sensor = _open_port(setup.sensor_port, "sensor", baudrate=115200, timeout=0)
+    sensor = _open_port(setup.sensor_port, "sensor", baudrate=setup.sensor_baud, timeout=0)
     opened.append(sensor)
     records.log("serial_tuning", role="sensor", port=setup.sensor_port, result=request_low_latency(sensor))
     link_cfg = device.link
