@@ -216,17 +216,6 @@ def markdown(data: Path, when: str) -> str:
     return "\n".join(parts)
 
 
-def update_results(path: Path, text: str) -> None:
-    """Put ``text`` between this tool's markers in ``path`` (append the block if missing)."""
-    block = f"{BEGIN}\n{text}{END}\n"
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in old and END in old and old.index(BEGIN) < old.index(END):
-        new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):].lstrip("\n")
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + block
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared gait-data folder (read in place)")
@@ -241,7 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(text)
     sys.stdout.write(f"({time.monotonic() - started:.1f} s)\n")
     if args.results is not None:
-        update_results(args.results, text)
+        from fescontrol_hil.results_block import update_results
+
+        update_results(args.results, text, BEGIN, END)
         sys.stdout.write(f"updated {args.results}\n")
     return 0
 

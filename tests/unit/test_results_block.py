@@ -1,0 +1,25 @@
+"""Results tools write only between their own markers (fescontrol_hil.results_block)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fescontrol_hil.results_block import update_results
+
+
+def test_a_block_is_appended_then_replaced_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    update_results(path, "first\n", "<!-- a:begin -->", "<!-- a:end -->")
+    assert path.read_text() == "<!-- a:begin -->\nfirst\n<!-- a:end -->\n"
+    path.write_text("# Results\n\nby hand\n\n" + path.read_text() + "\nafter\n")
+    update_results(path, "second\n", "<!-- b:begin -->", "<!-- b:end -->")
+    update_results(path, "third\n", "<!-- a:begin -->", "<!-- a:end -->")
+    assert path.read_text() == ("# Results\n\nby hand\n\n<!-- a:begin -->\nthird\n<!-- a:end -->\nafter\n\n"
+                                "<!-- b:begin -->\nsecond\n<!-- b:end -->\n")
+
+
+def test_markers_out_of_order_are_not_a_block(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    path.write_text("<!-- a:end -->\n<!-- a:begin -->\n")
+    update_results(path, "x\n", "<!-- a:begin -->", "<!-- a:end -->")
+    assert path.read_text().endswith("<!-- a:begin -->\n\n<!-- a:begin -->\nx\n<!-- a:end -->\n")
