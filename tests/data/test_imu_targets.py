@@ -160,6 +160,7 @@ def truong(sets: dict[str, list[Recording]], configs: tuple[Any, Any]) -> dict[s
     groups: dict[str, list[dict[str, Any]]] = {"patients": [], "healthy": []}
     for rec in sets["truong2019"]:
         groups["healthy" if rec.group == "healthy" else "patients"].append(_run(rec, configs))
+    groups["all"] = groups["patients"] + groups["healthy"]
     return {k: aggregate_footsteps(v) for k, v in groups.items()}
 
 
@@ -172,6 +173,21 @@ def test_truong_patients_coverage(truong: dict[str, dict[str, Any]]) -> None:
 
 def test_truong_healthy_coverage(truong: dict[str, dict[str, Any]]) -> None:
     assert truong["healthy"]["footstep_coverage"] >= 0.97
+
+
+@pytest.mark.xfail(strict=True, reason="measured 2.83 s of 283 s standing (patients 1.48 s, healthy 1.35 s; "
+                                       "SCORING.md's 2 s gap rule on each foot's footsteps): 2.02 s in bursts while the "
+                                       "foot moved before its first marked footstep (small steps and repositioning the "
+                                       "reference leaves out), 0.81 s from a first wobble (60-75 deg/s) before any "
+                                       "stride, while the automatic sagittal axis is not yet known",
+                   raises=AssertionError)
+def test_truong_no_stimulation_while_standing(truong: dict[str, dict[str, Any]]) -> None:
+    assert truong["all"]["standing_stim_s"] == 0.0
+
+
+def test_truong_standing_is_found(truong: dict[str, dict[str, Any]]) -> None:
+    """The gap rule finds the standing at the start, at the end and in pauses (283 s of 750 s)."""
+    assert 250.0 < truong["all"]["standing_time_s"] < 320.0
 
 
 def test_truong_patients_outside(truong: dict[str, dict[str, Any]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fescontrol.records.footstep_scoring import aggregate_footsteps, footstep_windows, score_footsteps
+from fescontrol.records.footstep_scoring import aggregate_footsteps, footstep_standing, footstep_windows, score_footsteps
 from fescontrol.records.readers import Event, StimRow
 
 PLATEAU = {1: 30.0}
@@ -55,3 +55,21 @@ def test_pooling_sums_then_divides() -> None:
     pooled = aggregate_footsteps([a, b])
     assert pooled["footsteps"] == 6 and pooled["footstep_coverage"] == 1.0
     assert pooled["outside_share"] == pytest.approx(b["outside_time_s"] / (a["outside_time_s"] + b["outside_time_s"]))
+
+
+def test_standing_is_the_two_second_gap_rule_clear_of_each_footstep() -> None:
+    # footsteps at 1.0-1.9, 3.0-3.9, 5.0-5.9 (gaps of 1.1 s: walking); standing only before 1.0 if
+    # longer than 2 s, and after 5.9 when the recording runs on for more than 2 s
+    assert footstep_standing(STEPS, 0.0, 7.0) == []
+    assert footstep_standing(STEPS, -1.5, 9.0) == [(-1.5, 0.8), (6.15, 9.0)]
+    far = [(1.0, 1.9), (4.0, 4.9)]  # a 2.1 s gap: standing, 0.25 s after the first, 0.2 s before the next
+    assert footstep_standing(far, 0.0, 5.0) == [(pytest.approx(2.15), pytest.approx(3.8))]
+
+
+def test_stimulation_while_standing_is_counted_and_located() -> None:
+    r = score_footsteps(bursts([*STEPS, (7.5, 8.0)]), TRUTH, PLATEAU, 0.0, 10.0)
+    assert r["standing_time_s"] == pytest.approx(10.0 - 6.15)
+    assert r["standing_stim_s"] == pytest.approx(0.5)
+    assert r["standing_stim_intervals_s"] == [[pytest.approx(7.5), pytest.approx(8.0)]]
+    pooled = aggregate_footsteps([r, r])
+    assert pooled["standing_stim_s"] == pytest.approx(1.0)

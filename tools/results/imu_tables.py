@@ -179,16 +179,19 @@ def footstep_table(rows: list[tuple[str, str, dict[str, Any]]]) -> str:
     from fescontrol.records.footstep_scoring import aggregate_footsteps
 
     lines = ["### truong2019 (footstep windows; `records/footstep_scoring.py`)", "",
-             "| recording | group | footsteps | footstep coverage | outside share |", "|---|---|---|---|---|"]
+             "Standing: SCORING.md's 2 s gap rule on each foot's footsteps (also at the start and end of the "
+             "recording), clear of each footstep by 0.2 s before and 0.25 s after it.", "",
+             "| recording | group | footsteps | footstep coverage | outside share | standing s |",
+             "|---|---|---|---|---|---|"]
     for name, group, r in rows:
         lines.append(f"| {name} | {group} | {r.get('footsteps')} | {_num(r.get('footstep_coverage'), 3)} "
-                     f"| {_num(r.get('outside_share'), 4)} |")
+                     f"| {_num(r.get('outside_share'), 4)} | {r.get('standing_stim_s', 0.0):.2f} |")
     pools = {"patients": [r for _, g, r in rows if g != "healthy"], "healthy": [r for _, g, r in rows if g == "healthy"],
              "all": [r for _, _, r in rows]}
     for label, reports in pools.items():
         a = aggregate_footsteps(reports)
         lines.append(f"| **pooled {label}** | | {a['footsteps']} | {_num(a['footstep_coverage'], 3)} "
-                     f"| {_num(a['outside_share'], 4)} |")
+                     f"| {_num(a['outside_share'], 4)} | {a['standing_stim_s']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,9 @@ time outside every window is stance or standing, which it must leave alone (issu
 ``footstep_coverage``
     share of footstep windows whose middle third has intensity >= 0.5 over >= 90 % of its time;
 ``outside_share``
-    stimulated time outside every window / time outside every window (over the recording).
+    stimulated time outside every window / time outside every window (over the recording);
+``standing_stim_s``
+    stimulated time while the leg stands (:func:`footstep_standing`: SCORING.md's 2 s gap rule).
 
 Intensity is the scorer's own (``records/scoring.py``: max over the channels of current /
 plateau), so both yardsticks read ``stim.csv`` the same way. Windows come from the truth's
@@ -21,11 +23,24 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fescontrol.records.readers import Event, StimRow
-from fescontrol.records.scoring import COVERED_SHARE, _intensity_sets, _measure, _normalize, _Set, _subtract
+from fescontrol.records.scoring import (
+    COVERED_SHARE,
+    EXTENSION_S,
+    PRE_SWING_MIN_S,
+    STANDING_GAP_S,
+    _intensity_sets,
+    _intersect,
+    _measure,
+    _normalize,
+    _Set,
+    _subtract,
+)
 
-__all__ = ["footstep_windows", "score_footsteps", "aggregate_footsteps", "truth_outside_masks", "FOOTSTEP_SUMS"]
+__all__ = ["footstep_windows", "footstep_standing", "score_footsteps", "aggregate_footsteps", "truth_outside_masks",
+           "FOOTSTEP_SUMS"]
 
-FOOTSTEP_SUMS = ("footsteps", "footsteps_covered", "outside_time_s", "outside_stim_s")
+FOOTSTEP_SUMS = ("footsteps", "footsteps_covered", "outside_time_s", "outside_stim_s", "standing_time_s",
+                 "standing_stim_s")
 
 
 def footstep_windows(truth: Sequence[Event]) -> list[tuple[float, float]]:
@@ -60,11 +75,35 @@ def score_footsteps(stim: Sequence[StimRow], truth: Sequence[Event], plateau_ma:
     outside = _subtract([(start_s, end_s)], _normalize(windows))
     outside_time = _measure(outside)
     outside_stim = _Set(stimulated).measure_within_set(outside)
+    standing = footstep_standing(windows, start_s, end_s)
+    standing_stimulated = _intersect(standing, stimulated)
     return {"footsteps": len(windows), "footsteps_covered": covered,
             "footstep_coverage": covered / len(windows) if windows else None,
             "outside_time_s": outside_time, "outside_stim_s": outside_stim,
             "outside_share": outside_stim / outside_time if outside_time > 0 else None,
-            "uncovered_footsteps_s": uncovered}
+            "standing_time_s": _measure(standing), "standing_stim_s": _measure(standing_stimulated),
+            "uncovered_footsteps_s": uncovered,
+            "standing_stim_intervals_s": [[a, b] for a, b in standing_stimulated]}
+
+
+def footstep_standing(windows: Sequence[tuple[float, float]], start_s: float, end_s: float) -> list[tuple[float, float]]:
+    """Standing of a leg with footstep truth: SCORING.md's gap rule on its footsteps.
+
+    Any gap of more than 2 s between footsteps is standing, and so are the start and the end of
+    the recording when they lie more than 2 s from the nearest footstep (the protocol begins and
+    ends standing still; the truth has no standing marks, so the same 2 s rule decides). Kept
+    clear of each footstep: SCORING.md's shortest pre-swing window (0.2 s) before it and its
+    extension window (0.25 s) after it."""
+    edges = [start_s] + [t for w in windows for t in w] + [end_s]
+    out: list[tuple[float, float]] = []
+    for i in range(0, len(edges), 2):
+        a, b = edges[i], edges[i + 1]
+        if b - a > STANDING_GAP_S:
+            lo = a if i == 0 else a + EXTENSION_S
+            hi = b if i + 2 == len(edges) else b - PRE_SWING_MIN_S
+            if hi > lo:
+                out.append((lo, hi))
+    return out
 
 
 def aggregate_footsteps(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -74,7 +113,8 @@ def aggregate_footsteps(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"footsteps": n, "footsteps_covered": int(sums["footsteps_covered"]),
             "footstep_coverage": sums["footsteps_covered"] / n if n else None,
             "outside_time_s": sums["outside_time_s"], "outside_stim_s": sums["outside_stim_s"],
-            "outside_share": sums["outside_stim_s"] / sums["outside_time_s"] if sums["outside_time_s"] > 0 else None}
+            "outside_share": sums["outside_stim_s"] / sums["outside_time_s"] if sums["outside_time_s"] > 0 else None,
+            "standing_time_s": sums["standing_time_s"], "standing_stim_s": sums["standing_stim_s"]}
 
 
 MASK_TOLERANCE_S = 1e-3
