@@ -19,9 +19,14 @@ Events (``fescontrol.core.events``)
 * ``EV_HEEL_OFF`` (the burst starts here): ``s`` falls below ``-onset`` after a stance guard,
   ``onset = max(min_onset_dps, onset_share x running push-off peak)`` (shank: ``max(min_onset_dps,
   shank_onset_share x running swing peak)``, armed only once the stance's backward lobe has come
-  back to ``SHANK_BACK_SHARE`` of its depth, or after ``shank_guard_share`` of the running
-  stride; the first swing peak replaces the default at once); before the first
-  stride also steeply (faster than ``onset / 3`` per ``max_rise_s``: a slow rotation, such as
+  back to ``SHANK_BACK_SHARE`` of its depth (latched: a short stance or a dropout may hide that
+  return before the pre-swing dip begins), or after ``shank_guard_share`` of the running
+  stride; the first swing peak replaces the default at once). The shank also starts a burst on a
+  shallower pre-swing cue: within a running stride of a heel strike it saw, once the stance's
+  backward rotation has come back near zero, a renewed backward rotation past
+  ``SHANK_EARLY_SHARE`` of the running swing peak (knee flexion before toe-off; shuffling has
+  no deeper dip), not in a stance that turned faster than ``TURN_DPS``. Before the first
+  stride the crossing must also be steep (faster than ``onset / 3`` per ``max_rise_s``: a slow rotation, such as
   a turn on the spot seen by a not yet settled auto axis, is no push-off). A gait with no
   push-off lobe (shuffling, most shank signals of slow walkers) still starts a burst, late:
   when the swing lobe rises above the swing threshold (shank, once a stride is known: also
@@ -68,7 +73,9 @@ the first stride) flip it.
 
 Conditioning: each axis's zero (bias) is learned while the sensor is still (every axis
 within ``still_dps`` of its 50 ms mean for 0.2 s; the shank 1 s, its smooth stance lobe looks
-still for 0.2 s), so a gyro that reads tens of deg/s at rest
+still for 0.2 s, and its 50 ms mean must also stay within ``still_dps`` of where the still run
+began: a slow lean, such as the backward lean of a gait initiation, is no zero), so a gyro that
+reads tens of deg/s at rest
 still works; a median of three drops one-sample spikes (shoe impacts), and every event is
 backdated by its one sample of delay.
 
@@ -260,7 +267,15 @@ S_TURN = 65
 """Fastest rotation off the sagittal axis (50 ms mean) seen in this stance since it was armed (foot)."""
 S_OFF = 66
 """50 ms mean of the rotation off the sagittal axis (dps)."""
-IMU_STATE_SIZE = 67
+S_SHANK_REST = 67
+"""Shank: 1.0 once s, in an armed stance, has come back near zero after the stance's backward lobe."""
+S_STILL_REF = 68
+"""Shank: the fast mean of each axis (slots 68..70) where the still run under way began."""
+S_SHANK_FIRST = 71
+"""Shank: peak of a first swing lobe that a sign flip showed (dps, 0: none), before any stride."""
+S_SHANK_PAST = 72
+"""Shank: 1.0 once the stance's backward lobe has come back (latched until the next heel strike)."""
+IMU_STATE_SIZE = 73
 
 NO_TIME = -1.0e18
 TOE_OFF_SHARE = 0.6
@@ -269,12 +284,17 @@ SHANK_LATE_SHARE = 0.5
 """Shank: a swing lobe starts a late burst only above this share of the running swing peak."""
 SHANK_BACK_SHARE = 0.6
 """Shank: the stance's backward lobe has passed when s is back above this share of its depth."""
+SHANK_EARLY_SHARE = 0.15
+"""Shank: once the stance's backward lobe has come back near zero (above half of this share of the
+running swing peak), a renewed backward rotation past this share starts the burst (pre-swing knee
+flexion; see detect_imu_gyro)."""
 SHANK_STILL_HOLD_S = 1.0
 """Shank: stillness needed before the gyro bias follows (the foot's is 0.2 s)."""
 TURN_DPS = 200.0
 """Foot: a stance that turns this fast about another axis is a turn: the onset falls to its floor
 (voisard2023 U-turn steps turn 150-380 deg/s; lower values also start bursts earlier on steps
-the reference leaves unmarked, which the scorer counts as standing)."""
+the reference leaves unmarked, which the scorer counts as standing). Shank: a stance that turned
+this fast is a pivot, no pre-swing cue (see detect_imu_gyro)."""
 VOTE_SHARE = 0.5
 """A lobe after a quiet stance votes on the sign only if at least this share of the running
 push-off peak."""
@@ -361,6 +381,16 @@ def _track_bias(state: np.ndarray, p: np.ndarray, x: float, y: float, z: float) 
         state[S_DEV + j] += w * (dev - state[S_DEV + j])
         if state[S_DEV + j] > p[P_STILL_DPS] or dev > 2.0 * p[P_STILL_DPS]:
             still = False
+    if still and int(p[P_MOUNT]) == MOUNT_SHANK:
+        # a shank sensor is still only when its mean stays put too: the slow backward lean of a
+        # gait initiation (15-20 deg over most of a second) passes the 50 ms test sample by sample
+        # and would become the zero, hiding every later stance's rotation by as much
+        if state[S_STILL_RUN] == 0.0:
+            for j in range(3):
+                state[S_STILL_REF + j] = state[S_MEAN + j]
+        for j in range(3):
+            if abs(state[S_MEAN + j] - state[S_STILL_REF + j]) > p[P_STILL_DPS]:
+                still = False
     if not still:
         state[S_STILL_RUN] = 0.0
         return
@@ -400,6 +430,7 @@ def _end_stride(state: np.ndarray, p: np.ndarray, k: float) -> None:
     if int(p[P_MOUNT]) == MOUNT_SHANK:
         state[S_FLIP_VOTES] = 0.0  # a stride: the shank's sign is right
         state[S_HS_MIN] = 0.0  # from here: the stance's backward lobe
+        state[S_SHANK_PAST] = 0.0
     state[S_TURN] = 0.0
     state[S_PREV_HS] = state[S_T_HS]
     state[S_T_HS] = k
@@ -542,14 +573,19 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     # shank_guard_share of the running stride
                     if since >= p[P_MIN_STANCE] and s < state[S_HS_MIN]:
                         state[S_HS_MIN] = s
-                    past_mid = (since >= p[P_SHANK_GUARD_SHARE] * stride
-                                or (state[S_HS_MIN] <= -p[P_MIN_STRIKE] and s > SHANK_BACK_SHARE * state[S_HS_MIN]))
+                    if state[S_HS_MIN] <= -p[P_MIN_STRIKE] and s > SHANK_BACK_SHARE * state[S_HS_MIN]:
+                        # latched: the lobe has passed even if the guard still runs then, and a
+                        # short stance (or a dropout) may hide its return before the dip begins
+                        state[S_SHANK_PAST] = 1.0
+                    past_mid = since >= p[P_SHANK_GUARD_SHARE] * stride or state[S_SHANK_PAST] != 0.0
                 # before any heel strike (a recording that starts mid-walk) the quiet must last a
                 # whole shortest stance: the heel-strike lobe of a swing under way must not start a burst
                 quiet = p[P_QUIET] if state[S_T_HS] > NO_TIME else max(p[P_QUIET], p[P_MIN_STANCE])
                 if since >= guard and calm and state[S_QUIET_RUN] >= quiet and past_mid:
                     state[S_ARMED] = 1.0
                     state[S_MIN] = 0.0
+                    if shank:
+                        state[S_SHANK_REST] = 0.0
                 if state[S_PHASE] == PH_UNKNOWN and a < onset:
                     state[S_PHASE] = PH_CONTACT
                 continue
@@ -569,7 +605,31 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     pol = state[S_POLARITY]
                 else:
                     continue
-            if s <= -onset and steep:
+            early = False
+            # time since the last heel strike; before the first stride, since the end of the swing
+            # lobe a sign flip took for a dip (its "toe-off": the lobe falling back, near heel strike)
+            since_hs = since if state[S_STRIDES] >= 1.0 else k - state[S_T_TO]
+            early_peak = state[S_SWING_PEAK] if state[S_SWING_PEAK] > 0.0 else state[S_SHANK_FIRST]
+            # the cue needs a stance that began at a heel strike the detector saw: after an abort
+            # (a heel strike lost in a dropout, a stumble) the heel strike's own backward dip would
+            # pass for the renewed rotation. And not in a stance that turned about another axis
+            # faster than TURN_DPS (a pivot on the spot turns the shank about the vertical at
+            # 250-650 deg/s and leaks a little into s; a shuffling step stays far below)
+            seen_hs = state[S_STRIDES] < 1.0 or state[S_T_HS] >= state[S_T_ON]
+            if shank and early_peak > 0.0 and since_hs < stride and seen_hs and state[S_TURN] < TURN_DPS:
+                # the shank's pre-swing cue: after mid-stance its backward rotation slows to near
+                # zero (the tibia waits while the ankle dorsiflexes and the heel unloads); then the
+                # knee flexes for the swing and the shank turns backward again, faster and faster
+                # until toe-off. A second backward lobe after that near-still point can only be
+                # this knee flexion, however shallow (shuffling: a third of the stance's lobe, below
+                # the onset). Only within a running stride of the heel strike: later the wearer
+                # stands, and a weight shift keeps the usual onset. The running swing peak is
+                # known from the first stride on, or from a first swing lobe a sign flip revealed.
+                early_thr = SHANK_EARLY_SHARE * early_peak
+                if s > -0.5 * early_thr:
+                    state[S_SHANK_REST] = 1.0
+                early = state[S_SHANK_REST] != 0.0 and s <= -early_thr
+            if (s <= -onset or early) and steep:
                 state[S_SUB] = 1.0
                 state[S_PHASE] = PH_SWING
                 state[S_T_ON] = k
@@ -641,6 +701,11 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     out_event[i] = EV_STIM_ABORT
                 if flip:
                     state[S_POLARITY] = -old_pol
+                    if state[S_SWING_PEAK] <= 0.0:
+                        # the "dip" was the wearer's first swing lobe: its size scales the
+                        # pre-swing cue until a first stride is known (not the onset: a stance
+                        # lobe must not start a burst on it)
+                        state[S_SHANK_FIRST] = -state[S_MIN]
         else:
             if s > state[S_MAX]:
                 state[S_MAX] = s
