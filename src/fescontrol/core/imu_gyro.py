@@ -69,7 +69,10 @@ negative. On the foot it is checked on every later lobe that follows a quiet sta
 row with the swing's sign flip it (a first guess spoiled by a weight shift is recovered; the
 swing lobe right after a push-off the detector saw does not vote). On the shank, a wrong sign
 makes every swing lobe a "dip" with no swing after it: two such aborts in a row (one before
-the first stride) flip it.
+the first stride) flip it. The shank's lobe that sets the sign also starts the first burst at once
+(the gait initiation's knee flexion; the shank's onset is a share of a swing peak not seen yet),
+and that burst teaches no onset delay: its crossing was the sign test's, far shallower. The
+pre-swing cue and the onset each learn their own crossing-to-toe-off time.
 
 Conditioning: each axis's zero (bias) is learned while the sensor is still (every axis
 within ``still_dps`` of its 50 ms mean for 0.2 s; the shank 1 s, its smooth stance lobe looks
@@ -275,7 +278,11 @@ S_SHANK_FIRST = 71
 """Shank: peak of a first swing lobe that a sign flip showed (dps, 0: none), before any stride."""
 S_SHANK_PAST = 72
 """Shank: 1.0 once the stance's backward lobe has come back (latched until the next heel strike)."""
-IMU_STATE_SIZE = 73
+S_SHANK_CUE = 73
+"""Shank: 1.0 when the burst under way was started by the pre-swing cue (not the onset)."""
+S_SHANK_CUE_DUR = 74
+"""Shank: running time from the pre-swing cue's crossing to toe-off, samples (0: none yet)."""
+IMU_STATE_SIZE = 75
 
 NO_TIME = -1.0e18
 TOE_OFF_SHARE = 0.6
@@ -449,10 +456,19 @@ def _end_stride(state: np.ndarray, p: np.ndarray, k: float) -> None:
 def _learn_push(state: np.ndarray, p: np.ndarray) -> None:
     """Toe-off: learn the crossing-to-toe-off time (for the onset delay)."""
     dur = state[S_T_TO] - state[S_T_ON]
+    if int(p[P_MOUNT]) == MOUNT_SHANK and state[S_STRIDES] < 1.0:
+        # the shank's first burst starts on the lobe that set the sign, at the sign test's
+        # threshold: far shallower than the running onset, so its crossing comes far earlier and
+        # its time to toe-off would delay every later burst past its toe-off
+        return
+    # the shank's pre-swing cue crosses a shallower threshold than its onset, so earlier in the
+    # same dip: each trigger learns its own crossing-to-toe-off time (one shared time delays an
+    # onset-started burst by the cue's longer lead, past the toe-off)
+    key = S_SHANK_CUE_DUR if state[S_SHANK_CUE] != 0.0 else S_PUSH_DUR
     if dur <= p[P_MAX_PUSHOFF]:
-        if state[S_PUSH_DUR] <= 0.0:
-            state[S_PUSH_DUR] = dur
-        state[S_PUSH_DUR] += p[P_ADAPT] * (dur - state[S_PUSH_DUR])
+        if state[key] <= 0.0:
+            state[key] = dur
+        state[key] += p[P_ADAPT] * (dur - state[key])
 
 
 @njit(cache=True)
@@ -554,6 +570,7 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
         state[S_HOLD] = max(hold_s, state[S_HOLD] - sign_onset / (3.0 * p[P_RISE]))
         steep = state[S_STRIDES] >= 1.0 or state[S_HOLD] - hold_s >= sign_onset / 3.0
 
+        sign_lobe = False  # this sample's lobe set the (auto) sign: see below
         if sub == 0:
             stride = state[S_STRIDE] if state[S_STRIDE] > 0.0 else p[P_INIT_STRIDE]
             guard = max(p[P_MIN_STANCE], p[P_GUARD_SHARE] * stride)
@@ -603,6 +620,7 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     state[S_EXC_SIGN] = -1.0  # the lobe under way is now the negative one
                     s = -a
                     pol = state[S_POLARITY]
+                    sign_lobe = shank
                 else:
                     continue
             early = False
@@ -629,6 +647,15 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 if s > -0.5 * early_thr:
                     state[S_SHANK_REST] = 1.0
                 early = state[S_SHANK_REST] != 0.0 and s <= -early_thr
+            if sign_lobe:
+                # the shank's first steep lobe after a quiet stance is the gait initiation's knee
+                # flexion (the pre-swing dip; standing sway, weight shifts and a turn on the spot
+                # rotate the shank too slowly or too little to pass the steep sign test): it starts
+                # the burst at once, as the foot's push-off does, since the shank's onset is a share
+                # of a swing peak not yet seen (a slow walker's first dip never reaches it). A wrong
+                # guess (a shuffler's swing lobe came first) still covers that swing, and the missing
+                # swing after it flips the sign (_shank_vote).
+                early = True
             if (s <= -onset or early) and steep:
                 state[S_SUB] = 1.0
                 state[S_PHASE] = PH_SWING
@@ -637,8 +664,11 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_I_MIN] = k
                 state[S_MAX] = 0.0
                 delay = 0.0
-                if state[S_PUSH_DUR] > 0.0:
-                    delay = min(p[P_MAX_DELAY], max(0.0, state[S_PUSH_DUR] - p[P_ONSET_LEAD]))
+                cue = early and s > -onset
+                state[S_SHANK_CUE] = 1.0 if cue else 0.0
+                push_dur = state[S_SHANK_CUE_DUR] if cue else state[S_PUSH_DUR]
+                if push_dur > 0.0:
+                    delay = min(p[P_MAX_DELAY], max(0.0, push_dur - p[P_ONSET_LEAD]))
                 state[S_DELAY] = delay
                 if delay >= 1.0:
                     state[S_PENDING] = 1.0
