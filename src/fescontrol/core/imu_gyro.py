@@ -65,8 +65,9 @@ of the largest angular-velocity variance while moving (a leaky 3x3 covariance of
 vector over samples above ``MOTION_DPS``, one power-iteration step per sample), so a sensor
 rotated in any way still works; the sign comes from the first steep lobe after a quiet stance:
 on the foot the push-off, on the shank the knee moving forward as the heel rises, both
-negative. On the foot it is checked on every later lobe that follows a quiet stance: two in a
-row with the swing's sign flip it (a first guess spoiled by a weight shift is recovered; the
+negative. On the foot it is checked on every later lobe that follows a quiet stance: one with
+the swing's sign flips it while at most one stride was walked with it, then two in a row (three
+from four strides on) (a first guess spoiled by a weight shift is recovered; the
 swing lobe right after a push-off the detector saw does not vote). On the shank, a wrong sign
 makes every swing lobe a "dip" with no swing after it: two such aborts in a row (one before
 the first stride) flip it. The shank's lobe that sets the sign also starts the first burst at once
@@ -808,8 +809,9 @@ def _vote(state: np.ndarray, p: np.ndarray, s: float, shank: bool) -> bool:
     """Track excursions of s; True when the polarity should flip (auto sign, foot only).
 
     A lobe that follows a quiet stance is a push-off, so it should be negative. When it ends,
-    a lobe at least VOTE_SHARE of the running push-off peak votes: two positive ones in a row
-    (three once four strides are known) say the sign is wrong. Small lobes (turning steps, weight shifts) do not vote."""
+    a lobe at least VOTE_SHARE of the running push-off peak votes: one positive one while at
+    most one stride is known, then two in a row (three once four strides are known) say the sign
+    is wrong. Small lobes (turning steps, weight shifts) do not vote."""
     a = abs(s)
     floor = p[P_MIN_ONSET]
     if a < floor:
@@ -849,9 +851,12 @@ def _count_vote(state: np.ndarray, p: np.ndarray, shank: bool) -> bool:
         # where a short pause between the two (shuffling) makes it look like a lobe after stance
         return False
     state[S_FLIP_VOTES] += 1.0
-    # a wrong first guess is undone after two lobes; a sign that walked several strides
-    # needs three (a turn or a stumble can make two odd lobes)
-    if state[S_FLIP_VOTES] >= (2.0 if state[S_STRIDES] < 4.0 else 3.0):
+    # a wrong first guess is undone by the first such lobe while at most one stride was walked
+    # with it (that "stride" was most likely the small first movement that set the sign: a foot
+    # put in place before the walk), after two lobes within four strides; a sign that walked
+    # several strides needs three (a turn or a stumble can make two odd lobes). truong2019: the
+    # first lobe flips it two footsteps sooner in 15-1_right (patients 0.957 -> 0.959)
+    if state[S_FLIP_VOTES] >= (1.0 if state[S_STRIDES] < 2.0 else 2.0 if state[S_STRIDES] < 4.0 else 3.0):
         state[S_FLIP_VOTES] = 0.0
         return True
     return False
