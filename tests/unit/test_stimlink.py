@@ -10,7 +10,7 @@ from fescontrol_hil.rehastim2_model import FaultPlan
 from fescontrol.errors import DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import GateState
-from fescontrol.stimulators.sciencemode2 import InFlight, LinkTiming, _name
+from fescontrol.stimulators.sciencemode2 import MAX_INIT_CROSSINGS, InFlight, LinkTiming, _name
 from tests.unit.loop_rig import MS, START_NS, LoopRig
 
 START_ACK = sm2.Cmd.START_CHANNEL_LIST_MODE_ACK
@@ -42,6 +42,46 @@ def test_handshake_answers_init_and_sets_up_the_channel_list(tmp_path: Path) -> 
     assert rig.t - START_NS <= 2 * rig.model.ack_delay_ns  # Init at once, then one command round trip
     assert kinds(rig)[:2] == ["stim_link_up", "stim_ack"]
     assert rig.gate.counters.sent == 2 and rig.gate.counters.blocked == 0  # InitAck, InitChannelListMode
+
+
+def _crossed(rig: LoopRig) -> None:
+    """The device's first Init is answered; before that InitAck reaches the device, its next Init
+    (500 ms later) is already on the wire: the two cross."""
+    rig.pump()  # Init pn 0 reaches the host
+    rig.link.poll(rig.t)  # InitAck pn 0 goes out, not yet delivered
+    assert rig.link.linked
+    rig.t += rig.model.init_period_ns
+    for frame in rig.model.poll(rig.t):  # the next Init goes out first
+        rig.dev_stim.write(frame)
+    rig.pump()  # then the InitAck arrives: the device takes it (one of its last two Inits)
+
+
+def test_an_init_crossing_the_init_ack_is_answered_not_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    _crossed(rig)
+    rig.link.connect(rig.clock, rig.sleep)
+    assert rig.link.linked and rig.link.initialised and rig.link.link_losses == 0
+    assert rig.model.linked and rig.model.mode is sm2.StimMode.INITIALISED
+    log = rig.session_log()
+    assert [r["kind"] for r in log][:3] == ["stim_link_up", "stim_init_crossed", "stim_ack"]
+    assert log[1]["device_packet_number"] == 1
+
+
+def test_an_init_after_the_channel_list_or_too_many_crossings_is_a_fault(tmp_path: Path) -> None:
+    rig = linked(tmp_path)  # channel list set up: an Init now is a reset
+    rig.inject(sm2.init(7))
+    with pytest.raises(SafetyTrip, match="reset itself"):
+        rig.link.poll(rig.t)
+    rig = LoopRig(tmp_path / "again")
+    _crossed(rig)
+    rig.link.poll(rig.t)  # the crossing Init: answered
+    for pn in range(2, 2 + MAX_INIT_CROSSINGS):
+        rig.inject(sm2.init(pn))
+        if pn < 1 + MAX_INIT_CROSSINGS:
+            rig.link.poll(rig.t)
+    with pytest.raises(SafetyTrip, match="reset itself"):
+        rig.link.poll(rig.t)
+    assert rig.link.init_crossings == MAX_INIT_CROSSINGS
 
 
 def test_handshake_times_out_without_init(tmp_path: Path) -> None:

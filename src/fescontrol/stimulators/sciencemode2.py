@@ -24,7 +24,11 @@ from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, Lin
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InFlight", "LinkTiming", "StimulatorLink", "build", "emulator_args", "gate_hook"]
+__all__ = ["InFlight", "LinkTiming", "MAX_INIT_CROSSINGS", "StimulatorLink", "build", "emulator_args", "gate_hook"]
+
+MAX_INIT_CROSSINGS = 2
+"""Inits answered again between the first InitAck and the channel list's ack: one crossing is
+the race of the handshake; more than this many means the device keeps resetting (a fault)."""
 
 
 def gate_hook(limits: GateLimits) -> ScienceMode2Hook:
@@ -83,6 +87,8 @@ class StimulatorLink(GateStopping):
         """The ack of the last read-only query (GetStimulationMode), for `identify`."""
         self._connect_polls = 0
         """Polls made by `connect` so far: an Init found by the first one was waiting in the buffer."""
+        self.init_crossings = 0
+        """Inits answered after the link was up but before the channel list was (InitAck crossings)."""
 
     @property
     def delivered_frequency_hz(self) -> float:
@@ -133,6 +139,15 @@ class StimulatorLink(GateStopping):
             # no longer tell what the device is doing
             raise SafetyTrip(f"stimulator sent a malformed packet: {exc}") from exc
         if isinstance(msg, sm2.Init):
+            if self.linked and not self.initialised and self.init_crossings < MAX_INIT_CROSSINGS:
+                # Our InitAck and the device's next Init crossed on the wire (it repeats Init every
+                # 500 ms until an InitAck reaches it): nothing is set up yet and nothing stimulates,
+                # so this Init is answered too, and the command in flight stays awaited. A device
+                # that keeps sending Init is still a fault (the bound).
+                self.init_crossings += 1
+                self._send(sm2.init_ack(msg.packet_number, 0), now_ns)
+                self._on_record({"kind": "stim_init_crossed", "device_packet_number": msg.packet_number})
+                return
             self.initialised = False
             self.in_flight = None
             self.gate.forget_device_state(now_ns)
