@@ -4,9 +4,11 @@ The source is the seeded gait generator (`--scenario`, every scenario of `fescon
 or a CONTRACT recording (`--from-recording REC.csv`, live replay). The frames are heel-switch
 frames (`--kind heel`, type 0x01, the default), insole frames (`--kind insole`, type 0x03:
 heel and forefoot force), 6-axis IMU frames of the foot or the shank (`--kind foot-imu`,
-`--kind shank-imu`, type 0x02), or the foot IMU as WitMotion WT901 packets (`--kind wt901`,
+`--kind shank-imu`, type 0x02), the foot IMU as WitMotion WT901 packets (`--kind wt901`,
 accel 0x51 + gyro 0x52 per sample, no counter; `--baud` must carry them, `--rate` is one of
-the sensor's rates). `--axes=-y,x,z` mounts the IMU rotated or flipped: each sensor axis reads
+the sensor's rates), or the foot IMU as CSV text lines (`--kind csv-imu`, a header line, then
+`seq,gyr_x,gyr_y,gyr_z,acc_x,acc_y,acc_z` per sample; injected garbage is a line of its own).
+`--axes=-y,x,z` mounts the IMU rotated or flipped: each sensor axis reads
 the named (signed) axis of the source. An IMU recording (gyr_*_dps, acc_*_g) streams with the
 IMU kinds; its dropouts (gaps) send nothing, as with force recordings.
 
@@ -99,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=KINDS, default="heel",
                    help="frames sent: heel = type 0x01 heel force (default); insole = type 0x03 heel and "
                         "forefoot force; foot-imu / shank-imu = type 0x02 gyro + accel of that IMU; wt901 = the "
-                        "foot IMU as WitMotion WT901 accel + gyro packets")
+                        "foot IMU as WitMotion WT901 accel + gyro packets; csv-imu = the foot IMU as CSV text lines")
     p.add_argument("--axes", default=None, metavar="AX,AY,AZ",
                    help="IMU kinds: the sensor's x, y, z read these signed source axes (mounted rotated or "
                         "flipped), e.g. --axes=-y,x,z (default x,y,z)")
@@ -352,17 +354,18 @@ def _check(args: argparse.Namespace) -> None:
             raise ConfigError(f"--baud {args.baud!r}: only with --kind wt901 (our frames have no fixed baud here)")
 
 
-def _garbage(rng: np.random.Generator, false_start: bytes = b"\xa5\x5a") -> bytes:
-    """2-6 random bytes; half of them start with a false sync, so the host sees bad frames."""
+def _garbage(rng: np.random.Generator, false_start: bytes = b"\xa5\x5a", line_end: bytes = b"") -> bytes:
+    """2-6 random bytes; half of them start with a false sync, so the host sees bad frames; with
+    `line_end` (text lines) the junk is a bad line of its own."""
     junk = rng.integers(0, 256, int(rng.integers(2, 7)), dtype=np.uint8).tobytes()
     if rng.random() < 0.5:
         junk = false_start + junk
-    return junk
+    return junk + line_end
 
 
 def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarray | None = None,
             present: np.ndarray | None = None, encode: Callable[[int], bytes] | None = None,
-            false_start: bytes = b"\xa5\x5a") -> list[bytes]:
+            false_start: bytes = b"\xa5\x5a", line_end: bytes = b"") -> list[bytes]:
     """Pre-encode every sample (with injected garbage in front of its frame) before t0.
 
     `encode(k)` (an IMU's frames) when given; else insole frames when `fore_N` is given, heel
@@ -380,7 +383,7 @@ def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarra
         else:
             frame = encode_heel_frame(k, f) if fore is None else encode_insole_frame(k, f, fore[k])
         if garbage_every and k % garbage_every == garbage_every - 1:
-            frame = _garbage(rng, false_start) + frame
+            frame = _garbage(rng, false_start, line_end) + frame
         out.append(frame)
     return out
 
@@ -476,8 +479,9 @@ def run(argv: list[str]) -> int:
             imu = rec.imu(rec.imu_mounts()[0])
             encode = imu_encoder(args.kind, imu)
             present = np.all(np.isfinite(imu), axis=1)
-        false_start = b"\x55" if args.kind == "wt901" else b"\xa5\x5a"
-        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present, encode, false_start),
+        false_start = {"wt901": b"\x55", "csv-imu": b""}.get(args.kind, b"\xa5\x5a")
+        frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present, encode, false_start,
+                                     b"\r\n" if args.kind == "csv-imu" else b""),
                              faults, notes)
         if faults.freeze_at is not None:
             frames[faults.freeze_at:] = [b""] * (len(frames) - faults.freeze_at)

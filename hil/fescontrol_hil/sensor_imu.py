@@ -2,7 +2,9 @@
 
 Kinds: `foot-imu` and `shank-imu` send our 6-axis frame (type 0x02), `wt901` sends the foot
 IMU as WitMotion WT901 packets (an accel packet 0x51 then a gyro packet 0x52 per sample, as
-the sensor does with its output set to accel + gyro), which carry no counter. `--axes` maps
+the sensor does with its output set to accel + gyro), which carry no counter, and `csv-imu`
+prints the foot IMU as text lines (`fescontrol.sensing.csv_lines`: counter, gyro, accel), as a
+microcontroller sketch would, its header line first. `--axes` maps
 the generator's (or the recording's) axes onto the sensor's as mounted.
 """
 
@@ -15,13 +17,16 @@ import numpy as np
 
 from fescontrol.errors import ConfigError
 from fescontrol.records.recording import Recording
+from fescontrol.sensing.csv_lines import encode_header, encode_line
 from fescontrol.sensing.frames import encode_imu_frame
 from fescontrol.sensing.imu_samples import IMU_COLUMNS
 from fescontrol.sensing.link_budget import check_sensor_link
 from fescontrol.sensing.wt901 import encode_sample
 
-IMU_KINDS = ("foot-imu", "shank-imu", "wt901")
-KIND_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot"}
+IMU_KINDS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
+KIND_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot", "csv-imu": "foot"}
+ANY_MOUNT_KINDS = ("wt901", "csv-imu")
+"""Kinds that stream a recording's IMU whatever its mount (the others are one mount's frame)."""
 _AXIS = re.compile(r"([+-]?)([xyz])")
 
 
@@ -52,7 +57,7 @@ def recording_imu(path: str, src: Recording, kind: str) -> tuple[str, np.ndarray
     """The mount and the (n, 6) dense IMU of an IMU recording (NaN rows in its gaps); a
     recording whose sidecar names the other mount is refused for foot-imu / shank-imu."""
     mount = str(src.sidecar.get("mount", KIND_MOUNT[kind]))
-    if kind != "wt901" and mount != KIND_MOUNT[kind]:
+    if kind not in ANY_MOUNT_KINDS and mount != KIND_MOUNT[kind]:
         raise ConfigError(f"--from-recording {path}: its sidecar says mount = {mount!r}; --kind {kind} streams "
                           f"a {KIND_MOUNT[kind]} IMU (use --kind {mount}-imu)")
     if mount not in ("foot", "shank"):
@@ -70,8 +75,11 @@ def check_wt901(rate_hz: float, baud: int) -> None:
 
 
 def imu_encoder(kind: str, data: np.ndarray) -> Callable[[int], bytes]:
-    """Sample k of `data` as the kind's bytes (our frame with counter k, or two WT901 packets)."""
+    """Sample k of `data` as the kind's bytes (our frame with counter k, two WT901 packets, or a
+    text line with counter k)."""
     rows = data.tolist()
     if kind == "wt901":
         return lambda k: encode_sample(rows[k][:3], rows[k][3:])
+    if kind == "csv-imu":
+        return lambda k: (encode_header() if k == 0 else b"") + encode_line(k, rows[k][:3], rows[k][3:])
     return lambda k: encode_imu_frame(k, rows[k][:3], rows[k][3:])

@@ -39,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1 = real time)")
     sim.add_argument("--rate", type=float, default=100.0, help="sensor sample rate in Hz, 20 to 1000 (default 100)")
-    sim.add_argument("--sensor", choices=["heel", "insole", "foot-imu", "shank-imu", "wt901"], default="heel",
+    sim.add_argument("--sensor", choices=["heel", "insole", "foot-imu", "shank-imu", "wt901", "csv-imu"], default="heel",
                      help="emulated sensor: heel switch (default), insole, or an IMU on the foot / shank (frame "
-                          "type 0x02) or a WitMotion WT901 on the foot; an IMU uses the embedded IMU profile "
-                          "unless --profile is given")
+                          "type 0x02), a WitMotion WT901 on the foot, or a foot IMU printing CSV lines; an IMU uses "
+                          "the embedded IMU profile unless --profile is given")
 
     run = sub.add_parser("run", help="drive a real (or stand-alone emulated) sensor and stimulator")
     run.add_argument("--device", required=True, choices=DEVICE_MODELS,

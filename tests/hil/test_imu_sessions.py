@@ -34,8 +34,9 @@ SPEED = 2.0
 """Faster than real time; the stimulator's processing time stays real (10 ms), so its lag in
 session time grows with the speed: at 2 about 25 ms, which the coverage bound allows for."""
 RATE_HZ = 100.0
-CASES = [("foot-imu", 1), ("shank-imu", 2), ("wt901", 3)]
-MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot"}
+CASES = [("foot-imu", 1), ("shank-imu", 2), ("wt901", 3), ("csv-imu", 4)]
+MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot", "csv-imu": "foot"}
+FORMAT = {"foot-imu": "imu6", "shank-imu": "imu6", "wt901": "wt901", "csv-imu": "csv"}
 
 
 def fescontrol(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -45,7 +46,7 @@ def fescontrol(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    warm_up()  # the kernels in the numba cache before three sessions start at once
+    warm_up()  # the kernels in the numba cache before the sessions start at once
     root = tmp_path_factory.mktemp("imu-sessions")
     procs = {}
     for sensor, seed in CASES:
@@ -80,7 +81,7 @@ def test_a_simulated_imu_session_does_what_the_batch_runner_does(sessions, senso
     assert result.returncode == 0, result.stderr
     start = read_jsonl(out / "session.jsonl")[0]
     assert start["sensor"] == sensor and start["detector_kind"] == f"{MOUNT[sensor]}_imu"
-    assert start["sensor_format"] == ("wt901" if sensor == "wt901" else "imu6")
+    assert start["sensor_format"] == FORMAT[sensor]
     assert str(start["profile_path"]).endswith("imu-default.toml")
     live = json.loads((out / "report.json").read_text())
     batch, batch_events = batch_run(sensor, seed, out / "truth.csv")

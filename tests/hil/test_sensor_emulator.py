@@ -17,6 +17,7 @@ import serial
 from fescontrol_hil.gait import generate, write_recording_csv
 
 from fescontrol.records.recording import read_recording, write_recording
+from fescontrol.sensing.csv_lines import CsvLineDecoder
 from fescontrol.sensing.frames import FrameDecoder, ImuFrameDecoder
 from fescontrol.sensing.imu_samples import ImuSamples
 from fescontrol.sensing.wt901 import Wt901Decoder
@@ -341,6 +342,21 @@ def test_wt901_packets_of_the_foot_imu(tmp_path: Path) -> None:
     foot = generate("healthy", 5, IMU_DURATION_S, 50.0).imu("foot").astype(np.float64)
     np.testing.assert_allclose(s.samples.gyr_dps, foot[:, :3], atol=2000 / 32768)
     np.testing.assert_allclose(s.samples.acc_g, foot[:, 3:], atol=16 / 32768)
+
+
+def test_csv_lines_of_the_foot_imu_with_garbage_lines(tmp_path: Path) -> None:
+    """A sketch printing CSV lines: the header first, one line per sample; injected garbage is a
+    bad line of its own, so no sample is lost to it."""
+    s = run_imu_stream(tmp_path, 10.0, IMU_DURATION_S, CsvLineDecoder(skip_first_line=True), "--kind", "csv-imu",
+                       "--scenario", "healthy", "--seed", "4", "--duration", str(IMU_DURATION_S),
+                       "--noise-garbage-every", "7")
+    n = int(IMU_DURATION_S * RATE_HZ)
+    assert s.returncode == 0 and s.stdout.splitlines()[-1] == f"DONE {n}"
+    assert s.samples.seq.tolist() == list(range(n))
+    assert s.decoder.header_lines == 1 and s.decoder.lines_bad >= n // 7 and s.decoder.samples_dropped == 0
+    foot = generate("healthy", 4, IMU_DURATION_S, RATE_HZ).imu("foot").astype(np.float64)
+    np.testing.assert_allclose(s.samples.gyr_dps, foot[:, :3], atol=0.005 + 1e-6)
+    np.testing.assert_allclose(s.samples.acc_g, foot[:, 3:], atol=0.00005 + 1e-7)
 
 
 def test_imu_recording_with_dropouts_streams_its_gaps(tmp_path: Path) -> None:

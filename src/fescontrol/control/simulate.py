@@ -8,7 +8,7 @@ controller, which stops the stimulator first and then ends the children.
 
 `--sensor` picks the emulated sensor: the heel switch (the default) or the insole, or an IMU
 (`foot-imu` and `shank-imu` send our frame type 0x02, `wt901` the foot IMU as WitMotion
-packets). With an IMU and no `--profile` the embedded IMU profile is used; the detector's
+packets, `csv-imu` the foot IMU as CSV text lines). With an IMU and no `--profile` the embedded IMU profile is used; the detector's
 mount follows the sensor (`shank-imu` runs `shank_imu`, the others `foot_imu`), as replay
 takes it from a recording's sidecar.
 """
@@ -44,16 +44,16 @@ from fescontrol.core.warmup import warm_up
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
 from fescontrol.scenarios import SCENARIOS
-from fescontrol.sensing.wt901 import RATES_HZ as WT901_RATES_HZ
+from fescontrol.sensing.link_budget import DEFAULT_SENSOR_BAUD, check_sensor_link
 from fescontrol.stimulators import backend_module
 
 STARTUP_MARGIN_S = 1.5
 PORT_LINE_TIMEOUT_S = 15.0
 FORCE_SENSORS = ("heel", "insole")
-IMU_SENSORS = ("foot-imu", "shank-imu", "wt901")
+IMU_SENSORS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
 SENSORS = (*FORCE_SENSORS, *IMU_SENSORS)
-SENSOR_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot"}
-SENSOR_FORMAT = {"foot-imu": "imu6", "shank-imu": "imu6", "wt901": "wt901"}
+SENSOR_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot", "csv-imu": "foot"}
+SENSOR_FORMAT = {"foot-imu": "imu6", "shank-imu": "imu6", "wt901": "wt901", "csv-imu": "csv"}
 """The wire format each emulated IMU sends (`control.sensor_input`)."""
 
 
@@ -68,7 +68,7 @@ class SimulateRequest:
     speed: float = 1.0
     rate_hz: float = 100.0
     sensor: str = "heel"
-    """The emulated sensor: heel, insole (force frames) or foot-imu, shank-imu, wt901."""
+    """The emulated sensor: heel, insole (force frames) or foot-imu, shank-imu, wt901, csv-imu."""
 
 
 def default_out_dir(req: SimulateRequest) -> Path:
@@ -89,8 +89,8 @@ def validate(req: SimulateRequest) -> None:
             raise ConfigError(f"{option} {value}: allowed {lo:g} to {hi:g}{unit}")
     if req.sensor not in SENSORS:
         raise ConfigError(f"--sensor {req.sensor!r}: allowed {', '.join(SENSORS)}")
-    if req.sensor == "wt901" and not any(abs(req.rate_hz - r) < 1e-6 for r in WT901_RATES_HZ):
-        raise ConfigError(f"--rate {req.rate_hz:g}: a WT901 sends at {', '.join(f'{r:g}' for r in WT901_RATES_HZ)} Hz")
+    if req.sensor == "wt901":
+        check_sensor_link("wt901", req.rate_hz, DEFAULT_SENSOR_BAUD)
 
 
 def prepare_out_dir(path: Path, *, create: bool = True) -> Path:
