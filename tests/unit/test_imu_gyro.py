@@ -377,3 +377,27 @@ def test_shank_cue_and_onset_learn_their_own_onset_delay() -> None:
     two (sign known) covered: 0.932 before, 0.977 after (shuffling seed 2, 50 Hz)."""
     ev, to, hs, rate = _shank_swings("shuffling", 2, 50.0)
     assert _covered(ev, to[2:], hs[2:], rate) >= 0.95
+
+
+def test_a_foot_swung_out_sideways_keeps_its_burst_past_the_swing_wait() -> None:
+    """Circumduction: after a push-off the foot swings out and around (150 deg/s about z) with
+    little sagittal rotation (+40 deg/s, under the swing threshold). The burst stays on while the
+    foot turns like that, and ends when it stops; the same push-off with the foot turning only in
+    pitch (a heel raise) ends at the swing wait."""
+    n = lambda s: int(round(s * RATE))  # noqa: E731
+    y = [np.zeros(n(2.0))]
+    for _ in range(3):
+        y += [_lobe(n(0.20), -400.0), _lobe(n(0.40), 350.0), _lobe(n(0.10), -200.0), np.zeros(n(0.60))]
+    start = sum(part.shape[0] for part in y)
+    y += [_lobe(n(0.20), -300.0), _lobe(n(0.40), 40.0), np.zeros(n(2.0))]
+    sy = np.concatenate(y)
+    swung = np.zeros_like(sy)
+    swung[start + n(0.20):start + n(0.55)] = 150.0
+    ends = {}
+    for name, z in (("swung out", swung), ("pitch only", np.zeros_like(sy))):
+        ev, _ = run(np.zeros_like(sy), sy, z, ig.ImuGyroParams(sagittal_axis="y"))
+        assert np.count_nonzero(ev == EV_HEEL_STRIKE) == 3
+        (end,) = np.flatnonzero(ev == EV_STIM_ABORT)
+        ends[name] = (end - start) / RATE
+    assert ends["pitch only"] < 0.40 + 0.05  # toe-off about 0.15 s in, then the 0.2 s swing wait
+    assert 0.55 < ends["swung out"] < 0.55 + 0.10  # on until the sideways turn stops (50 ms mean)

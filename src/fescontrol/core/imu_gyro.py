@@ -45,8 +45,10 @@ Events (``fescontrol.core.events``)
   slow return to upright after a last step does not hold the burst on) ends it too,
   backdated to where it sank.
 * ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
-  no swing lobe follows the toe-off soon enough (a weight shift), or the swing lasts longer
-  than ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
+  no swing lobe follows the toe-off soon enough (a weight shift; on the foot, once a stride is
+  known, not while the foot still turns faster than ``AIR_DPS`` about another axis: a foot swung
+  out sideways, as in a circumduction, is in the air), or the swing lasts longer than
+  ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
 
 Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
 stride)`` and a fresh crossing (the heel-strike lobe has the push-off's sign and must not
@@ -314,6 +316,14 @@ LOW_HOLD_S = 0.08
 MAX_BIAS_DPS = 100.0
 """The learned gyro bias is kept within this (a slow steady turn must not become the zero)."""
 MEDIAN_DELAY = 1
+AIR_DPS = 80.0
+"""Foot: after a toe-off with no sagittal swing lobe yet, a rotation this fast about another axis
+(50 ms mean) means the foot is in the air, swung out sideways or around (a hemiparetic circumduction,
+a turning step: truong2019 9-1_left swings at +39 deg/s sagittal while turning 100-235 deg/s about
+the others), not a heel raise or a weight shift, where the foot turns only in pitch: the burst is
+kept on past the swing wait ..."""
+AIR_MAX = 2.0
+"""... for at most this many swing waits after the toe-off (then it ends as any missing swing does)."""
 """Samples by which the median of three delays the signal: every event is backdated by it."""
 
 
@@ -725,6 +735,9 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_MIN] = s
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
+            elif (k - state[S_T_TO] > p[P_SWING_WAIT] and not shank and state[S_STRIDES] >= 1.0
+                  and state[S_OFF] >= AIR_DPS and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]):
+                pass  # the foot still turns fast about another axis: in the air (AIR_DPS), not a heel raise
             elif k - state[S_T_TO] > p[P_SWING_WAIT]:
                 old_pol = state[S_POLARITY]
                 flip = shank and _shank_vote(state, p, swing_thr)
