@@ -379,6 +379,16 @@ def test_shank_cue_and_onset_learn_their_own_onset_delay() -> None:
     assert _covered(ev, to[2:], hs[2:], rate) >= 0.95
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shank_cue_after_a_sign_flip_need_not_be_steep(seed: int) -> None:
+    """A shuffler's first swing lobe sets the sign wrong (its slow shallow dip is no steep lobe);
+    the flip shows a swing on this axis, so the next step's pre-swing cue may start the burst
+    however slowly the dip deepens (about 40 deg/s over 0.3 s). Before, the steep test held it
+    back until the swing lobe: the second swing covered 0.58, 0.52, 0.58 (seeds 1-3, 50 Hz)."""
+    ev, to, hs, rate = _shank_swings("shuffling", seed, 50.0)
+    assert _covered(ev, to[1:2], hs[1:2], rate) == 1.0
+
+
 def test_a_foot_swung_out_sideways_keeps_its_burst_past_the_swing_wait() -> None:
     """Circumduction: after a push-off the foot swings out and around (150 deg/s about z) with
     little sagittal rotation (+40 deg/s, under the swing threshold). The burst stays on while the

@@ -27,7 +27,9 @@ Events (``fescontrol.core.events``)
   ``SHANK_EARLY_SHARE`` of the running swing peak (knee flexion before toe-off; shuffling has
   no deeper dip), not in a stance that turned faster than ``TURN_DPS``. Before the first
   stride the crossing must also be steep (faster than ``onset / 3`` per ``max_rise_s``: a slow rotation, such as
-  a turn on the spot seen by a not yet settled auto axis, is no push-off). A gait with no
+  a turn on the spot seen by a not yet settled auto axis, is no push-off; the shank's pre-swing
+  cue is exempt once a sign flip has shown a swing-sized lobe on the axis: a shuffler's dip deepens
+  slowly). A gait with no
   push-off lobe (shuffling, most shank signals of slow walkers) still starts a burst, late:
   when the swing lobe rises above the swing threshold (shank, once a stride is known: also
   above ``SHANK_LATE_SHARE`` of the running swing peak).
@@ -667,6 +669,14 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 # guess (a shuffler's swing lobe came first) still covers that swing, and the missing
                 # swing after it flips the sign (_shank_vote).
                 early = True
+            if early and not steep and state[S_SHANK_FIRST] > 0.0:
+                # the steep test keeps a slow rotation on a not yet settled auto axis (a turn on
+                # the spot) from starting a burst; once a sign flip has shown a swing-sized lobe on
+                # this axis, the axis is the sagittal one, and the pre-swing cue (a renewed backward
+                # rotation after the near-still point, within a stride of that swing) is the knee
+                # flexion of the next step however slowly it deepens: a shuffler's dip falls about
+                # 40 deg/s over 0.3 s, never steep
+                steep = True
             if (s <= -onset or early) and steep:
                 state[S_SUB] = 1.0
                 state[S_PHASE] = PH_SWING
