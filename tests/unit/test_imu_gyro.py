@@ -411,3 +411,24 @@ def test_a_foot_swung_out_sideways_keeps_its_burst_past_the_swing_wait() -> None
         ends[name] = (end - start) / RATE
     assert ends["pitch only"] < 0.40 + 0.05  # toe-off about 0.15 s in, then the 0.2 s swing wait
     assert 0.55 < ends["swung out"] < 0.55 + 0.10  # on until the sideways turn stops (50 ms mean)
+
+
+def test_a_dropout_over_the_swing_lobes_rise_does_not_end_the_burst() -> None:
+    """The swing wait counts samples seen: a 0.22 s dropout from just after a toe-off hides the
+    swing lobe's rise, which is no evidence of a heel raise; the swing seen after the gap keeps
+    the burst. A push-off followed by nothing (heel raise) inside a long dropout still ends within
+    DROPOUT_WAIT swing waits of its toe-off."""
+    s, to, hs = walk(strides=3)
+    a, b = int(round((to[2] + 0.03) * RATE)), int(round((to[2] + 0.25) * RATE))
+    s[a:b] = np.nan
+    z = np.where(np.isnan(s), np.nan, 0.0)
+    ev, back = run(z, s, z, ig.ImuGyroParams(sagittal_axis="y"))
+    assert np.count_nonzero(ev == EV_STIM_ABORT) == 0
+    np.testing.assert_allclose(times(ev, back, EV_HEEL_STRIKE), hs, atol=0.04)
+    # a heel raise and then the sensor lost for a second: ended, not held on by the gap
+    n = lambda t: int(round(t * RATE))  # noqa: E731
+    raise_ = np.concatenate([s[:n(to[2] - 0.15)], _lobe(n(0.20), -400.0), np.full(n(1.0), np.nan), np.zeros(n(1.0))])
+    z = np.where(np.isnan(raise_), np.nan, 0.0)
+    ev, _ = run(z, raise_, z, ig.ImuGyroParams(sagittal_axis="y"))
+    (end,) = np.flatnonzero(ev == EV_STIM_ABORT)
+    assert end / RATE - to[2] < ig.DROPOUT_WAIT * 0.20 + 0.03

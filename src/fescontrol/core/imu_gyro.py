@@ -287,7 +287,9 @@ S_SHANK_CUE = 73
 """Shank: 1.0 when the burst under way was started by the pre-swing cue (not the onset)."""
 S_SHANK_CUE_DUR = 74
 """Shank: running time from the pre-swing cue's crossing to toe-off, samples (0: none yet)."""
-IMU_STATE_SIZE = 75
+S_GAP_N = 75
+"""Samples lost (NaN) since the toe-off under way: the swing wait does not count them."""
+IMU_STATE_SIZE = 76
 
 NO_TIME = -1.0e18
 TOE_OFF_SHARE = 0.6
@@ -318,6 +320,9 @@ LOW_HOLD_S = 0.08
 MAX_BIAS_DPS = 100.0
 """The learned gyro bias is kept within this (a slow steady turn must not become the zero)."""
 MEDIAN_DELAY = 1
+DROPOUT_WAIT = 2.0
+"""Foot: lost samples after a toe-off do not count toward the swing wait (the swing lobe may rise
+in the gap), but the wait ends this many swing waits after the toe-off whatever was lost."""
 AIR_DPS = 80.0
 """Foot: after a toe-off with no sagittal swing lobe yet, a rotation this fast about another axis
 (50 ms mean) means the foot is in the air, swung out sideways or around (a hemiparetic circumduction,
@@ -518,13 +523,20 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
         x, y, z = gx[i], gy[i], gz[i]
         sub = int(state[S_SUB])
         if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
-            # no evidence; time-outs still run so that a dropout cannot hold a burst on
+            # no evidence; time-outs still run so that a dropout cannot hold a burst on (the foot's
+            # swing wait only up to DROPOUT_WAIT: it counts samples seen)
             if sub == 1 and k - state[S_T_ON] > p[P_MAX_PUSHOFF]:
                 if _abort(state):
                     out_event[i] = EV_STIM_ABORT
-            elif sub == 2 and k - state[S_T_TO] > p[P_SWING_WAIT]:
-                if _abort(state):
-                    out_event[i] = EV_STIM_ABORT
+            elif sub == 2:
+                # foot: the swing lobe may be under way in the gap, so the swing wait counts only
+                # samples seen, up to DROPOUT_WAIT swing waits of time in all (the shank's swing
+                # wait also decides its sign votes: it keeps counting time)
+                if not shank:
+                    state[S_GAP_N] += 1.0
+                if k - state[S_T_TO] > (DROPOUT_WAIT if not shank else 1.0) * p[P_SWING_WAIT]:
+                    if _abort(state):
+                        out_event[i] = EV_STIM_ABORT
             elif sub == 3:
                 limit = max(p[P_MIN_TIMEOUT], p[P_TIMEOUT_SHARE] * _swing_time(state, p))
                 if k - state[S_T_TO] > limit:
@@ -718,6 +730,7 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 # toe-off: the push-off lobe has risen back to 60 % of its depth (the voisard2023
                 # reference puts it there, about 30 ms after the deepest sample)
                 state[S_SUB] = 2.0
+                state[S_GAP_N] = 0.0
                 state[S_T_TO] = k
                 _learn_push(state, p)
                 if state[S_PENDING] != 0.0:
@@ -745,10 +758,10 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_MIN] = s
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
-            elif (k - state[S_T_TO] > p[P_SWING_WAIT] and not shank and state[S_STRIDES] >= 1.0
+            elif (k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT] and not shank and state[S_STRIDES] >= 1.0
                   and state[S_OFF] >= AIR_DPS and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]):
                 pass  # the foot still turns fast about another axis: in the air (AIR_DPS), not a heel raise
-            elif k - state[S_T_TO] > p[P_SWING_WAIT]:
+            elif k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]:
                 old_pol = state[S_POLARITY]
                 flip = shank and _shank_vote(state, p, swing_thr)
                 if _abort(state):
