@@ -7,9 +7,11 @@ around them stay as they are.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import TextIO
 
-__all__ = ["update_results"]
+__all__ = ["publish", "update_results"]
 
 
 def update_results(path: Path, text: str, begin: str, end: str) -> None:
@@ -21,3 +23,13 @@ def update_results(path: Path, text: str, begin: str, end: str) -> None:
     else:
         new = old.rstrip("\n") + ("\n\n" if old else "") + block
     path.write_text(new, encoding="utf-8")
+
+
+def publish(text: str, out: TextIO, started: float, results: Path | None, begin: str, end: str) -> None:
+    """What every results tool ends with: the tables and their run time to ``out``, then (with
+    ``results``) the tables into that file between the tool's markers."""
+    out.write(text)
+    out.write(f"({time.monotonic() - started:.1f} s)\n")
+    if results is not None:
+        update_results(results, text, begin, end)
+        out.write(f"updated {results}\n")

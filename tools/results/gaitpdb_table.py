@@ -220,13 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     results, per_walk = run_all(load_walks(args.data))
     text = markdown(results, time.strftime("%Y-%m-%d")) + per_walk_markdown(per_walk)
-    sys.stdout.write(text)
-    sys.stdout.write(f"({time.monotonic() - started:.1f} s)\n")
-    if args.results is not None:
-        from fescontrol_hil.results_block import update_results
+    from fescontrol_hil.results_block import publish
 
-        update_results(args.results, text, BEGIN, END)
-        sys.stdout.write(f"updated {args.results}\n")
+    publish(text, sys.stdout, started, args.results, BEGIN, END)
     return 0
 
 

@@ -230,13 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     text = markdown(args.data, time.strftime("%Y-%m-%d"))
-    sys.stdout.write(text)
-    sys.stdout.write(f"({time.monotonic() - started:.1f} s)\n")
-    if args.results is not None:
-        from fescontrol_hil.results_block import update_results
+    from fescontrol_hil.results_block import publish
 
-        update_results(args.results, text, BEGIN, END)
-        sys.stdout.write(f"updated {args.results}\n")
+    publish(text, sys.stdout, started, args.results, BEGIN, END)
     return 0
 
 
