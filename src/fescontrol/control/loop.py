@@ -8,7 +8,11 @@ IMU gives NaN, no evidence to its detector), run the profile's detector (the sea
 the envelope kernel over the chunk, feed the detected events to the state machine, report a
 signal the detector cannot use (on screen and in the session log, never silently), read
 the stimulator's answers, run every liveness and gate check, then send at most one command
-(the level as currents, or the keep-alive). Time comes in as `now_ns`; the ports come in as
+(the level as currents, or the keep-alive). Output follows sample time as batch replay does:
+each sample's level gets its own command slot, so frames that arrive together after a stall,
+or while a command is in flight, still give one command per sample and the same ramp;
+only a backlog longer than `CATCH_UP_SAMPLES` is dropped (the oldest first). A fault or a
+stale sensor zeroes the output at once, ahead of anything waiting. Time comes in as `now_ns`; the ports come in as
 objects with `read`/`in_waiting`, so unit tests drive the loop sample by sample over an
 in-process virtual port pair with a fake clock.
 
@@ -19,6 +23,7 @@ machine enters FAULT and the session log says why, before the exception unwinds 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -45,6 +50,9 @@ MAX_READ_BYTES = 4096
 """Bytes read from the sensor per tick: a flood cannot make one tick unbounded."""
 SIGNAL_REPEAT_NS = 10_000_000_000
 """A signal problem still present is logged again at most this often."""
+CATCH_UP_SAMPLES = 3
+"""Sample levels that may wait for a command slot (one command in flight at a time): enough
+for a stall of a few samples, few enough that output never lags the sensor by more."""
 HEALTH_PERIOD_NS = 1_000_000_000
 """How often the counts of bad frames and discarded bytes are logged when they changed."""
 
@@ -149,6 +157,7 @@ class ControlLoop:
         self.detector: Detector = build_detector(settings.detector, settings.rate_hz)
         self.env_state = env_kernels.new_envelope_state()
         self.level = 0.0
+        self.pending_levels: deque[float] = deque(maxlen=CATCH_UP_SAMPLES)
         self.next_index: int | None = None
         self.last_values: dict[str, float] = {name: 0.0 for name in self.detector.required_columns}
         self.signal_problem: str | None = None
@@ -203,10 +212,8 @@ class ControlLoop:
                 return self._end_of_stream(ended)
         self.link.poll(now_ns)
         fresh = self.liveness.sample_fresh(now_ns)
-        level = self.level if self.machine.output_allowed(fresh) else 0.0
-        s = self.settings
-        reference = self.gate.last_currents(list(s.channel_numbers))
-        target = channel_targets(level, s.plateau_ma, s.current_step_ma, reference, s.max_rise_ma)
+        reference = self.gate.last_currents(list(self.settings.channel_numbers))
+        target, from_sample = self._wanted(self.machine.output_allowed(fresh), reference)
         self.liveness.output(now_ns, target != self._zero or self.link.acked_currents != self._zero
                              or reference != self._zero)
         self.liveness.tick(now_ns)
@@ -218,9 +225,33 @@ class ControlLoop:
                 if self.link.acked_currents == self._zero and target != self._zero:
                     self.counts.bursts += 1
                 self.link.set_currents(target, now_ns)
+                if from_sample:
+                    self.pending_levels.popleft()
             else:
                 self.link.keepalive(now_ns)
         return False
+
+    def _wanted(self, allowed: bool, reference: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
+        """The currents to ask for now, and whether they are the oldest waiting sample's (to be
+        consumed when sent). Zero at once when output is not allowed (a fault, a stale sensor);
+        otherwise the first waiting level that changes the output, as batch replay takes one
+        sample at a time (levels that change nothing are consumed while no command is in flight).
+        The envelope's own end waits its turn like any level: at most CATCH_UP_SAMPLES - 1 slots."""
+        waiting = self.pending_levels
+        if not allowed:
+            waiting.clear()
+            return self._zero, False
+        settled = self.link.ready()
+        while waiting:
+            target = self._targets(waiting[0], reference)
+            if target != reference or not settled:
+                return target, True
+            waiting.popleft()
+        return reference, False
+
+    def _targets(self, level: float, reference: tuple[int, ...]) -> tuple[int, ...]:
+        s = self.settings
+        return channel_targets(level, s.plateau_ma, s.current_step_ma, reference, s.max_rise_ma)
 
     def _log_link_health(self) -> None:
         """Once a second, when anything changed: bad frames and discarded bytes on both links,
@@ -281,6 +312,7 @@ class ControlLoop:
         if self.detector.in_contact():
             self.machine.on_contact()
         self.level = float(levels[-1])
+        self.pending_levels.extend(levels[-CATCH_UP_SAMPLES:].tolist())
         self._check_signal(now_ns)
 
     def _on_event(self, code: int, t_s: float) -> None:
