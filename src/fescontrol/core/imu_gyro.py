@@ -49,7 +49,9 @@ Events (``fescontrol.core.events``)
 * ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
   no swing lobe follows the toe-off soon enough (a weight shift; on the foot, once a stride is
   known, not while the foot still turns faster than ``AIR_DPS`` about another axis: a foot swung
-  out sideways, as in a circumduction, is in the air), or the swing lasts longer than
+  out sideways, as in a circumduction, is in the air; nor while it still rotates forward faster
+  than the onset floor, before a stride than the swing floor: a slow swing lobe still rising,
+  see ``_foot_in_air``), or the swing lasts longer than
   ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
 
 Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
@@ -320,6 +322,7 @@ LOW_HOLD_S = 0.08
 MAX_BIAS_DPS = 100.0
 """The learned gyro bias is kept within this (a slow steady turn must not become the zero)."""
 MEDIAN_DELAY = 1
+"""Samples by which the median of three delays the signal: every event is backdated by it."""
 DROPOUT_WAIT = 2.0
 """Foot: lost samples after a toe-off do not count toward the swing wait (the swing lobe may rise
 in the gap), but the wait ends this many swing waits after the toe-off whatever was lost."""
@@ -328,10 +331,9 @@ AIR_DPS = 80.0
 (50 ms mean) means the foot is in the air, swung out sideways or around (a hemiparetic circumduction,
 a turning step: truong2019 9-1_left swings at +39 deg/s sagittal while turning 100-235 deg/s about
 the others), not a heel raise or a weight shift, where the foot turns only in pitch: the burst is
-kept on past the swing wait ..."""
+kept on past the swing wait (so is it while the foot still rotates forward: ``_foot_in_air``) ..."""
 AIR_MAX = 2.0
 """... for at most this many swing waits after the toe-off (then it ends as any missing swing does)."""
-"""Samples by which the median of three delays the signal: every event is backdated by it."""
 
 
 @njit(cache=True)
@@ -758,9 +760,9 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_MIN] = s
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
-            elif (k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT] and not shank and state[S_STRIDES] >= 1.0
-                  and state[S_OFF] >= AIR_DPS and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]):
-                pass  # the foot still turns fast about another axis: in the air (AIR_DPS), not a heel raise
+            elif (k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT] and not shank
+                  and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT] and _foot_in_air(state, p, s)):
+                pass  # the foot still rotates fast, forward or about another axis: in the air, not a heel raise
             elif k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]:
                 old_pol = state[S_POLARITY]
                 flip = shank and _shank_vote(state, p, swing_thr)
@@ -911,6 +913,24 @@ def _shank_vote(state: np.ndarray, p: np.ndarray, swing_thr: float) -> bool:
         state[S_FLIP_VOTES] = 0.0
         return True
     return False
+
+
+@njit(cache=True)
+def _foot_in_air(state: np.ndarray, p: np.ndarray, s: float) -> bool:
+    """Foot, swing wait over with no swing lobe past the threshold yet: True while the foot still
+    rotates as only a foot in the air does, so the burst stays on (up to AIR_MAX swing waits).
+
+    Once a stride is known (the axis and sign are settled): a rotation about another axis faster
+    than AIR_DPS (swung out sideways), or a forward rotation (the swing's sign) faster than the
+    onset floor ``min_onset_dps``. Before it: a forward rotation past the swing floor
+    ``min_swing_dps`` (the sign is still a guess; a gait initiation's odd first lobes stay below).
+    Why: a slow walker's swing lobe can rise for longer than the swing wait and stay below the
+    running threshold for a while (truong2019 9-1_left: 60-90 deg/s for 0.4 s after a
+    -136 deg/s push-off; 18-1_right's first step: 82 deg/s at the wait's end, 150 later); a heel
+    raise or a weight shift ends with the heel set down and the foot still, not turning on."""
+    if s >= p[P_MIN_SWING]:
+        return True
+    return state[S_STRIDES] >= 1.0 and (state[S_OFF] >= AIR_DPS or s >= p[P_MIN_ONSET])
 
 
 @njit(cache=True)
