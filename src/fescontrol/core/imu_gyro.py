@@ -50,9 +50,10 @@ Events (``fescontrol.core.events``)
   no swing lobe follows the toe-off soon enough (a weight shift; on the foot, once a stride is
   known, not while the foot still turns faster than ``AIR_DPS`` about another axis: a foot swung
   out sideways, as in a circumduction, is in the air; nor while it still rotates forward faster
-  than the onset floor, before a stride than the swing floor: a slow swing lobe still rising,
-  see ``_foot_in_air``), or the swing lasts longer than
-  ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
+  than the onset floor, before a stride than the swing floor, or with the auto axis as a whole
+  faster than the onset floor: a slow swing lobe still rising, see ``_foot_in_air``; a swing lobe
+  that comes after the swing wait is timed from its upward zero crossing), or the swing lasts
+  longer than ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
 
 Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
 stride)`` and a fresh crossing (the heel-strike lobe has the push-off's sign and must not
@@ -76,8 +77,10 @@ the swing's sign flips it while at most one stride was walked with it, then two 
 from four strides on) (a first guess spoiled by a weight shift is recovered; the
 swing lobe right after a push-off the detector saw does not vote). On the shank, a wrong sign
 makes every swing lobe a "dip" with no swing after it: two such aborts in a row (one before
-the first stride) flip it. The shank's lobe that sets the sign also starts the first burst at once
-(the gait initiation's knee flexion; the shank's onset is a share of a swing peak not seen yet),
+the first stride) flip it. On the foot, a flip that ends a lobe which had started a late burst
+(taken for a swing: it was the push-off, seen with the wrong sign) keeps the burst on, now at
+its toe-off, waiting for the swing lobe. The shank's lobe that sets the sign also starts the
+first burst at once (the gait initiation's knee flexion; the shank's onset is a share of a swing peak not seen yet),
 and that burst teaches no onset delay: its crossing was the sign test's, far shallower. The
 pre-swing cue and the onset each learn their own crossing-to-toe-off time.
 
@@ -585,6 +588,19 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
             state[S_EXC_SIGN] = -state[S_EXC_SIGN]
             s = -s
             state[S_LAST_S] = s
+            if sub == 3 and not shank:
+                # the lobe that started this burst late (taken for a swing: no push-off before it)
+                # was the push-off seen with the wrong sign, and it has just ended: the foot is at
+                # toe-off, and its swing lobe comes now. The burst stays on and waits for it as
+                # after any toe-off (a weight shift's lobe finds no swing and ends in the swing wait)
+                state[S_SUB] = 2.0
+                state[S_T_TO] = k
+                state[S_GAP_N] = 0.0
+                state[S_MIN] = -state[S_MAX]
+                state[S_I_MIN] = k
+                state[S_MAX] = 0.0
+                state[S_LOW_RUN] = 0.0
+                continue
             if sub != 0:
                 if _abort(state):
                     out_event[i] = EV_STIM_ABORT
@@ -755,13 +771,22 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
             if s >= swing_thr:
                 state[S_SUB] = 3.0
                 state[S_MAX] = s
+                if (not shank and k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]
+                        and state[S_LAST_ZC] > state[S_T_TO]):
+                    # the foot stayed in the air past the swing wait: the swing began where the
+                    # swing lobe rose through zero, and its shortest time and time-out count from
+                    # there (voisard2023 4-1_left's first step: counted from the toe-off 0.2 s
+                    # earlier, a dip 4 samples after the lobe crossed the threshold, on an auto axis
+                    # still turning, passed for a heel strike and taught a first stride)
+                    state[S_T_TO] = state[S_LAST_ZC]
             elif s < state[S_MIN]:
                 # a second, deeper push-off minimum: toe-off was not yet
                 state[S_MIN] = s
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
             elif (k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT] and not shank
-                  and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT] and _foot_in_air(state, p, s)):
+                  and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]
+                  and _foot_in_air(state, p, s, math.sqrt(x * x + y * y + z * z))):
                 pass  # the foot still rotates fast, forward or about another axis: in the air, not a heel raise
             elif k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]:
                 old_pol = state[S_POLARITY]
@@ -916,21 +941,29 @@ def _shank_vote(state: np.ndarray, p: np.ndarray, swing_thr: float) -> bool:
 
 
 @njit(cache=True)
-def _foot_in_air(state: np.ndarray, p: np.ndarray, s: float) -> bool:
+def _foot_in_air(state: np.ndarray, p: np.ndarray, s: float, norm: float) -> bool:
     """Foot, swing wait over with no swing lobe past the threshold yet: True while the foot still
     rotates as only a foot in the air does, so the burst stays on (up to AIR_MAX swing waits).
 
     Once a stride is known (the axis and sign are settled): a rotation about another axis faster
     than AIR_DPS (swung out sideways), or a forward rotation (the swing's sign) faster than the
     onset floor ``min_onset_dps``. Before it: a forward rotation past the swing floor
-    ``min_swing_dps`` (the sign is still a guess; a gait initiation's odd first lobes stay below).
+    ``min_swing_dps`` (the sign is still a guess; a gait initiation's odd first lobes stay below),
+    or, with the auto axis, the whole rotation (``norm``, the gyro vector's length) past the onset
+    floor: the axis was set by the first movements and can be far from the sagittal one, so the
+    projection misses a swing the foot makes about the true axis (truong2019 15-1_right's first
+    step: the detector's projection reads -86 deg/s where the settled axis reads +9, and 26 deg/s
+    on a 60-70 deg/s swing; 13-1_right: a 50 deg/s first swing that the projection reads as
+    -23). Either way the burst ends if the foot is still.
     Why: a slow walker's swing lobe can rise for longer than the swing wait and stay below the
     running threshold for a while (truong2019 9-1_left: 60-90 deg/s for 0.4 s after a
     -136 deg/s push-off; 18-1_right's first step: 82 deg/s at the wait's end, 150 later); a heel
     raise or a weight shift ends with the heel set down and the foot still, not turning on."""
     if s >= p[P_MIN_SWING]:
         return True
-    return state[S_STRIDES] >= 1.0 and (state[S_OFF] >= AIR_DPS or s >= p[P_MIN_ONSET])
+    if state[S_STRIDES] < 1.0:
+        return int(p[P_AXIS]) == -1 and norm >= p[P_MIN_ONSET]
+    return state[S_OFF] >= AIR_DPS or s >= p[P_MIN_ONSET]
 
 
 @njit(cache=True)
