@@ -17,13 +17,15 @@ install: $(STAMP)
 simulate: $(STAMP)
 	$(VENV)/bin/fescontrol simulate
 
-# lint and types, the whole suite under coverage (two workers: the real-rate hil and interop tests
-# in order on one, the rest beside them; tests/conftest.py), the coverage gate on the safety core,
-# then mutation testing of the safety layer (time-boxed; survivors must be listed as equivalent)
+# lint and types, the whole suite under coverage (the CPU-bound tests on two workers, then the
+# real-rate hil and interop tests alone, in order: tests/conftest.py marks them `realtime`), the
+# coverage gate on the safety core, then mutation testing of the safety layer (time-boxed;
+# survivors must be listed as equivalent)
 test: $(STAMP)
 	$(PY) -m ruff check src hil tests benchmarks tools .ci
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n 2 --dist loadgroup --cov --cov-report=term-missing:skip-covered
+	$(PY) -m pytest -q -n 2 -m "not realtime" --cov --cov-report=
+	$(PY) -m pytest -q -m realtime --cov --cov-append --cov-report=term-missing:skip-covered
 	$(PY) .ci/coverage_gate.py
 	$(PY) tools/mutation/run.py
 
