@@ -11,20 +11,7 @@ import numpy as np
 from fescontrol.core import imu_gyro as ig
 from fescontrol.core.detectors import ImuGyroDetector
 from fescontrol.core.events import EV_HEEL_OFF, EV_HEEL_STRIKE, EV_STIM_ABORT
-
-RATE = 100.0
-
-
-def _n(t: float) -> int:
-    return int(round(t * RATE))
-
-
-def _lobe(t: float, peak: float) -> np.ndarray:
-    return peak * np.sin(np.linspace(0.0, np.pi, _n(t)))
-
-
-def _still(t: float) -> np.ndarray:
-    return np.zeros(_n(t))
+from tests.unit.imu_shapes import RATE, lobe, n_samples, still
 
 
 def _run(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, axis: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -53,13 +40,13 @@ def test_a_flip_at_the_end_of_a_late_bursts_lobe_keeps_the_burst_for_the_swing()
     burst; when it ends, it votes the sign over. That lobe was the push-off: the swing lobe right
     after it is stimulated (before: the flip aborted the burst and the swing went without)."""
     y = np.concatenate([
-        _still(2.0),
-        _lobe(0.20, 300.0), _lobe(0.40, -350.0), _lobe(0.10, 200.0),  # a "stride" with the sign wrong
-        _still(0.60),
-        _lobe(0.15, -390.0), _lobe(0.35, 270.0), _lobe(0.10, -200.0),  # push-off, swing, heel strike
-        _still(2.0),
+        still(2.0),
+        lobe(0.20, 300.0), lobe(0.40, -350.0), lobe(0.10, 200.0),  # a "stride" with the sign wrong
+        still(0.60),
+        lobe(0.15, -390.0), lobe(0.35, 270.0), lobe(0.10, -200.0),  # push-off, swing, heel strike
+        still(2.0),
     ])
-    swing = slice(_n(2.0 + 0.70 + 0.60 + 0.15), _n(2.0 + 0.70 + 0.60 + 0.50))
+    swing = slice(n_samples(2.0 + 0.70 + 0.60 + 0.15), n_samples(2.0 + 0.70 + 0.60 + 0.50))
     z = np.zeros_like(y)
     event, back = _run(z, y, z)
     on = _burst_on(event, back)
@@ -72,11 +59,11 @@ def _first_step(swing_dps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, s
     """Standing, then a first step whose push-off turns the foot about x (the only motion so far,
     so the auto axis takes x), then a slow swing about y at ``swing_dps`` for 0.5 s (the projection
     on x reads nothing of it), then standing. Returns the axes and the swing's samples."""
-    stand, push, swing_t = _still(2.0), _lobe(0.20, -150.0), 0.5
-    t = np.arange(_n(swing_t)) / RATE
+    stand, push, swing_t = still(2.0), lobe(0.20, -150.0), 0.5
+    t = np.arange(n_samples(swing_t)) / RATE
     swing = swing_dps * np.clip(np.minimum(t, swing_t - t) / 0.1, 0.0, 1.0)
-    gx = np.concatenate([stand, push, np.zeros_like(swing), _still(2.0)])
-    gy = np.concatenate([stand, np.zeros_like(push), swing, _still(2.0)])
+    gx = np.concatenate([stand, push, np.zeros_like(swing), still(2.0)])
+    gy = np.concatenate([stand, np.zeros_like(push), swing, still(2.0)])
     start = stand.shape[0] + push.shape[0]
     return gx, gy, np.zeros_like(gx), slice(start, start + swing.shape[0])
 
@@ -90,7 +77,7 @@ def test_before_the_first_stride_a_foot_rotating_about_another_axis_keeps_its_bu
     event, back = _run(gx, gy, gz)
     on = _burst_on(event, back)
     assert np.count_nonzero(event == EV_HEEL_OFF) >= 1
-    assert on[swing.start:swing.start + _n(0.35)].mean() >= 0.9
+    assert on[swing.start:swing.start + n_samples(0.35)].mean() >= 0.9
     # the same push-off with no swing after it (a heel raise, the foot set down): the burst
     # still ends within the swing wait after the toe-off
     gx, gy, gz, swing = _first_step(0.0)
@@ -105,12 +92,12 @@ def test_a_swing_lobe_after_the_swing_wait_is_timed_from_its_own_start() -> None
     0.10 s later. A swing is never that short (``min_swing_s`` 0.15 s): that dip is no heel strike
     (before: the shortest swing counted from the toe-off 0.3 s earlier, so the dip ended the
     burst and taught a first stride)."""
-    stand, push = _still(2.0), _lobe(0.20, -150.0)
-    swing, dip = _lobe(0.10, 200.0), _lobe(0.06, -150.0)
-    air = np.zeros(_n(0.30))
-    gx = np.concatenate([stand, push, air, swing, dip, _still(2.0)])
+    stand, push = still(2.0), lobe(0.20, -150.0)
+    swing, dip = lobe(0.10, 200.0), lobe(0.06, -150.0)
+    air = np.zeros(n_samples(0.30))
+    gx = np.concatenate([stand, push, air, swing, dip, still(2.0)])
     turning = np.full(air.shape[0] + swing.shape[0] + dip.shape[0], 60.0)  # about z, all through
-    gz = np.concatenate([stand, np.zeros_like(push), turning, _still(2.0)])
+    gz = np.concatenate([stand, np.zeros_like(push), turning, still(2.0)])
     rise = stand.shape[0] + push.shape[0] + air.shape[0]
     event, back = _run(gx, np.zeros_like(gx), gz)
     assert np.count_nonzero(event == EV_HEEL_OFF) >= 1

@@ -45,7 +45,11 @@ Events (``fescontrol.core.events``)
   toe-off. A swing lobe that sinks below ``LOW_SHARE`` of its peak and stays there for
   ``LOW_HOLD_S`` (a foot put down flat, no dip; the shank: twice as long, dip or not, so the
   slow return to upright after a last step does not hold the burst on) ends it too,
-  backdated to where it sank.
+  backdated to where it sank. On the foot, once the swing lobe has passed the swing threshold,
+  a foot at rest (the whole rotation, the gyro vector's length, below ``REST_DPS`` for
+  ``REST_HOLD_S``) is on the ground: heel strike, backdated to where the rest began, whatever
+  the swing's age (a last step set down gently shows no dip, and the landing's small rebounds
+  or a zero not yet relearned keep ``s`` above ``LOW_SHARE`` of a low peak).
 * ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
   no swing lobe follows the toe-off soon enough (a weight shift; on the foot, once a stride is
   known, not while the foot still turns faster than ``AIR_DPS`` about another axis: a foot swung
@@ -195,7 +199,9 @@ P_SHANK_ONSET_SHARE = 33
 """Shank: onset as this share of the running swing peak (the stance's slower backward rotation stays above it)."""
 P_SHANK_GUARD_SHARE = 34
 """Shank: stance guard as this share of the running stride time (past the mid-stance lobe)."""
-IMU_PARAM_SIZE = 35
+P_REST_HOLD = 35
+"""Samples (REST_HOLD_S at the rate)."""
+IMU_PARAM_SIZE = 36
 
 # --- state vector -----------------------------------------------------------------------------
 S_N = 0
@@ -294,7 +300,9 @@ S_SHANK_CUE_DUR = 74
 """Shank: running time from the pre-swing cue's crossing to toe-off, samples (0: none yet)."""
 S_GAP_N = 75
 """Samples lost (NaN) since the toe-off under way: the swing wait does not count them."""
-IMU_STATE_SIZE = 76
+S_REST_RUN = 76
+"""Foot: valid samples in a row, in the swing, with the whole rotation below REST_DPS."""
+IMU_STATE_SIZE = 77
 
 NO_TIME = -1.0e18
 TOE_OFF_SHARE = 0.6
@@ -322,6 +330,18 @@ LOW_SHARE = 0.15
 LOW_HOLD_S = 0.08
 """... and stays there this long has ended: a heel strike without the usual negative dip
 (a foot placed flat in a turn), backdated to where it sank."""
+REST_DPS = 30.0
+"""Foot: once the swing lobe has passed the swing threshold, the whole rotation (the gyro vector's
+length, bias removed) staying below this ...  A foot in the air rotates: a slow first step's
+mid-swing pause reads 29-33 deg/s for 30 ms (voisard2023 1-1_right), a turning step's 27-42 deg/s
+(8-2_left); a foot flat on the ground reads 10-25 deg/s once its landing's rebounds have died out
+(5-2_left, its zero not yet relearned)."""
+REST_HOLD_S = 0.03
+"""... for this long means the foot is on the ground: heel strike, backdated to where the rest
+began, even before the shortest swing. Why: the level falls only when the heel strike is decided
+(extension and ramp-down add 0.13 s), and a last step set down gently shows no heel-strike dip,
+while its landing's small rebounds, or a zero not yet relearned, keep s above LOW_SHARE of a low
+peak (voisard2023: bursts ran on 0.25 s past the heel strike for 1.07 s in all, 0.40 s with this)."""
 MAX_BIAS_DPS = 100.0
 """The learned gyro bias is kept within this (a slow steady turn must not become the zero)."""
 MEDIAN_DELAY = 1
@@ -471,6 +491,7 @@ def _end_stride(state: np.ndarray, p: np.ndarray, k: float) -> None:
     state[S_QUIET_RUN] = 0.0
     state[S_HS_SEEN] = 0.0
     state[S_LOW_RUN] = 0.0
+    state[S_REST_RUN] = 0.0
     state[S_PENDING] = 0.0
     state[S_TO_DUE] = 0.0
 
@@ -506,6 +527,7 @@ def _abort(state: np.ndarray) -> bool:
     state[S_QUIET_RUN] = 0.0
     state[S_HS_SEEN] = 0.0
     state[S_LOW_RUN] = 0.0
+    state[S_REST_RUN] = 0.0
     if state[S_SIGN_FIXED] == 0.0 and state[S_STRIDES] < 1.0:
         state[S_POLARITY] = 0.0  # the lobe that set it was no push-off: guess again
     return burst
@@ -600,6 +622,7 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_I_MIN] = k
                 state[S_MAX] = 0.0
                 state[S_LOW_RUN] = 0.0
+                state[S_REST_RUN] = 0.0
                 continue
             if sub != 0:
                 if _abort(state):
@@ -804,6 +827,20 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
             if s > state[S_MAX]:
                 state[S_MAX] = s
             shortest = max(p[P_MIN_SWING_T], p[P_SWING_GUARD_SHARE] * _swing_time(state, p))
+            if not shank:
+                # the foot at rest after its swing lobe is on the ground, whatever the swing's age
+                # or s's share of a low peak: the whole rotation counts (a turning step can pause
+                # in the sagittal plane while the foot still turns in the air)
+                if state[S_MAX] >= swing_thr and x * x + y * y + z * z < REST_DPS * REST_DPS:
+                    state[S_REST_RUN] += 1.0
+                else:
+                    state[S_REST_RUN] = 0.0
+            if not shank and state[S_REST_RUN] >= p[P_REST_HOLD]:
+                back = state[S_REST_RUN] - 1.0
+                _end_stride(state, p, k - back)
+                out_event[i] = EV_HEEL_STRIKE
+                out_back[i] = int(back) + MEDIAN_DELAY
+                continue
             if k - state[S_T_TO] < shortest:
                 pass
             elif shank:
@@ -1123,4 +1160,5 @@ class ImuGyroParams:
         p[P_MAX_DELAY] = math.floor(self.max_onset_delay_s * r + 1e-9)
         p[P_SHANK_ONSET_SHARE] = self.shank_onset_share
         p[P_SHANK_GUARD_SHARE] = self.shank_guard_share
+        p[P_REST_HOLD] = max(1, math.ceil(REST_HOLD_S * r - 1e-9))
         return p
