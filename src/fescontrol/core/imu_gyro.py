@@ -791,11 +791,11 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 if _abort(state):
                     out_event[i] = EV_STIM_ABORT
         elif sub == 2:
+            wait_over = k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]  # lost samples do not count
             if s >= swing_thr:
                 state[S_SUB] = 3.0
                 state[S_MAX] = s
-                if (not shank and k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]
-                        and state[S_LAST_ZC] > state[S_T_TO]):
+                if not shank and wait_over and state[S_LAST_ZC] > state[S_T_TO]:
                     # the foot stayed in the air past the swing wait: the swing began where the
                     # swing lobe rose through zero, and its shortest time and time-out count from
                     # there (voisard2023 4-1_left's first step: counted from the toe-off 0.2 s
@@ -807,11 +807,10 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_MIN] = s
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
-            elif (k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT] and not shank
-                  and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]
+            elif (wait_over and not shank and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]
                   and _foot_in_air(state, p, s, math.sqrt(x * x + y * y + z * z))):
                 pass  # the foot still rotates fast, forward or about another axis: in the air, not a heel raise
-            elif k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]:
+            elif wait_over:
                 old_pol = state[S_POLARITY]
                 flip = shank and _shank_vote(state, p, swing_thr)
                 if _abort(state):
@@ -835,12 +834,12 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     state[S_REST_RUN] += 1.0
                 else:
                     state[S_REST_RUN] = 0.0
-            if not shank and state[S_REST_RUN] >= p[P_REST_HOLD]:
-                back = state[S_REST_RUN] - 1.0
-                _end_stride(state, p, k - back)
-                out_event[i] = EV_HEEL_STRIKE
-                out_back[i] = int(back) + MEDIAN_DELAY
-                continue
+                if state[S_REST_RUN] >= p[P_REST_HOLD]:
+                    back = state[S_REST_RUN] - 1.0
+                    _end_stride(state, p, k - back)
+                    out_event[i] = EV_HEEL_STRIKE
+                    out_back[i] = int(back) + MEDIAN_DELAY
+                    continue
             if k - state[S_T_TO] < shortest:
                 pass
             elif shank:
