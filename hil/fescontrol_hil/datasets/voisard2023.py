@@ -12,8 +12,11 @@ interpolated: that would invent sensor data), and the sidecar counts them.
 Truth: `LeftFootEvents` / `RightFootEvents` are `[toe_off, heel_strike]` pairs in samples of
 that grid, one per swing (algorithm plus manual check, not force plate). The protocol starts
 and ends standing still, so `TrialBoundaries` (walking start / end) become `standing_end` /
-`standing_start`, but only where they bound all of that foot's events: in 7 foot files the
-events run past the boundary, and a standing mark there would declare real steps standing.
+`standing_start`, but only where they bound all the events of both feet: in 7 foot files (5
+trials) the events run past the boundary, and a standing mark there would declare real steps
+standing. The other foot of such a trial gets no mark either: the wearer is still walking (in
+4-1, 7-1 and 7-2 one foot's reference steps go on for 5-10 s past the boundary, and the other
+foot steps with it, unmarked).
 """
 
 from __future__ import annotations
@@ -68,13 +71,14 @@ def load_foot(path: Path) -> tuple[float, np.ndarray]:
 
 
 def foot_events(meta: dict[str, Any], key: str, rate: float) -> list[tuple[float, str, str]]:
-    """Swings as toe_off / heel_strike, plus standing marks where the trial bounds enclose them."""
+    """Swings as toe_off / heel_strike, plus standing marks where the trial bounds enclose the
+    events of both feet (walking goes on while either foot steps)."""
     pairs = meta[key]
     events: list[tuple[float, str, str]] = []
     for to, hs in pairs:
         events.append((to / rate, "toe_off", "reference"))
         events.append((hs / rate, "heel_strike", "reference"))
-    samples = [s for pair in pairs for s in pair]
+    samples = [s for _, foot_key in FEET.values() for pair in meta[foot_key] for s in pair]
     start, end = meta["TrialBoundaries"]
     if samples and start <= min(samples):
         events.insert(0, (start / rate, "standing_end", "TrialBoundaries"))
