@@ -62,7 +62,10 @@ Events (``fescontrol.core.events``)
 Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
 stride)`` and a fresh crossing (the heel-strike lobe has the push-off's sign and must not
 start a burst); before any heel strike (a recording that starts mid-walk) ``min_stance_s`` of
-quiet. A swing lobe must reach ``max(min_swing_dps, swing_share x running swing
+quiet, except on the foot after a burst that ended in the swing wait with the whole rotation
+below ``MOTION_DPS`` all through it (a weight shift: the foot stayed on the ground, so no swing is
+under way whose landing could pass for a push-off, and a first step that follows at once keeps
+its burst). A swing lobe must reach ``max(min_swing_dps, swing_share x running swing
 peak)``. Running peaks and times adapt stride by stride (``x += adapt_share (new - x)``) and
 start from defaults, so the first step works without a calibration walk. Standing, weight
 shifting and turning on the spot stay below the floors in the sagittal direction (a turn is
@@ -302,7 +305,12 @@ S_GAP_N = 75
 """Samples lost (NaN) since the toe-off under way: the swing wait does not count them."""
 S_REST_RUN = 76
 """Foot: valid samples in a row, in the swing, with the whole rotation below REST_DPS."""
-IMU_STATE_SIZE = 77
+S_WAIT_NORM = 77
+"""Foot: fastest whole rotation (gyro vector length) since the toe-off under way, while waiting for the swing lobe."""
+S_SHIFT_ENDED = 78
+"""Foot: 1.0 when the last burst ended in the swing wait with the foot on the ground all through it
+(a weight shift or heel raise, not a step): the next burst needs only the usual quiet."""
+IMU_STATE_SIZE = 79
 
 NO_TIME = -1.0e18
 TOE_OFF_SHARE = 0.6
@@ -528,6 +536,7 @@ def _abort(state: np.ndarray) -> bool:
     state[S_HS_SEEN] = 0.0
     state[S_LOW_RUN] = 0.0
     state[S_REST_RUN] = 0.0
+    state[S_SHIFT_ENDED] = 0.0
     if state[S_SIGN_FIXED] == 0.0 and state[S_STRIDES] < 1.0:
         state[S_POLARITY] = 0.0  # the lobe that set it was no push-off: guess again
     return burst
@@ -618,6 +627,7 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_SUB] = 2.0
                 state[S_T_TO] = k
                 state[S_GAP_N] = 0.0
+                state[S_WAIT_NORM] = 0.0
                 state[S_MIN] = -state[S_MAX]
                 state[S_I_MIN] = k
                 state[S_MAX] = 0.0
@@ -663,7 +673,10 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     past_mid = since >= p[P_SHANK_GUARD_SHARE] * stride or state[S_SHANK_PAST] != 0.0
                 # before any heel strike (a recording that starts mid-walk) the quiet must last a
                 # whole shortest stance: the heel-strike lobe of a swing under way must not start a burst
-                quiet = p[P_QUIET] if state[S_T_HS] > NO_TIME else max(p[P_QUIET], p[P_MIN_STANCE])
+                # (or after a burst that a weight shift started: the foot stayed on the ground, so
+                # no swing is under way)
+                quiet = (p[P_QUIET] if state[S_T_HS] > NO_TIME or state[S_SHIFT_ENDED] != 0.0
+                         else max(p[P_QUIET], p[P_MIN_STANCE]))
                 if since >= guard and calm and state[S_QUIET_RUN] >= quiet and past_mid:
                     state[S_ARMED] = 1.0
                     state[S_MIN] = 0.0
@@ -772,6 +785,7 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 # reference puts it there, about 30 ms after the deepest sample)
                 state[S_SUB] = 2.0
                 state[S_GAP_N] = 0.0
+                state[S_WAIT_NORM] = 0.0
                 state[S_T_TO] = k
                 _learn_push(state, p)
                 if state[S_PENDING] != 0.0:
@@ -792,6 +806,9 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                     out_event[i] = EV_STIM_ABORT
         elif sub == 2:
             wait_over = k - state[S_T_TO] - state[S_GAP_N] > p[P_SWING_WAIT]  # lost samples do not count
+            norm = math.sqrt(x * x + y * y + z * z)
+            if norm > state[S_WAIT_NORM]:
+                state[S_WAIT_NORM] = norm
             if s >= swing_thr:
                 state[S_SUB] = 3.0
                 state[S_MAX] = s
@@ -808,13 +825,16 @@ def detect_imu_gyro(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray, state: np.nd
                 state[S_I_MIN] = k
                 state[S_SUB] = 1.0
             elif (wait_over and not shank and k - state[S_T_TO] <= AIR_MAX * p[P_SWING_WAIT]
-                  and _foot_in_air(state, p, s, math.sqrt(x * x + y * y + z * z))):
+                  and _foot_in_air(state, p, s, norm)):
                 pass  # the foot still rotates fast, forward or about another axis: in the air, not a heel raise
             elif wait_over:
                 old_pol = state[S_POLARITY]
                 flip = shank and _shank_vote(state, p, swing_thr)
+                on_ground = not shank and state[S_WAIT_NORM] < MOTION_DPS
                 if _abort(state):
                     out_event[i] = EV_STIM_ABORT
+                if on_ground:
+                    state[S_SHIFT_ENDED] = 1.0
                 if flip:
                     state[S_POLARITY] = -old_pol
                     if state[S_SWING_PEAK] <= 0.0:
