@@ -176,11 +176,6 @@ def truong(sets: dict[str, list[Recording]], configs: tuple[Any, Any]) -> dict[s
     return {k: aggregate_footsteps(v) for k, v in groups.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.969 (729/752); of the 23 misses 10 are turns on the spot (sagittal "
-                                       "peak < 50 deg/s, which the issue forbids stimulating), 2 windows outlast the "
-                                       "motion, 11 are the detector's (8 turning steps that start late or not at all: "
-                                       "their push-off is off the sagittal axis; a window opening 0.3 s before any "
-                                       "motion, a stutter step, a window 18 % still)")
 def test_truong_patients_coverage(truong: dict[str, dict[str, Any]]) -> None:
     assert truong["patients"]["footstep_coverage"] >= 0.97
 

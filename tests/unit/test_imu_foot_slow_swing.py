@@ -68,3 +68,31 @@ def test_a_heel_set_down_after_a_heel_raise_still_ends_at_the_swing_wait() -> No
     (end,) = np.flatnonzero(ev == EV_STIM_ABORT)
     assert (end - start) / RATE < 0.40 + 0.05  # toe-off about 0.15 s in, then the 0.2 s wait
     assert np.count_nonzero(ev[start:] == EV_HEEL_STRIKE) == 0
+
+
+def _turning_step(backward: float, sideways: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Three strides known, then a push-off, then 0.35 s in which the foot turns at ``sideways``
+    deg/s about x while still rotating ``backward`` deg/s in pitch (no forward swing lobe), then
+    rest: (x, y, where the push-off starts)."""
+    y, start = _walk(3, [lobe(0.20, -300.0), np.full(n_samples(0.35), -backward)])
+    x = np.zeros_like(y)
+    x[start + n_samples(0.20):start + n_samples(0.55)] = sideways
+    return x, y, start
+
+
+def _abort_after(x: np.ndarray, y: np.ndarray, start: int) -> float:
+    det = ImuGyroDetector(ig.ImuGyroParams(sagittal_axis="y"), RATE)
+    ev, _ = det.process({"gyr_x_dps": x, "gyr_y_dps": y, "gyr_z_dps": np.zeros_like(y)})
+    (end,) = np.flatnonzero(ev[start:] == EV_STIM_ABORT)
+    assert np.count_nonzero(ev[start:] == EV_HEEL_OFF) == 1
+    return float(end) / RATE
+
+
+def test_a_foot_still_turning_as_a_whole_keeps_its_burst_past_the_swing_wait() -> None:
+    """A turning step whose swing is not sagittal (truong2019 9-1_left at 35.7 s: at the swing
+    wait's end the foot turns 75 deg/s off the sagittal axis and 38 deg/s backward, 85 deg/s as a
+    whole, and goes on so for 0.2 s): the whole rotation is past AIR_DPS, so the foot is in the
+    air and the burst stays on until the rotation stops or AIR_MAX swing waits have passed. A foot
+    turning slower as a whole (73 deg/s) ends its burst at the swing wait, as before."""
+    assert _abort_after(*_turning_step(45.0, 70.0)) >= 0.50  # toe-off ~0.15 s, + 2 swing waits
+    assert _abort_after(*_turning_step(20.0, 70.0)) < 0.40  # toe-off ~0.15 s, + the 0.2 s wait

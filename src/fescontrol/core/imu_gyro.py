@@ -52,8 +52,8 @@ Events (``fescontrol.core.events``)
   or a zero not yet relearned keep ``s`` above ``LOW_SHARE`` of a low peak).
 * ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
   no swing lobe follows the toe-off soon enough (a weight shift; on the foot, once a stride is
-  known, not while the foot still turns faster than ``AIR_DPS`` about another axis: a foot swung
-  out sideways, as in a circumduction, is in the air; nor while it still rotates forward faster
+  known, not while the foot still turns faster than ``AIR_DPS`` about another axis or as a whole:
+  a foot swung out sideways, as in a circumduction, or turned in a turning step, is in the air; nor while it still rotates forward faster
   than the onset floor, before a stride than the swing floor, or with the auto axis as a whole
   faster than the onset floor: a slow swing lobe still rising, see ``_foot_in_air``; a swing lobe
   that comes after the swing wait is timed from its upward zero crossing), or the swing lasts
@@ -359,10 +359,13 @@ DROPOUT_WAIT = 2.0
 in the gap), but the wait ends this many swing waits after the toe-off whatever was lost."""
 AIR_DPS = 80.0
 """Foot: after a toe-off with no sagittal swing lobe yet, a rotation this fast about another axis
-(50 ms mean) means the foot is in the air, swung out sideways or around (a hemiparetic circumduction,
-a turning step: truong2019 9-1_left swings at +39 deg/s sagittal while turning 100-235 deg/s about
-the others), not a heel raise or a weight shift, where the foot turns only in pitch: the burst is
-kept on past the swing wait (so is it while the foot still rotates forward: ``_foot_in_air``) ..."""
+(50 ms mean), or of the foot as a whole (the gyro vector's length), means the foot is in the air,
+swung out sideways or around (a hemiparetic circumduction, a turning step: truong2019 9-1_left
+swings at +39 deg/s sagittal while turning 100-235 deg/s about the others, and at 35.7 s turns
+75 deg/s off the axis and 38 deg/s backward, 85 deg/s as a whole, for 0.2 s past the swing wait),
+not a heel raise or a weight shift, which ends with the heel set down and the foot still: the
+burst is kept on past the swing wait (so is it while the foot still rotates forward:
+``_foot_in_air``) ..."""
 AIR_MAX = 2.0
 """... for at most this many swing waits after the toe-off (then it ends as any missing swing does)."""
 
@@ -1002,7 +1005,8 @@ def _foot_in_air(state: np.ndarray, p: np.ndarray, s: float, norm: float) -> boo
     rotates as only a foot in the air does, so the burst stays on (up to AIR_MAX swing waits).
 
     Once a stride is known (the axis and sign are settled): a rotation about another axis faster
-    than AIR_DPS (swung out sideways), or a forward rotation (the swing's sign) faster than the
+    than AIR_DPS (swung out sideways), the whole rotation faster than AIR_DPS (a turning step
+    whose foot turns partly off the axis, partly back in pitch), or a forward rotation (the swing's sign) faster than the
     onset floor ``min_onset_dps``. Before it: a forward rotation past the swing floor
     ``min_swing_dps`` (the sign is still a guess; a gait initiation's odd first lobes stay below),
     or, with the auto axis, the whole rotation (``norm``, the gyro vector's length) past the onset
@@ -1019,7 +1023,7 @@ def _foot_in_air(state: np.ndarray, p: np.ndarray, s: float, norm: float) -> boo
         return True
     if state[S_STRIDES] < 1.0:
         return int(p[P_AXIS]) == -1 and norm >= p[P_MIN_ONSET]
-    return state[S_OFF] >= AIR_DPS or s >= p[P_MIN_ONSET]
+    return state[S_OFF] >= AIR_DPS or norm >= AIR_DPS or s >= p[P_MIN_ONSET]
 
 
 @njit(cache=True)
