@@ -6,16 +6,26 @@ numba. "The same" is the CONTRACT's definition: the same rows in the same order 
 values, and times that differ by at most one sample period plus the measured transport latency
 (times the replay speed). The final Stop rows come when the end of the stream is seen, so they
 get the time the emulator takes to close its port as well.
+
+Time bounds (:func:`check_row_times`): a level may wait for a command slot behind at most
+``CATCH_UP_SAMPLES - 1`` others (the loop sends one command at a time and keeps every level of a
+burst of frames in order, ``control/loop.py``), so one row may be late by one sample period plus
+``CATCH_UP_SAMPLES`` of the slowest acknowledgements; without a stall the output follows the
+sensor by about one acknowledgement, so the median lateness must stay within half a sample period
+plus the median acknowledgement (a live loop late by a whole sample would fail it).
 """
 
 from __future__ import annotations
 
 import csv
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from fescontrol.control.loop import CATCH_UP_SAMPLES
 
 from .conftest import read_csv, read_jsonl
 
@@ -26,6 +36,20 @@ CUT_S = 20.0
 END_ALLOWANCE_S = 0.15
 
 pytestmark = pytest.mark.skipif(not GAITPDB.is_dir(), reason=f"gait data not found at {GAITPDB}")
+
+
+def check_row_times(batch: list[dict[str, str]], live: list[dict[str, str]], session: Path) -> None:
+    """Each live row at or after its batch row, within the bounds of the module docstring."""
+    acks = sorted(float(r["latency_ms"]) / 1000 for r in read_jsonl(session) if r["kind"] == "stim_ack")
+    period = 1 / 100
+    worst = period + SPEED * CATCH_UP_SAMPLES * acks[-1]
+    typical = period / 2 + SPEED * statistics.median(acks)
+    stops = sum(1 for r in batch if r["pulse_width_us"] == "0")
+    lags = [float(y["t_s"]) - float(x["t_s"]) for x, y in zip(batch, live)]
+    for i, (x, y) in enumerate(zip(batch, live)):
+        allowed = worst + (END_ALLOWANCE_S * SPEED if i >= len(batch) - stops else 0.0)
+        assert 0 <= lags[i] <= allowed, (i, x, y, allowed)
+    assert statistics.median(lags) <= typical, (statistics.median(lags), typical)
 
 
 def fescontrol(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,13 +92,7 @@ def test_batch_and_live_replay_write_the_same_stim_csv(tmp_path: Path) -> None:
 
     assert any(int(r["current_mA"]) > 0 for r in b), "the walk was never stimulated: nothing to compare"
     assert values(lv) == values(b)
-    acks = [float(rec["latency_ms"]) / 1000 for rec in read_jsonl(tmp_path / "live" / "session.jsonl")
-            if rec["kind"] == "stim_ack"]
-    tolerance = 1 / 100 + SPEED * max(acks)
-    stops = sum(1 for r in b if r["pulse_width_us"] == "0")
-    for i, (x, y) in enumerate(zip(b, lv)):
-        allowed = tolerance + (END_ALLOWANCE_S * SPEED if i >= len(b) - stops else 0.0)
-        assert 0 <= float(y["t_s"]) - float(x["t_s"]) <= allowed, (i, x, y, allowed)
+    check_row_times(b, lv, tmp_path / "live" / "session.jsonl")
 
 
 VOISARD = REPO.parent / "shared" / "gait-data" / "voisard2023"
@@ -121,10 +139,4 @@ def test_batch_and_live_replay_of_an_imu_walk_write_the_same_stim_csv(tmp_path: 
     assert sum(1 for r in b if int(r["current_mA"]) > 0) > 100, "hardly stimulated: nothing to compare"
     assert [(r["channel"], r["current_mA"], r["pulse_width_us"]) for r in lv] == \
         [(r["channel"], r["current_mA"], r["pulse_width_us"]) for r in b]
-    acks = [float(r["latency_ms"]) / 1000 for r in read_jsonl(tmp_path / "live" / "session.jsonl")
-            if r["kind"] == "stim_ack"]
-    tolerance = 1 / 100 + SPEED * max(acks)
-    stops = sum(1 for r in b if r["pulse_width_us"] == "0")
-    for i, (x, y) in enumerate(zip(b, lv)):
-        allowed = tolerance + (END_ALLOWANCE_S * SPEED if i >= len(b) - stops else 0.0)
-        assert 0 <= float(y["t_s"]) - float(x["t_s"]) <= allowed, (i, x, y, allowed)
+    check_row_times(b, lv, tmp_path / "live" / "session.jsonl")
