@@ -52,11 +52,12 @@ Events (``fescontrol.core.events``)
   or a zero not yet relearned keep ``s`` above ``LOW_SHARE`` of a low peak).
 * ``EV_STIM_ABORT``: the push-off lobe lasts too long (a heel raise, standing on the toes),
   no swing lobe follows the toe-off soon enough (a weight shift; on the foot, once a stride is
-  known, not while the foot still turns faster than ``AIR_DPS`` about another axis or as a whole:
-  a foot swung out sideways, as in a circumduction, or turned in a turning step, is in the air; nor while it still rotates forward faster
-  than the onset floor, before a stride than the swing floor, or with the auto axis as a whole
-  faster than the onset floor: a slow swing lobe still rising, see ``_foot_in_air``; a swing lobe
-  that comes after the swing wait is timed from its upward zero crossing), or the swing lasts
+  known, not while the foot still turns faster than ``AIR_DPS`` about another axis or as a
+  whole: a foot swung out sideways, as in a circumduction, or turned in a turning step, is in
+  the air; nor while it still rotates forward faster than the onset floor, before a stride
+  than the swing floor, or with the auto axis as a whole faster than the onset floor: a slow
+  swing lobe still rising, see ``_foot_in_air``; a swing lobe that comes after the swing wait
+  is timed from its upward zero crossing), or the swing lasts
   longer than ``timeout_share`` x the running swing (a stumble, a pivot): the burst ends, no step.
 
 Guards: after a heel strike the next burst needs ``max(min_stance_s, guard_share x running
@@ -1006,8 +1007,8 @@ def _foot_in_air(state: np.ndarray, p: np.ndarray, s: float, norm: float) -> boo
 
     Once a stride is known (the axis and sign are settled): a rotation about another axis faster
     than AIR_DPS (swung out sideways), the whole rotation faster than AIR_DPS (a turning step
-    whose foot turns partly off the axis, partly back in pitch), or a forward rotation (the swing's sign) faster than the
-    onset floor ``min_onset_dps``. Before it: a forward rotation past the swing floor
+    whose foot turns partly off the axis, partly back in pitch), or a forward rotation (the
+    swing's sign) faster than the onset floor ``min_onset_dps``. Before it: a forward rotation past the swing floor
     ``min_swing_dps`` (the sign is still a guess; a gait initiation's odd first lobes stay below),
     or, with the auto axis, the whole rotation (``norm``, the gyro vector's length) past the onset
     floor: the axis was set by the first movements and can be far from the sagittal one, so the
