@@ -17,15 +17,20 @@ install: $(STAMP)
 simulate: $(STAMP)
 	$(VENV)/bin/fescontrol simulate
 
-# lint and types, the whole suite under coverage (the CPU-bound tests on two workers, then the
-# real-rate hil and interop tests alone, in order: tests/conftest.py marks them `realtime`), the
-# coverage gate on the safety core, then mutation testing of the safety layer (time-boxed;
-# survivors must be listed as equivalent)
+# lint and types; bytecode for src/ and hil/ (each real-rate test starts many processes, and
+# without .pyc files, e.g. under PYTHONDONTWRITEBYTECODE, each would compile them again: ~0.3 s of
+# CPU a start); the CPU-bound tests on two workers under coverage; the real-rate hil and interop
+# tests (tests/conftest.py marks them `realtime`), two modules at a time, then the `alone` ones
+# (the tightest wall-clock limits) serially; the coverage gate on the safety core (the CPU-bound
+# tests cover it in full); then mutation testing of the safety layer (time-boxed; survivors must
+# be listed as equivalent)
 test: $(STAMP)
 	$(PY) -m ruff check src hil tests benchmarks tools .ci
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n 2 -m "not realtime" --cov --cov-report=
-	$(PY) -m pytest -q -m realtime --cov --cov-append --cov-report=term-missing:skip-covered
+	$(PY) -m compileall -q src hil
+	$(PY) -m pytest -q -n 2 -m "not realtime" --cov --cov-report=term-missing:skip-covered
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "realtime and not alone"
+	$(PY) -m pytest -q -m alone
 	$(PY) .ci/coverage_gate.py
 	$(PY) tools/mutation/run.py
 

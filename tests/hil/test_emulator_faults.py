@@ -324,6 +324,7 @@ DURATION_S = 10.0
 RATE_HZ = 100.0
 SPEED = 20.0
 SEED = 4
+UNREAD_AT_HANGUP_S = 0.010
 N = int(DURATION_S * RATE_HZ)
 
 
@@ -448,7 +449,13 @@ def test_unplug_closes_the_port_at_that_time_and_exits_0(tmp_path: Path) -> None
     run = sense(tmp_path, "--unplug-at", "swing:2")
     k = swing_index(2)
     assert run.returncode == 0
-    assert run.seq.tolist() == list(range(k))
+    # Closing the master hangs up the slave, and Linux discards what the host had not read yet (as an
+    # unplugged cable loses the bytes in flight): at 20x a frame lasts 0.5 ms, so a reader on a busy
+    # core may miss the last few. What arrived is gap-free, and only frames due within the last
+    # UNREAD_AT_HANGUP_S before the hangup may be missing; the emulator says it wrote all k.
+    got = run.seq.size
+    assert run.seq.tolist() == list(range(got))
+    assert got <= k and (run.due_ns(k) - run.due_ns(got)) / 1e9 <= UNREAD_AT_HANGUP_S
     assert run.ended_ns and 0 <= (run.ended_ns - run.due_ns(k)) / 1e6 < 50.0  # the port hung up at WHEN
     assert (run.exited_ns - run.ended_ns) / 1e9 < 0.5
     assert run.stdout.strip() == f"DONE {k}" and "unplug" in run.stderr

@@ -130,5 +130,10 @@ def test_faster_than_real_time_gives_the_same_decisions(tmp_path: Path, sessions
     real_rate, _ = sessions[CASES[0]]
     fast = [(e.t_s, e.kind) for e in read_events_csv(out / "events.csv")]
     assert fast == [(e.t_s, e.kind) for e in read_events_csv(real_rate / "events.csv")]
+    # Every burst decided is delivered, and none while standing. Coverage is not judged here: the
+    # device keeps real time, so at 4x each ack costs four times as much session time (offset lag
+    # about 0.2 s of session time), and a swing's coverage then depends on the machine's load.
     report = json.loads((out / "report.json").read_text())
-    assert report["coverage"] >= 0.99 and report["standing_stim_s"] == 0
+    real_report = json.loads((real_rate / "report.json").read_text())
+    assert report["bursts"] == report["controller_bursts"] == real_report["controller_bursts"], report
+    assert report["false_bursts"] == 0 and report["standing_stim_s"] == 0 and report["faults"] == 0, report
