@@ -19,16 +19,18 @@ simulate: $(STAMP)
 
 # lint and types; bytecode for src/ and hil/ (each real-rate test starts many processes, and
 # without .pyc files, e.g. under PYTHONDONTWRITEBYTECODE, each would compile them again: ~0.3 s of
-# CPU a start); the CPU-bound tests on two workers under coverage; the real-rate hil and interop
-# tests (tests/conftest.py marks them `realtime`), two modules at a time, then the `alone` ones
-# (the tightest wall-clock limits) serially; the coverage gate on the safety core (the CPU-bound
-# tests cover it in full); then mutation testing of the safety layer (time-boxed; survivors must
-# be listed as equivalent)
+# CPU a start); the unit, property and safety tests on two workers under coverage, then the
+# real-walk data tests on two workers without it (tracing about doubles their time, and the gated
+# modules are covered in full without them); the real-rate hil and interop tests (tests/conftest.py
+# marks them `realtime`) two modules at a time, then the `alone` ones (the tightest wall-clock
+# limits) serially; the coverage gate on the safety core; then mutation testing of the safety
+# layer (time-boxed; survivors must be listed as equivalent)
 test: $(STAMP)
 	$(PY) -m ruff check src hil tests benchmarks tools .ci
 	$(PY) -m mypy
 	$(PY) -m compileall -q src hil
-	$(PY) -m pytest -q -n 2 -m "not realtime" --cov --cov-report=term-missing:skip-covered
+	$(PY) -m pytest -q -n 2 -m "not realtime" --ignore=tests/data --cov --cov-report=term-missing:skip-covered
+	$(PY) -m pytest -q -n 2 -m "not realtime" tests/data
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "realtime and not alone"
 	$(PY) -m pytest -q -m alone
 	$(PY) .ci/coverage_gate.py
