@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 import select
@@ -47,7 +48,15 @@ from fescontrol.scenarios import SCENARIOS
 from fescontrol.sensing.link_budget import DEFAULT_SENSOR_BAUD, check_sensor_link
 from fescontrol.stimulators import backend_module
 
-STARTUP_MARGIN_S = 1.5
+log = logging.getLogger(__name__)
+
+STARTUP_MARGIN_S = 3.0
+"""t0 is this long after the emulators are started. The controller must have opened the sensor port
+by t0: pyserial flushes what arrived before, and a sensor without sequence numbers (WT901, CSV)
+would then start the session's clock late. Under load (four sessions starting at once on a 2-core
+runner) the emulators took 1.58 s to report their ports, past the 1.5 s this used to be."""
+LATE_PORTS_S = 0.5
+"""The emulators reporting their ports later than this before t0 is logged as a warning."""
 PORT_LINE_TIMEOUT_S = 15.0
 FORCE_SENSORS = ("heel", "insole")
 IMU_SENSORS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
@@ -241,6 +250,11 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
                                    out_dir / "hil-sensor.log")
         stim_port = _read_port_line(stim_proc, "stimulator")
         sensor_port = _read_port_line(sensor_proc, "sensor")
+        left_s = (t0 - time.monotonic_ns()) / 1e9
+        if left_s < LATE_PORTS_S:
+            log.warning("simulate: the emulators reported their ports %.2f s before t0 (margin %.1f s): samples "
+                        "sent before the sensor port opens are lost, and without sequence numbers the session "
+                        "clock starts late", left_s, STARTUP_MARGIN_S)
         setup = SessionSetup(
             device=configs.device, device_path=configs.device_path, device_sha256=configs.device_sha256,
             profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
