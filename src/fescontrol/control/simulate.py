@@ -56,7 +56,8 @@ by t0: pyserial flushes what arrived before, and a sensor without sequence numbe
 would then start the session's clock late. Under load (four sessions starting at once on a 2-core
 runner) the emulators took 1.58 s to report their ports, past the 1.5 s this used to be."""
 LATE_PORTS_S = 0.5
-"""The emulators reporting their ports later than this before t0 is logged as a warning."""
+"""The emulators reporting their ports later than this before t0 is logged as a warning; the time
+left is recorded either way (`ports_before_t0_s` in session_start)."""
 PORT_LINE_TIMEOUT_S = 15.0
 FORCE_SENSORS = ("heel", "insole")
 IMU_SENSORS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
@@ -260,7 +261,7 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
             profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
             sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=rate_hz,
             speed=speed, recording_ends_mid_step=recording_ends_mid_step, sensor_format=sensor_format,
-            metadata={**metadata, "speed": speed, "t0_mono_ns": t0,
+            metadata={**metadata, "speed": speed, "t0_mono_ns": t0, "ports_before_t0_s": round(left_s, 3),
                       "sensor_format": sensor_format_for(configs.profile.detector.kind, sensor_format),
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
         return run_session(setup, progress=progress)
