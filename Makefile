@@ -19,22 +19,29 @@ simulate: $(STAMP)
 
 # lint and types; bytecode for src/ and hil/ (each real-rate test starts many processes, and
 # without .pyc files, e.g. under PYTHONDONTWRITEBYTECODE, each would compile them again: ~0.3 s of
-# CPU a start); the unit, property and safety tests on two workers under coverage, then the
-# real-walk data tests on two workers without it (tracing about doubles their time, and the gated
-# modules are covered in full without them); the real-rate hil and interop tests (tests/conftest.py
-# marks them `realtime`) two modules at a time, then the `alone` ones (the tightest wall-clock
-# limits) serially; the coverage gate on the safety core; then mutation testing of the safety
-# layer (time-boxed; survivors must be listed as equivalent)
+# CPU a start); the unit, property and safety tests on two workers under coverage, and the coverage
+# gate on the safety core; then mutation testing of the safety layer (time-boxed; survivors must be
+# listed as equivalent) in the background, in the kernel's idle CPU class, while the real-walk data
+# tests run on two workers without coverage (tracing about doubles their time, and the gated modules
+# are covered in full without them) and the real-rate hil and interop tests (tests/conftest.py marks
+# them `realtime`) run two modules at a time: those wait on real time and leave about one core idle,
+# which mutation takes. Its log is printed when it ends; a failure on either side fails the target.
+# Last, the real-rate tests marked `alone` (the tightest wall-clock limits), serially, on a quiet machine.
 test: $(STAMP)
 	$(PY) -m ruff check src hil tests benchmarks tools .ci
 	$(PY) -m mypy
 	$(PY) -m compileall -q src hil
 	$(PY) -m pytest -q -n 2 -m "not realtime" --ignore=tests/data --cov --cov-report=term-missing:skip-covered
-	$(PY) -m pytest -q -n 2 -m "not realtime" tests/data
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "realtime and not alone"
-	$(PY) -m pytest -q -m alone
 	$(PY) .ci/coverage_gate.py
-	$(PY) tools/mutation/run.py
+	mkdir -p runs
+	$(PY) tools/mutation/run.py --idle --budget-s 900 > runs/mutation.log 2>&1 & mutation=$$!; \
+	trap 'kill $$mutation 2>/dev/null' INT TERM; \
+	$(PY) -m pytest -q -n 2 -m "not realtime" tests/data \
+	  && $(PY) -m pytest -q -n 2 --dist loadfile -m "realtime and not alone"; tests=$$?; \
+	[ $$tests -eq 0 ] || kill $$mutation; \
+	wait $$mutation; mutated=$$?; cat runs/mutation.log; \
+	[ $$tests -eq 0 ] && [ $$mutated -eq 0 ]
+	$(PY) -m pytest -q -m alone
 
 # mutation testing of the safety layer alone (make test runs it too)
 mutation: $(STAMP)

@@ -128,7 +128,24 @@ def run_mutmut(work: Path, max_children: int, budget_s: float, env: dict[str, st
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             rc = None
+        except BaseException:  # SIGTERM/SIGINT (see _stop_on_signal): mutmut runs in its own session
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     return rc, log.read_text(errors="replace")
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: the mutmut session is killed and the temporary copy removed."""
+    raise SystemExit(128 + signum)
+
+
+def _idle_cpu_class() -> None:
+    """Run this process and all it starts in the kernel's SCHED_IDLE class: they get only CPU time
+    no other process wants. `make test` runs mutation this way beside the real-rate tests, which
+    use under one of the two cores on average (they wait on real time) but need a core at once
+    when they wake; an idle-class process gives it up at that moment."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def collect(work: Path) -> list[Mutant]:
@@ -158,7 +175,7 @@ def short(name: str) -> str:
 
 def write_summary(mutants: list[Mutant], equivalent: dict[str, tuple[str, str]], failing: list[Mutant],
                   stale: list[str], runtime_s: float, cpu_s: float, max_children: int, version: str,
-                  finished: bool) -> None:
+                  finished: bool, idle: bool) -> None:
     counts = Counter(m.status for m in mutants)
     listed = [m for m in mutants if m.status in ("survived", "no tests") and m not in failing]
     by_file: dict[str, Counter[str]] = {}
@@ -181,7 +198,8 @@ def write_summary(mutants: list[Mutant], equivalent: dict[str, tuple[str, str]],
         f"| survivors not listed (fail the run) | {len(failing)} |",
         f"| stale entries of the list (fail the run) | {len(stale)} |",
         f"| not checked (run cut off by the time box) | {counts['not checked']} |",
-        f"| runtime (wall) | {runtime_s:.0f} s with {max_children} worker processes |",
+        f"| runtime (wall) | {runtime_s:.0f} s with {max_children} worker processes"
+        f"{' in the idle CPU class, beside the real-rate tests' if idle else ''} |",
         f"| CPU time of the run | {cpu_s:.0f} s |",
         f"| finished within the time box | {'yes' if finished else 'no'} |",
         "",
@@ -211,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=300.0, help="time box of the mutmut run (default 300 s)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary copy and print where it is")
     ap.add_argument("--no-summary", action="store_true", help="do not rewrite safety/mutation.md")
+    ap.add_argument("--idle", action="store_true",
+                    help="run in the SCHED_IDLE CPU class (beside other work; give a larger --budget-s)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    if args.idle:
+        _idle_cpu_class()
 
     from importlib.metadata import version as pkg_version
     version = pkg_version("mutmut")
@@ -254,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                        or not any(short(m.name) == n and m.mutated_line == read_equivalent(EQUIVALENT)[n][0]
                                   for m in mutants))
         if not args.no_summary:
-            write_summary(mutants, equivalent, failing, stale, runtime, cpu_s, args.max_children, version, finished)
+            write_summary(mutants, equivalent, failing, stale, runtime, cpu_s, args.max_children, version, finished,
+                          args.idle)
         counts = Counter(m.status for m in mutants)
         print(f"mutmut {version}: {len(mutants)} mutants, {counts['killed']} killed, {counts['timeout']} timeouts, "
               f"{len(mutants) - len(failing) - sum(counts[s] for s in ('killed', 'timeout', 'not checked'))} "
