@@ -17,26 +17,32 @@ install: $(STAMP)
 simulate: $(STAMP)
 	$(VENV)/bin/fescontrol simulate
 
+# the tests that reach the gated modules (.ci/coverage_gate.py: safety/ and control/loop.py at 100 %
+# line and branch coverage); they alone run under coverage, since tracing about doubles a test's time
+GATE_TESTS := tests/safety tests/property/test_gate_props.py tests/property/test_gate_stateful.py \
+	tests/unit/test_loop.py tests/unit/test_liveness.py
+
 # lint and types; bytecode for src/ and hil/ (each real-rate test starts many processes, and
 # without .pyc files, e.g. under PYTHONDONTWRITEBYTECODE, each would compile them again: ~0.3 s of
-# CPU a start); the unit, property and safety tests on two workers under coverage, and the coverage
-# gate on the safety core; then mutation testing of the safety layer (time-boxed; survivors must be
-# listed as equivalent) in the background, in the kernel's idle CPU class, while the real-walk data
-# tests run on two workers without coverage (tracing about doubles their time, and the gated modules
-# are covered in full without them) and the real-rate hil and interop tests (tests/conftest.py marks
-# them `realtime`) run two modules at a time: those wait on real time and leave about one core idle,
-# which mutation takes. Its log is printed when it ends; a failure on either side fails the target.
-# Last, the real-rate tests marked `alone` (the tightest wall-clock limits), serially, on a quiet machine.
+# CPU a start); GATE_TESTS on two workers under coverage, and the coverage gate; then mutation
+# testing of the safety layer (time-boxed; survivors must be listed as equivalent) in the
+# background, in the kernel's idle CPU class, while the other unit, property and real-walk data
+# tests run on two workers without coverage, and then the real-rate hil and interop tests
+# (tests/conftest.py marks them `realtime`) two modules at a time: those wait on real time and
+# leave about one core idle, which mutation takes. Its log is printed when it ends; a failure on
+# either side fails the target. Last, the real-rate tests marked `alone` (the tightest wall-clock
+# limits), serially, on a quiet machine.
 test: $(STAMP)
 	$(PY) -m ruff check src hil tests benchmarks tools .ci
 	$(PY) -m mypy
 	$(PY) -m compileall -q src hil
-	$(PY) -m pytest -q -n 2 -m "not realtime" --ignore=tests/data --cov --cov-report=term-missing:skip-covered
+	$(PY) -m pytest -q -n 2 -m "not realtime" $(GATE_TESTS) --cov --cov-report=
 	$(PY) .ci/coverage_gate.py
 	mkdir -p runs
 	$(PY) tools/mutation/run.py --idle --budget-s 900 > runs/mutation.log 2>&1 & mutation=$$!; \
 	trap 'kill $$mutation 2>/dev/null' INT TERM; \
-	$(PY) -m pytest -q -n 2 -m "not realtime" tests/data \
+	$(PY) -m pytest -q -n 2 -m "not realtime" tests/unit tests/property tests/data \
+	  $(addprefix --ignore=,$(GATE_TESTS)) \
 	  && $(PY) -m pytest -q -n 2 --dist loadfile -m "realtime and not alone"; tests=$$?; \
 	[ $$tests -eq 0 ] || kill $$mutation; \
 	wait $$mutation; mutated=$$?; cat runs/mutation.log; \
