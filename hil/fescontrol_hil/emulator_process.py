@@ -31,11 +31,52 @@ MAX_WAIT_S = 0.005
 """Longest select() wait: bounds how late a signal, a deadline or a clock jump is seen."""
 
 
+T0_FROM_STDIN = "stdin"
+"""``--t0-mono-ns stdin``: the host sends the origin once the emulator has reported its port."""
+T0_WAIT_S = 60.0
+"""How long an emulator waits for the ``T0 <ns>`` line before it gives up (exit status 2)."""
+
+
+def t0_option(text: str) -> int | str:
+    """argparse type of --t0-mono-ns: CLOCK_MONOTONIC ns (>= 0), or ``stdin``."""
+    if text == T0_FROM_STDIN:
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: CLOCK_MONOTONIC ns (an integer >= 0) or {T0_FROM_STDIN!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 0")
+    return value
+
+
+def resolve_t0(value: int | str | None, timeout_s: float = T0_WAIT_S) -> int | None:
+    """The session origin: the option's number, or with ``stdin`` the line ``T0 <ns>`` read now.
+
+    Why: a host that fixes t0 before it starts the emulators must guess how long they take to
+    report their ports; on a busy machine they can report after t0, the sensor's first samples
+    are sent before the host opens its port and are lost (without sequence numbers the session
+    clock then starts late). With ``stdin`` the emulator prints ``PORT``, then waits; the host
+    sends t0 once it has both ports, so t0 needs only the margin of opening them. A missing or
+    malformed line is an error (exit status 2): the emulator never guesses a time origin."""
+    if value != T0_FROM_STDIN:
+        return None if value is None else int(value)
+    ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
+    line = sys.stdin.readline() if ready else ""
+    word, _, number = line.strip().partition(" ")
+    if word != "T0" or not number.isdigit():
+        got = repr(line) if ready else f"nothing within {timeout_s:g} s"
+        log.error("--t0-mono-ns stdin: expected the line 'T0 <CLOCK_MONOTONIC ns>' on stdin, got %s", got)
+        raise SystemExit(2)
+    return int(number)
+
+
 def add_session_options(p: argparse.ArgumentParser) -> None:
     """--out, --t0-mono-ns and --speed: where the logs go and how device time maps to session time."""
     p.add_argument("--out", default=".", help="folder for stim.csv and device.jsonl (default: .)")
-    p.add_argument("--t0-mono-ns", type=int, default=None,
-                   help="session time origin on CLOCK_MONOTONIC (time.monotonic_ns()); default: now")
+    p.add_argument("--t0-mono-ns", type=t0_option, default=None,
+                   help="session time origin on CLOCK_MONOTONIC (time.monotonic_ns()), or 'stdin': read "
+                        "the line 'T0 <ns>' from stdin after the PORT line; default: now")
     p.add_argument("--speed", type=float, default=1.0,
                    help="replay speed: t_s = (t_mono - t0) * speed (default 1.0); only the time "
                         "stamps scale, the device's own timing stays real-time")
@@ -60,6 +101,12 @@ class SessionClock:
         """The process starts now; the origin is --t0-mono-ns, or now if not given."""
         start = time.monotonic_ns()
         return cls(start, start if t0_mono_ns is None else t0_mono_ns, speed)
+
+    @classmethod
+    def after_announcing(cls, link: PtyLink, t0_option_value: int | str | None, speed: float) -> SessionClock:
+        """Report the port, then take the origin (with ``stdin``, as the host sends it: see resolve_t0)."""
+        link.announce()
+        return cls.starting_now(resolve_t0(t0_option_value), speed)
 
     def t_s(self, t_ns: int) -> float:
         return (t_ns - self.t0_ns) / 1e9 * self.speed
@@ -130,11 +177,14 @@ class PtyLink:
         self.is_open = True
         self.overflowing = False
         self.bytes_dropped = 0
+        self.announced = False
 
     def announce(self) -> None:
-        """The first stdout line, which the host waits for: ``PORT <slave path>``."""
-        sys.stdout.write(f"PORT {self.path}\n")
-        sys.stdout.flush()
+        """The first stdout line, which the host waits for: ``PORT <slave path>`` (once)."""
+        if not self.announced:
+            sys.stdout.write(f"PORT {self.path}\n")
+            sys.stdout.flush()
+            self.announced = True
 
     def write(self, frames: list[bytes]) -> None:
         for frame in frames:

@@ -56,6 +56,7 @@ from fescontrol.errors import ConfigError
 from fescontrol.records.recording import KIND_HEEL_SWITCH, KIND_IMU, KIND_INSOLE, read_recording
 from fescontrol.sensing.frames import encode_heel_frame, encode_insole_frame
 from fescontrol.sensing.wt901 import DEFAULT_BAUD
+from fescontrol_hil.emulator_process import resolve_t0, t0_option
 from fescontrol_hil.gait import (
     MIN_DURATION_S,
     SCENARIOS,
@@ -123,8 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=None,
                    help=f"samples per second (default {DEFAULT_RATE_HZ:g}; with --from-recording the "
                         "recording's rate, and a different --rate is refused)")
-    p.add_argument("--t0-mono-ns", type=int, default=None,
-                   help="CLOCK_MONOTONIC ns at which sample 0 is sent (default: now)")
+    p.add_argument("--t0-mono-ns", type=t0_option, default=None,
+                   help="CLOCK_MONOTONIC ns at which sample 0 is sent, or 'stdin': read the line "
+                        "'T0 <ns>' from stdin after the PORT line (default: now)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
     p.add_argument("--truth", default=None, help="write the truth events csv here")
     p.add_argument("--recording", default=None, help="also write the force csv here")
@@ -337,8 +339,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--rate {args.rate!r}: must be within 10 .. 10000 Hz")
     if args.noise_garbage_every < 0:
         raise ConfigError(f"--noise-garbage-every {args.noise_garbage_every!r}: must be >= 0")
-    if args.t0_mono_ns is not None and args.t0_mono_ns < 0:
-        raise ConfigError(f"--t0-mono-ns {args.t0_mono_ns!r}: must be >= 0")
     if args.kind not in IMU_KINDS:
         for option, value in (("--axes", args.axes), ("--baud", args.baud), ("--gyro-range", args.gyro_range),
                               ("--imu-dropouts-per-min", args.imu_dropouts_per_min)):
@@ -489,7 +489,9 @@ def run(argv: list[str]) -> int:
         end = len(frames) if faults.unplug_at is None else faults.unplug_at
         master_fd, slave_fd, path = open_pty()
         print(f"PORT {path}", flush=True)
-        t0 = args.t0_mono_ns if args.t0_mono_ns is not None else time.monotonic_ns()
+        t0 = resolve_t0(args.t0_mono_ns)
+        if t0 is None:
+            t0 = time.monotonic_ns()
         period_ns = 1e9 / (rec.rate_hz * args.speed)
         dropped = _stream(master_fd, frames[:end], t0, period_ns, notes)
         if dropped:

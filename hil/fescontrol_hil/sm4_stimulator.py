@@ -181,7 +181,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT (or a disconnect fault has run its course); exit status 0."""
     args = _parse_args(argv)
     setup_logging("sm4-stimulator")
-    clock = SessionClock.starting_now(args.t0_mono_ns, args.speed)
+    link = PtyLink()  # the port first: with --t0-mono-ns stdin the host sends t0 once it has it
+    clock = SessionClock.after_announcing(link, args.t0_mono_ns, args.speed)
     faults = None
     if args.fault is not None:
         at_s = args.fault_at if args.fault_at is not None else 0.0
@@ -194,7 +195,6 @@ def run(argv: Sequence[str] | None = None) -> int:
                        device_id=model.device_id, fault=args.fault, fault_at_s=args.fault_at)
     session = SessionLog(Path(args.out), clock, records=model.pop_records, describe=_describe,
                          changes=model.pop_output_changes, stim_fields=_stim_fields)
-    link = PtyLink()
     line = _LineCheck(link.slave_fd, strict=args.device == "rehamove3")
     serve(model, session, link, _Line(model, link, line))
     log.info("stopped; decoder: %d ok, %d bad, %d stray bytes; %d bytes dropped on write, %d garbled on read",

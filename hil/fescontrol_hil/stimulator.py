@@ -121,7 +121,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; then outputs to 0, logs closed, exit status 0."""
     args = _parse_args(argv)
     setup_logging("stimulator")
-    clock = SessionClock.starting_now(args.t0_mono_ns, args.speed)
+    link = PtyLink()  # the port first: with --t0-mono-ns stdin the host sends t0 once it has it
+    clock = SessionClock.after_announcing(link, args.t0_mono_ns, args.speed)
     at_ns = clock.at_ns
     faults = FaultPlan(busy_from_ns=at_ns(args.busy_from), ack_then_busy_from_ns=at_ns(args.ack_then_busy_from),
                        silent_from_ns=at_ns(args.silent_from), emergency_switch_at_ns=at_ns(args.emergency_switch_at),
@@ -133,7 +134,6 @@ def run(argv: Sequence[str] | None = None) -> int:
                          changes=model.pop_output_changes, stim_fields=_stim_fields)
     garbage = _Garbage(args.garbage_bytes, args.garbage_every_ms, args.garbage_seed, clock.t0_ns, clock.start_ns) \
         if args.garbage_bytes else None
-    link = PtyLink()
     serve(model, session, link, _LineFaults(model, link, garbage, at_ns(args.unplug_at)))
     log.info("stopped; decoder: %d ok, %d bad, %d stray bytes, quirks %s; %d bytes dropped on write",
              model.decoder.frames_ok, model.decoder.frames_bad, model.decoder.bytes_discarded,

@@ -16,10 +16,11 @@ import pytest
 BIN = Path(sys.executable).parent
 
 
-def start_hil(kind: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """Start `fescontrol-hil KIND ...` and return the process and the port it printed first."""
-    proc = subprocess.Popen([sys.executable, "-m", "fescontrol_hil", kind, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+def start_hil(kind: str, *args: str, stdin: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start `fescontrol-hil KIND ...` and return the process and the port it printed first
+    (``stdin=subprocess.PIPE`` for `--t0-mono-ns stdin`)."""
+    proc = subprocess.Popen([sys.executable, "-m", "fescontrol_hil", kind, *args], stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 20)
     line = proc.stdout.readline() if ready else ""

@@ -90,20 +90,19 @@ import csv, json, select, subprocess, sys, time
 from pathlib import Path
 from fescontrol.config.loading import default_device_path
 from fescontrol.control.session import SessionSetup, run_session
-from fescontrol.control.simulate import STARTUP_MARGIN_S, load_configs
+from fescontrol.control.simulate import T0_AFTER_PORTS_S, load_configs
 from fescontrol.core.warmup import warm_up
 from fescontrol.records.report import finish_records
 out, device, duration, speed, tail_s, *stimulator_args = sys.argv[1:]
 out = Path(out)
 configs = load_configs(default_device_path(device), None)
 warm_up()
-t0 = time.monotonic_ns() + int(STARTUP_MARGIN_S * 1e9)
-common = ["--t0-mono-ns", str(t0), "--speed", speed]
+common = ["--t0-mono-ns", "stdin", "--speed", speed]  # t0 is sent once both ports are known, as simulate does
 
 def start(args, log):
     with open(out / log, "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdout=subprocess.PIPE, stderr=err,
-                                text=True, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
 
 def port(proc):
     ready, _, _ = select.select([proc.stdout], [], [], 15)
@@ -123,9 +122,14 @@ sensor = start(["sensor", "--scenario", "healthy", "--seed", "3", "--duration", 
                 "--truth", str(out / "truth.csv"), *common], "hil-sensor.log")
 try:
     c = configs
+    sensor_port, stim_port = port(sensor), port(stim)
+    t0 = time.monotonic_ns() + int(T0_AFTER_PORTS_S * 1e9)
+    for proc in (stim, sensor):
+        proc.stdin.write(f"T0 {t0}\n")
+        proc.stdin.close()
     setup = SessionSetup(device=c.device, device_path=c.device_path, device_sha256=c.device_sha256, profile=c.profile,
-                         profile_path=c.profile_path, profile_sha256=c.profile_sha256, sensor_port=port(sensor),
-                         stimulator_port=port(stim), out_dir=out, sensor_rate_hz=100.0, speed=float(speed),
+                         profile_path=c.profile_path, profile_sha256=c.profile_sha256, sensor_port=sensor_port,
+                         stimulator_port=stim_port, out_dir=out, sensor_rate_hz=100.0, speed=float(speed),
                          metadata={"command": "test_sm4_sessions", "speed": float(speed), "t0_mono_ns": t0})
     outcome = run_session(setup)
 finally:

@@ -116,8 +116,10 @@ def run_mutmut(work: Path, max_children: int, budget_s: float, env: dict[str, st
     cmd = [str(mutmut) if mutmut.exists() else "mutmut", "run", "--max-children", str(max_children)]
     log = work / "mutmut.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        # its own process group (killpg ends mutmut and its forks), but not its own session: with the
+        # kernel's autogroup scheduling a new session is a new group that gets an equal share of the
+        # CPU against make's, whatever the scheduling class of its processes (see _idle_cpu_class)
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, process_group=0)
         try:
             rc: int | None = proc.wait(timeout=budget_s)
         except subprocess.TimeoutExpired:
@@ -128,7 +130,7 @@ def run_mutmut(work: Path, max_children: int, budget_s: float, env: dict[str, st
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             rc = None
-        except BaseException:  # SIGTERM/SIGINT (see _stop_on_signal): mutmut runs in its own session
+        except BaseException:  # SIGTERM/SIGINT (see _stop_on_signal): mutmut runs in its own process group
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
@@ -144,7 +146,9 @@ def _idle_cpu_class() -> None:
     """Run this process and all it starts in the kernel's SCHED_IDLE class: they get only CPU time
     no other process wants. `make test` runs mutation this way beside the real-rate tests, which
     use under one of the two cores on average (they wait on real time) but need a core at once
-    when they wake; an idle-class process gives it up at that moment."""
+    when they wake; an idle-class process gives it up at that moment. This holds within one
+    scheduling autogroup (one session, where the kernel groups by session), so mutmut is not started
+    in a session of its own."""
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 

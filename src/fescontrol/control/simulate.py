@@ -50,14 +50,13 @@ from fescontrol.stimulators import backend_module
 
 log = logging.getLogger(__name__)
 
-STARTUP_MARGIN_S = 3.0
-"""t0 is this long after the emulators are started. The controller must have opened the sensor port
-by t0: pyserial flushes what arrived before, and a sensor without sequence numbers (WT901, CSV)
-would then start the session's clock late. Under load (four sessions starting at once on a 2-core
-runner) the emulators took 1.58 s to report their ports, past the 1.5 s this used to be."""
-LATE_PORTS_S = 0.5
-"""The emulators reporting their ports later than this before t0 is logged as a warning; the time
-left is recorded either way (`ports_before_t0_s` in session_start)."""
+T0_AFTER_PORTS_S = 1.0
+"""t0 is this long after both emulators have reported their ports; they wait for it on stdin
+(`--t0-mono-ns stdin`), so it no longer depends on how long they take to start (1.58 s under load
+was once seen, past the fixed 1.5 s margin t0 had then). The margin covers only what comes between
+here and `run_session` opening both ports, which it does first: the controller must hold the sensor
+port by t0, as pyserial flushes what arrived before, and a sensor without sequence numbers (WT901,
+CSV) would then start the session's clock late."""
 PORT_LINE_TIMEOUT_S = 15.0
 FORCE_SENSORS = ("heel", "insole")
 IMU_SENSORS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
@@ -153,8 +152,8 @@ def prepare_out_dir(path: Path, *, create: bool = True) -> Path:
 def _start_child(args: list[str], log_path: Path) -> subprocess.Popen[str]:
     err = open(log_path, "a", encoding="utf-8")
     try:
-        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdout=subprocess.PIPE,
-                                stderr=err, text=True, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
     finally:
         err.close()
 
@@ -166,6 +165,16 @@ def _read_port_line(proc: subprocess.Popen[str], what: str) -> str:
     if not line.startswith("PORT "):
         raise DeviceInitError(f"{what} emulator did not report its port (got {line!r}, exit {proc.poll()})")
     return line.split(" ", 1)[1].strip()
+
+
+def _send_t0(proc: subprocess.Popen[str], what: str, t0_ns: int) -> None:
+    """The emulator waits for its time origin after reporting its port (`--t0-mono-ns stdin`)."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(f"T0 {t0_ns}\n")
+        proc.stdin.close()
+    except BrokenPipeError:
+        raise DeviceInitError(f"{what} emulator ended before it was sent its time origin (exit {proc.poll()})") from None
 
 
 def _end_child(proc: subprocess.Popen[str], *, terminate: bool, timeout_s: float = 5.0) -> int:
@@ -239,9 +248,9 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
     """Start the stimulator emulator of the device's protocol and the sensor emulator on ptys with one
     shared t0, run the session against their ports exactly as `run` would against devices, then end
     the children."""
-    warm_up()  # before t0 is fixed, so the start-up margin is not eaten by compilation
-    t0 = time.monotonic_ns() + int(STARTUP_MARGIN_S * 1e9)
-    common = ["--t0-mono-ns", str(t0), "--speed", repr(speed)]
+    warm_up()  # compile (or load) the kernels while the emulators start, not in the session
+    started_ns = time.monotonic_ns()
+    common = ["--t0-mono-ns", "stdin", "--speed", repr(speed)]
     emulator = backend_module(configs.device.device.protocol).emulator_args(configs.device)
     stim_proc = _start_child([*emulator, "--out", str(out_dir), *stimulator_args, *common],
                              out_dir / "hil-stimulator.log")
@@ -251,17 +260,17 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
                                    out_dir / "hil-sensor.log")
         stim_port = _read_port_line(stim_proc, "stimulator")
         sensor_port = _read_port_line(sensor_proc, "sensor")
-        left_s = (t0 - time.monotonic_ns()) / 1e9
-        if left_s < LATE_PORTS_S:
-            log.warning("simulate: the emulators reported their ports %.2f s before t0 (margin %.1f s): samples "
-                        "sent before the sensor port opens are lost, and without sequence numbers the session "
-                        "clock starts late", left_s, STARTUP_MARGIN_S)
+        ports_ns = time.monotonic_ns()
+        t0 = ports_ns + int(T0_AFTER_PORTS_S * 1e9)
+        _send_t0(stim_proc, "stimulator", t0)
+        _send_t0(sensor_proc, "sensor", t0)
         setup = SessionSetup(
             device=configs.device, device_path=configs.device_path, device_sha256=configs.device_sha256,
             profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
             sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=rate_hz,
             speed=speed, recording_ends_mid_step=recording_ends_mid_step, sensor_format=sensor_format,
-            metadata={**metadata, "speed": speed, "t0_mono_ns": t0, "ports_before_t0_s": round(left_s, 3),
+            metadata={**metadata, "speed": speed, "t0_mono_ns": t0,
+                      "emulators_start_s": round((ports_ns - started_ns) / 1e9, 3), "t0_after_ports_s": T0_AFTER_PORTS_S,
                       "sensor_format": sensor_format_for(configs.profile.detector.kind, sensor_format),
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
         return run_session(setup, progress=progress)
