@@ -125,7 +125,7 @@ try:
     sensor_port, stim_port = port(sensor), port(stim)
     t0 = time.monotonic_ns() + int(T0_AFTER_PORTS_S * 1e9)
     for proc in (stim, sensor):
-        proc.stdin.write(f"T0 {t0}\n")
+        proc.stdin.write(f"T0 {t0}\\n")
         proc.stdin.close()
     setup = SessionSetup(device=c.device, device_path=c.device_path, device_sha256=c.device_sha256, profile=c.profile,
                          profile_path=c.profile_path, profile_sha256=c.profile_sha256, sensor_port=sensor_port,
