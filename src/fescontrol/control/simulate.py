@@ -248,8 +248,6 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
     """Start the stimulator emulator of the device's protocol and the sensor emulator on ptys with one
     shared t0, run the session against their ports exactly as `run` would against devices, then end
     the children."""
-    warm_up()  # compile (or load) the kernels while the emulators start, not in the session
-    started_ns = time.monotonic_ns()
     common = ["--t0-mono-ns", "stdin", "--speed", repr(speed)]
     emulator = backend_module(configs.device.device.protocol).emulator_args(configs.device)
     stim_proc = _start_child([*emulator, "--out", str(out_dir), *stimulator_args, *common],
@@ -258,10 +256,10 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
     try:
         sensor_proc = _start_child(["sensor", *sensor_args, "--truth", str(out_dir / "truth.csv"), *common],
                                    out_dir / "hil-sensor.log")
+        warm_up()  # load (or compile) the kernels while the emulators start: t0 waits for their ports
         stim_port = _read_port_line(stim_proc, "stimulator")
         sensor_port = _read_port_line(sensor_proc, "sensor")
-        ports_ns = time.monotonic_ns()
-        t0 = ports_ns + int(T0_AFTER_PORTS_S * 1e9)
+        t0 = time.monotonic_ns() + int(T0_AFTER_PORTS_S * 1e9)
         _send_t0(stim_proc, "stimulator", t0)
         _send_t0(sensor_proc, "sensor", t0)
         setup = SessionSetup(
@@ -269,8 +267,7 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
             profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
             sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=rate_hz,
             speed=speed, recording_ends_mid_step=recording_ends_mid_step, sensor_format=sensor_format,
-            metadata={**metadata, "speed": speed, "t0_mono_ns": t0,
-                      "emulators_start_s": round((ports_ns - started_ns) / 1e9, 3), "t0_after_ports_s": T0_AFTER_PORTS_S,
+            metadata={**metadata, "speed": speed, "t0_mono_ns": t0, "t0_after_ports_s": T0_AFTER_PORTS_S,
                       "sensor_format": sensor_format_for(configs.profile.detector.kind, sensor_format),
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
         return run_session(setup, progress=progress)
