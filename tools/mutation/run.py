@@ -149,7 +149,11 @@ def _idle_cpu_class() -> None:
     when they wake; an idle-class process gives it up at that moment. This holds within one
     scheduling autogroup (one session, where the kernel groups by session), so mutmut is not started
     in a session of its own."""
-    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that refuses it: the lowest nice then
+        print(f"mutation: no SCHED_IDLE here ({exc}); running at nice 19", file=sys.stderr)
+        os.nice(19)
 
 
 def collect(work: Path) -> list[Mutant]:
