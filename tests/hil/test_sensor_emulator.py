@@ -25,7 +25,9 @@ from fescontrol.sensing.wt901 import Wt901Decoder
 RUN = "import sys; from fescontrol_hil.sensor import run; sys.exit(run(sys.argv[1:]))"
 DURATION_S = 12.0
 RATE_HZ = 100.0
-LEAD_NS = 1_500_000_000  # t0 this far ahead: the process must start and we must open the port
+LEAD_NS = 100_000_000
+"""t0 this long after the port is open: the emulator waits for it on stdin (`--t0-mono-ns stdin`),
+so no guess of its start-up time is needed (it was a fixed 1.5 s ahead of the start)."""
 
 
 @dataclass
@@ -39,12 +41,23 @@ class Session:
     decoder: FrameDecoder
     stdout: str
     returncode: int
-    port_seen_ns: int
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", RUN, *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", RUN, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def open_port_then_t0(proc: subprocess.Popen[str]) -> tuple[str, serial.Serial, int]:
+    """The PORT line, the port opened with pyserial, then t0 (LEAD_NS from now) sent to the emulator."""
+    assert proc.stdout is not None and proc.stdin is not None
+    line = proc.stdout.readline()
+    assert line.startswith("PORT "), (line, proc.stderr.read() if proc.stderr else "")
+    ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
+    t0 = time.monotonic_ns() + LEAD_NS
+    proc.stdin.write(f"T0 {t0}\n")
+    proc.stdin.flush()  # communicate() closes it at the end
+    return line, ser, t0
 
 
 def stream(tmp: Path, speed: float, seed: int, *extra: str) -> Session:
@@ -53,14 +66,9 @@ def stream(tmp: Path, speed: float, seed: int, *extra: str) -> Session:
 
 
 def run_stream(tmp: Path, speed: float, duration_s: float, *args: str) -> Session:
-    t0 = time.monotonic_ns() + LEAD_NS
-    proc = start(*args, "--speed", str(speed), "--t0-mono-ns", str(t0), "--truth", str(tmp / "truth.csv"))
+    proc = start(*args, "--speed", str(speed), "--t0-mono-ns", "stdin", "--truth", str(tmp / "truth.csv"))
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        port_seen = time.monotonic_ns()
-        assert line.startswith("PORT "), line
-        ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
+        line, ser, t0 = open_port_then_t0(proc)
         dec = FrameDecoder()
         seqs, forces, fores, recv = [], [], [], []
         deadline = time.monotonic() + duration_s / speed + LEAD_NS / 1e9 + 10.0
@@ -91,7 +99,7 @@ def run_stream(tmp: Path, speed: float, duration_s: float, *args: str) -> Sessio
             proc.kill()
             proc.wait()
     return Session(t0, speed, np.concatenate(seqs), np.concatenate(forces), np.concatenate(fores), np.concatenate(recv),
-                   dec, line + rest, proc.returncode, port_seen)
+                   dec, line + rest, proc.returncode)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +122,6 @@ def test_all_samples_arrive_intact(clean: tuple[Session, Path]) -> None:
 
 def test_timing_follows_the_absolute_schedule(clean: tuple[Session, Path]) -> None:
     s, _ = clean
-    assert s.port_seen_ns < s.t0_ns, "emulator started too slowly for this test's lead time"
     due = s.t0_ns + s.seq * (1e9 / (RATE_HZ * s.speed))
     late_ms = (s.recv_ns - due) / 1e6
     assert late_ms.min() > -0.5  # never sent ahead of its deadline
@@ -267,14 +274,10 @@ class ImuSession:
 
 def run_imu_stream(tmp: Path, speed: float, duration_s: float, decoder: Any, *args: str) -> ImuSession:
     """Start the emulator, read its pty with pyserial until it ends, decode with `decoder`."""
-    t0 = time.monotonic_ns() + LEAD_NS
-    proc = start(*args, "--speed", str(speed), "--t0-mono-ns", str(t0), "--truth", str(tmp / "truth.csv"))
+    proc = start(*args, "--speed", str(speed), "--t0-mono-ns", "stdin", "--truth", str(tmp / "truth.csv"))
     outs = []
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), (line, proc.stderr.read() if proc.stderr else "")
-        ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
+        line, ser, _ = open_port_then_t0(proc)
         deadline = time.monotonic() + duration_s / speed + LEAD_NS / 1e9 + 10.0
         while time.monotonic() < deadline:
             try:
