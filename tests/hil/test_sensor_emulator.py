@@ -25,7 +25,7 @@ from fescontrol.sensing.wt901 import Wt901Decoder
 RUN = "import sys; from fescontrol_hil.sensor import run; sys.exit(run(sys.argv[1:]))"
 DURATION_S = 12.0
 RATE_HZ = 100.0
-LEAD_NS = 100_000_000
+LEAD_NS = 250_000_000
 """t0 this long after the port is open: the emulator waits for it on stdin (`--t0-mono-ns stdin`),
 so no guess of its start-up time is needed (it was a fixed 1.5 s ahead of the start)."""
 
