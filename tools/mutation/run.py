@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation testing of the safety layer (src/fescontrol/safety) with mutmut, time-boxed for CI.
 
-    .venv/bin/python tools/mutation/run.py [--max-children N] [--budget-s S] [--keep]
+    .venv/bin/python tools/mutation/run.py [--max-children N] [--budget-s S] [--keep] [--idle]
 
 Works in a temporary copy of src/, tests/, configs/ and pyproject.toml (mutmut writes a `mutants/`
 folder and a cache next to the code it mutates; none of that touches the work tree), runs
@@ -138,7 +138,7 @@ def run_mutmut(work: Path, max_children: int, budget_s: float, env: dict[str, st
 
 
 def _stop_on_signal(signum: int, _frame: object) -> None:
-    """SIGTERM ends the run like Ctrl-C: the mutmut session is killed and the temporary copy removed."""
+    """SIGTERM ends the run like Ctrl-C: mutmut's process group is killed and the temporary copy removed."""
     raise SystemExit(128 + signum)
 
 
