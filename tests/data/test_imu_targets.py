@@ -96,7 +96,8 @@ def test_voisard_stance_intrusion(voisard: dict[str, Any]) -> None:
                                        "accelerates 0.8-7.6 g beyond 1 g there), 0.40 s of bursts running on past a last "
                                        "step's extension window (a landing's rebound, a heel-strike dip taken for a "
                                        "push-off), 0.27 s of first steps starting before the 0.2 s pre-swing "
-                                       "window, 0.02 s with the foot still")
+                                       "window, 0.02 s with the foot still; disarming after a small forward lobe, "
+                                       "against a closing step's landing dip, gives 1.81 s but coverage 0.942)")
 def test_voisard_standing(voisard: dict[str, Any]) -> None:
     assert voisard["standing_stim_s"] == 0.0
 
@@ -188,7 +189,9 @@ def test_truong_healthy_coverage(truong: dict[str, dict[str, Any]]) -> None:
                                        "SCORING.md's 2 s gap rule on each foot's footsteps): 2.01 s in bursts while the "
                                        "foot moved before its first marked footstep (small steps and repositioning the "
                                        "reference leaves out), 0.81 s from a first wobble (60-75 deg/s) before any "
-                                       "stride, while the automatic sagittal axis is not yet known",
+                                       "stride, while the automatic sagittal axis is not yet known (a deeper onset "
+                                       "before the first stride, 80-100 deg/s, removes those 0.81 s but misses first "
+                                       "footsteps whose push-off peaks near 80 deg/s: patients 0.971 -> 0.963-0.968)",
                    raises=AssertionError)
 def test_truong_no_stimulation_while_standing(truong: dict[str, dict[str, Any]]) -> None:
     assert truong["all"]["standing_stim_s"] == 0.0
