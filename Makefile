@@ -26,10 +26,10 @@ GATE_TESTS := tests/safety tests/property/test_gate_props.py tests/property/test
 # without .pyc files, e.g. under PYTHONDONTWRITEBYTECODE, each would compile them again: ~0.3 s of
 # CPU a start); GATE_TESTS on two workers under coverage, and the coverage gate; then mutation
 # testing of the safety layer (time-boxed; survivors must be listed as equivalent) in the
-# background, in the kernel's idle CPU class, while the other unit, property and real-walk data
-# tests run on two workers without coverage, and then the real-rate hil and interop tests
-# (tests/conftest.py marks them `realtime`) two modules at a time: those wait on real time and
-# leave about one core idle, which mutation takes. Its log is printed when it ends; a failure on
+# background, in the kernel's idle CPU class, while every other test that is not real-rate (unit,
+# property, real-walk data) runs on two workers without coverage, and then the real-rate hil and
+# interop tests (tests/conftest.py marks them `realtime`) two modules at a time: those wait on real
+# time and leave about one core idle, which mutation takes. Its log is printed when it ends; a failure on
 # either side fails the target. Last, the real-rate tests marked `alone` (the tightest wall-clock
 # limits), serially, on a quiet machine.
 test: $(STAMP)
@@ -41,8 +41,7 @@ test: $(STAMP)
 	mkdir -p runs
 	$(PY) tools/mutation/run.py --idle --budget-s 900 > runs/mutation.log 2>&1 & mutation=$$!; \
 	trap 'kill $$mutation 2>/dev/null' INT TERM; \
-	$(PY) -m pytest -q -n 2 -m "not realtime" tests/unit tests/property tests/data \
-	  $(addprefix --ignore=,$(GATE_TESTS)) \
+	$(PY) -m pytest -q -n 2 -m "not realtime" $(addprefix --ignore=,$(GATE_TESTS)) \
 	  && $(PY) -m pytest -q -n 2 --dist loadfile -m "realtime and not alone"; tests=$$?; \
 	[ $$tests -eq 0 ] || kill $$mutation; \
 	wait $$mutation; mutated=$$?; cat runs/mutation.log; \

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Callable, Generic, Iterable, Iterator, Mapping, Protocol, TypeVar
 
+from fescontrol.emulator_t0 import T0_FROM_STDIN, parse_t0_line
 from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
 from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
 
@@ -31,8 +32,6 @@ MAX_WAIT_S = 0.005
 """Longest select() wait: bounds how late a signal, a deadline or a clock jump is seen."""
 
 
-T0_FROM_STDIN = "stdin"
-"""``--t0-mono-ns stdin``: the host sends the origin once the emulator has reported its port."""
 T0_WAIT_S = 60.0
 """How long an emulator waits for the ``T0 <ns>`` line before it gives up (exit status 2)."""
 
@@ -63,12 +62,12 @@ def resolve_t0(value: int | str | None, timeout_s: float = T0_WAIT_S) -> int | N
         return None if value is None else int(value)
     ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
     line = sys.stdin.readline() if ready else ""
-    word, _, number = line.strip().partition(" ")
-    if word != "T0" or not number.isdigit():
+    t0 = parse_t0_line(line)
+    if t0 is None:
         got = repr(line) if ready else f"nothing within {timeout_s:g} s"
         log.error("--t0-mono-ns stdin: expected the line 'T0 <CLOCK_MONOTONIC ns>' on stdin, got %s", got)
         raise SystemExit(2)
-    return int(number)
+    return t0
 
 
 def add_session_options(p: argparse.ArgumentParser) -> None:

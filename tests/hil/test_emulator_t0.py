@@ -17,6 +17,7 @@ from pathlib import Path
 import serial
 
 from fescontrol.control.simulate import T0_AFTER_PORTS_S
+from fescontrol.emulator_t0 import t0_line
 from fescontrol.sensing.frames import FrameDecoder
 
 from .conftest import read_jsonl, start_hil, stop_process
@@ -35,7 +36,7 @@ def _quiet_then_first_byte(port: serial.Serial, proc: subprocess.Popen[str], t0_
     """Nothing arrives during QUIET_S; after `T0 t0_ns` is sent, the first bytes and when they came."""
     time.sleep(QUIET_S)
     assert port.in_waiting == 0, f"{port.in_waiting} bytes arrived before the time origin was sent"
-    _send(proc, f"T0 {t0_ns}\n")
+    _send(proc, t0_line(t0_ns))
     data = port.read(1)
     arrived = time.monotonic_ns()
     assert data, "nothing arrived within the read timeout after t0 was sent"

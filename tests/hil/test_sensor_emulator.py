@@ -16,6 +16,7 @@ import pytest
 import serial
 from fescontrol_hil.gait import generate, write_recording_csv
 
+from fescontrol.emulator_t0 import t0_line
 from fescontrol.records.recording import read_recording, write_recording
 from fescontrol.sensing.csv_lines import CsvLineDecoder
 from fescontrol.sensing.frames import FrameDecoder, ImuFrameDecoder
@@ -55,7 +56,7 @@ def open_port_then_t0(proc: subprocess.Popen[str]) -> tuple[str, serial.Serial, 
     assert line.startswith("PORT "), (line, proc.stderr.read() if proc.stderr else "")
     ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
     t0 = time.monotonic_ns() + LEAD_NS
-    proc.stdin.write(f"T0 {t0}\n")
+    proc.stdin.write(t0_line(t0))
     proc.stdin.flush()  # communicate() closes it at the end
     return line, ser, t0
 

@@ -91,6 +91,7 @@ from pathlib import Path
 from fescontrol.config.loading import default_device_path
 from fescontrol.control.session import SessionSetup, run_session
 from fescontrol.control.simulate import T0_AFTER_PORTS_S, load_configs
+from fescontrol.emulator_t0 import t0_line
 from fescontrol.core.warmup import warm_up
 from fescontrol.records.report import finish_records
 out, device, duration, speed, tail_s, *stimulator_args = sys.argv[1:]
@@ -125,7 +126,7 @@ try:
     sensor_port, stim_port = port(sensor), port(stim)
     t0 = time.monotonic_ns() + int(T0_AFTER_PORTS_S * 1e9)
     for proc in (stim, sensor):
-        proc.stdin.write(f"T0 {t0}\\n")
+        proc.stdin.write(t0_line(t0))
         proc.stdin.close()
     setup = SessionSetup(device=c.device, device_path=c.device_path, device_sha256=c.device_sha256, profile=c.profile,
                          profile_path=c.profile_path, profile_sha256=c.profile_sha256, sensor_port=sensor_port,

@@ -42,6 +42,7 @@ from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
 from fescontrol.core.detectors import IMU_KINDS
 from fescontrol.core.warmup import warm_up
+from fescontrol.emulator_t0 import T0_FROM_STDIN, t0_line
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
 from fescontrol.scenarios import SCENARIOS
@@ -171,7 +172,7 @@ def _send_t0(proc: subprocess.Popen[str], what: str, t0_ns: int) -> None:
     """The emulator waits for its time origin after reporting its port (`--t0-mono-ns stdin`)."""
     assert proc.stdin is not None
     try:
-        proc.stdin.write(f"T0 {t0_ns}\n")
+        proc.stdin.write(t0_line(t0_ns))
         proc.stdin.close()
     except BrokenPipeError:
         raise DeviceInitError(f"{what} emulator ended before it was sent its time origin (exit {proc.poll()})") from None
@@ -248,7 +249,7 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
     """Start the stimulator emulator of the device's protocol and the sensor emulator on ptys with one
     shared t0, run the session against their ports exactly as `run` would against devices, then end
     the children."""
-    common = ["--t0-mono-ns", "stdin", "--speed", repr(speed)]
+    common = ["--t0-mono-ns", T0_FROM_STDIN, "--speed", repr(speed)]
     emulator = backend_module(configs.device.device.protocol).emulator_args(configs.device)
     stim_proc = _start_child([*emulator, "--out", str(out_dir), *stimulator_args, *common],
                              out_dir / "hil-stimulator.log")
