@@ -11,9 +11,11 @@ with exit status 2 instead of a guessed origin.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
 import serial
 
 from fescontrol.control.simulate import T0_AFTER_PORTS_S
@@ -82,3 +84,15 @@ def test_a_missing_or_garbled_t0_line_is_exit_2_and_names_it(tmp_path: Path) -> 
         assert proc.wait(10) == 2, line
         assert proc.stderr is not None
         assert "expected the line 'T0 <CLOCK_MONOTONIC ns>'" in proc.stderr.read(), line
+
+
+def test_an_emulator_gone_before_its_t0_is_a_device_init_error() -> None:
+    """simulate's side: the child ended after its PORT line (crashed, killed); sending t0 must say
+    so by name, not raise a bare BrokenPipeError."""
+    from fescontrol.control.simulate import _send_t0
+    from fescontrol.errors import DeviceInitError
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE, text=True)
+    proc.wait(10)
+    with pytest.raises(DeviceInitError, match="sensor emulator ended before it was sent its time origin"):
+        _send_t0(proc, "sensor", time.monotonic_ns())
