@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Callable, Generic, Iterable, Iterator, Mapping, Protocol, TypeVar
 
-from fescontrol.emulator_t0 import T0_FROM_STDIN, parse_t0_line
+from fescontrol.emulator_lines import T0_FROM_STDIN, parse_t0_line, port_line
 from fescontrol.records.writers import CsvLog, JsonlLog, format_time_s
 from fescontrol_hil.pty_port import open_pty, read_host, write_nonblocking
 
@@ -181,7 +181,7 @@ class PtyLink:
     def announce(self) -> None:
         """The first stdout line, which the host waits for: ``PORT <slave path>`` (once)."""
         if not self.announced:
-            sys.stdout.write(f"PORT {self.path}\n")
+            sys.stdout.write(port_line(self.path))
             sys.stdout.flush()
             self.announced = True
 

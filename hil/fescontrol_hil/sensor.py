@@ -52,6 +52,7 @@ from types import FrameType
 
 import numpy as np
 
+from fescontrol.emulator_lines import port_line
 from fescontrol.errors import ConfigError
 from fescontrol.records.recording import KIND_HEEL_SWITCH, KIND_IMU, KIND_INSOLE, read_recording
 from fescontrol.sensing.frames import encode_heel_frame, encode_insole_frame
@@ -488,7 +489,8 @@ def run(argv: list[str]) -> int:
             notes.setdefault(faults.freeze_at, []).append("freeze: nothing more is sent, the port stays open")
         end = len(frames) if faults.unplug_at is None else faults.unplug_at
         master_fd, slave_fd, path = open_pty()
-        print(f"PORT {path}", flush=True)
+        sys.stdout.write(port_line(path))
+        sys.stdout.flush()
         t0 = resolve_t0(args.t0_mono_ns)
         if t0 is None:
             t0 = time.monotonic_ns()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fescontrol.emulator_lines import parse_port_line
+
 BIN = Path(sys.executable).parent
 
 
@@ -24,10 +26,11 @@ def start_hil(kind: str, *args: str, stdin: int | None = None) -> tuple[subproce
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 20)
     line = proc.stdout.readline() if ready else ""
-    if not line.startswith("PORT "):
+    path = parse_port_line(line)
+    if path is None:
         proc.kill()
         raise AssertionError(f"{kind} emulator printed {line!r}; stderr: {proc.stderr.read() if proc.stderr else ''}")
-    return proc, line.split(" ", 1)[1].strip()
+    return proc, path
 
 
 def stop_process(proc: subprocess.Popen[str], timeout: float = 10.0) -> int:

@@ -40,6 +40,7 @@ from fescontrol.config.loading import default_device_path, default_profile_path,
 from fescontrol.core.batch import run_batch
 from fescontrol.core.envelope import EnvelopeParams
 from fescontrol.core.heelswitch import HeelSwitchParams
+from fescontrol.emulator_lines import parse_port_line
 
 from .conftest import read_csv, read_jsonl, stop_process
 
@@ -323,10 +324,11 @@ def _port_of(proc: subprocess.Popen[str], what: str, deadline: float) -> str:
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
     line = proc.stdout.readline() if ready else ""
-    if not line.startswith("PORT "):
+    path = parse_port_line(line)
+    if path is None:
         proc.kill()
         raise AssertionError(f"{what} printed {line!r} (exit {proc.poll()})")
-    return line.split(" ", 1)[1].strip()
+    return path
 
 
 def _hook(running: Running) -> None:

@@ -19,7 +19,7 @@ import pytest
 import serial
 
 from fescontrol.control.simulate import T0_AFTER_PORTS_S
-from fescontrol.emulator_t0 import t0_line
+from fescontrol.emulator_lines import t0_line
 from fescontrol.sensing.frames import FrameDecoder
 
 from .conftest import read_jsonl, start_hil, stop_process

@@ -16,7 +16,7 @@ import pytest
 import serial
 from fescontrol_hil.gait import generate, write_recording_csv
 
-from fescontrol.emulator_t0 import t0_line
+from fescontrol.emulator_lines import parse_port_line, t0_line
 from fescontrol.records.recording import read_recording, write_recording
 from fescontrol.sensing.csv_lines import CsvLineDecoder
 from fescontrol.sensing.frames import FrameDecoder, ImuFrameDecoder
@@ -53,8 +53,9 @@ def open_port_then_t0(proc: subprocess.Popen[str]) -> tuple[str, serial.Serial, 
     """The PORT line, the port opened with pyserial, then t0 (LEAD_NS from now) sent to the emulator."""
     assert proc.stdout is not None and proc.stdin is not None
     line = proc.stdout.readline()
-    assert line.startswith("PORT "), (line, proc.stderr.read() if proc.stderr else "")
-    ser = serial.Serial(line.split(" ", 1)[1].strip(), timeout=0.05)
+    path = parse_port_line(line)
+    assert path is not None, (line, proc.stderr.read() if proc.stderr else "")
+    ser = serial.Serial(path, timeout=0.05)
     t0 = time.monotonic_ns() + LEAD_NS
     proc.stdin.write(t0_line(t0))
     proc.stdin.flush()  # communicate() closes it at the end
@@ -162,7 +163,7 @@ def test_sigterm_exits_0_promptly() -> None:
     proc = start("--duration", "30", "--speed", "1")
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("PORT ")
+        assert parse_port_line(proc.stdout.readline()) is not None
         time.sleep(0.3)
         t = time.monotonic()
         proc.terminate()

@@ -91,7 +91,7 @@ from pathlib import Path
 from fescontrol.config.loading import default_device_path
 from fescontrol.control.session import SessionSetup, run_session
 from fescontrol.control.simulate import T0_AFTER_PORTS_S, load_configs
-from fescontrol.emulator_t0 import t0_line
+from fescontrol.emulator_lines import parse_port_line, t0_line
 from fescontrol.core.warmup import warm_up
 from fescontrol.records.report import finish_records
 out, device, duration, speed, tail_s, *stimulator_args = sys.argv[1:]
@@ -108,8 +108,9 @@ def start(args, log):
 def port(proc):
     ready, _, _ = select.select([proc.stdout], [], [], 15)
     line = proc.stdout.readline() if ready else ""
-    assert line.startswith("PORT "), line
-    return line.split(" ", 1)[1].strip()
+    path = parse_port_line(line)
+    assert path is not None, line
+    return path
 
 def output_on():
     last = {}

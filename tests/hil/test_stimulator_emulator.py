@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 import pytest
 import serial
 
+from fescontrol.emulator_lines import parse_port_line
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.protocol.sciencemode2 import Ack, ChannelSetting, Cmd, Decoder
 
@@ -33,8 +34,9 @@ class Emulator:
         ready, _, _ = select.select([self.proc.stdout], [], [], 10.0)
         assert ready, "emulator printed no PORT line"
         line = self.proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        self.port = line.split(None, 1)[1].strip()
+        port = parse_port_line(line)
+        assert port is not None, line
+        self.port = port
 
     def t_s(self, t_mono_ns: int) -> float:
         return (t_mono_ns - self.t0_ns) / 1e9

@@ -42,7 +42,7 @@ from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
 from fescontrol.core.detectors import IMU_KINDS
 from fescontrol.core.warmup import warm_up
-from fescontrol.emulator_t0 import T0_FROM_STDIN, t0_line
+from fescontrol.emulator_lines import T0_FROM_STDIN, parse_port_line, t0_line
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
 from fescontrol.scenarios import SCENARIOS
@@ -163,9 +163,10 @@ def _read_port_line(proc: subprocess.Popen[str], what: str) -> str:
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], PORT_LINE_TIMEOUT_S)
     line = proc.stdout.readline() if ready else ""
-    if not line.startswith("PORT "):
+    path = parse_port_line(line)
+    if path is None:
         raise DeviceInitError(f"{what} emulator did not report its port (got {line!r}, exit {proc.poll()})")
-    return line.split(" ", 1)[1].strip()
+    return path
 
 
 def _send_t0(proc: subprocess.Popen[str], what: str, t0_ns: int) -> None:
