@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
+from fescontrol.control.simulate import DEVICE_STOP_GRACE_S
 
 from .conftest import read_csv, read_jsonl
 
@@ -77,75 +78,26 @@ DEVICE_OFF_S = 0.05
 """The device's own output-off instant against its fault instant: the emulator's 5 ms loop plus time stamps."""
 MARGIN_S = 0.15
 """Process scheduling: nine sessions (controller, two emulators each) share two cores with other tests."""
-TAIL_S = WATCHDOG_S + 0.5
+TAIL_S = WATCHDOG_S + DEVICE_STOP_GRACE_S
 """After the session, the emulator runs on until its output is zero (a device is not stopped by the host
 being done), at most this long: its watchdog, plus time to see it act."""
 
-# A session in a child process, as `simulate` runs it (`run_against_emulators`: warm up, a shared t0, both
-# emulators, `run_session`, the records), except for its end: the stimulator emulator is not terminated with
-# its output on, it runs on until the device's own watchdog stops it (TAIL_S at most); whether the output was
-# still on when it was ended goes to teardown.json. Emulator arguments are passed through.
+# A session in a child process through `simulate`'s own path (`run_against_emulators`: warm up, a shared t0,
+# both emulators, `run_session`, then the stimulator emulator left to run until its output is off, at most its
+# watchdog + DEVICE_STOP_GRACE_S; how it was left goes to session.jsonl as `emulator_end`), with emulator
+# arguments (a fault) passed through, which the `simulate` command does not take.
 RUNNER = """
-import csv, json, select, subprocess, sys, time
+import sys
 from pathlib import Path
 from fescontrol.config.loading import default_device_path
-from fescontrol.control.session import SessionSetup, run_session
-from fescontrol.control.simulate import T0_AFTER_PORTS_S, load_configs
-from fescontrol.emulator_lines import parse_port_line, t0_line
-from fescontrol.core.warmup import warm_up
+from fescontrol.control.simulate import load_configs, run_against_emulators
 from fescontrol.records.report import finish_records
-out, device, duration, speed, tail_s, *stimulator_args = sys.argv[1:]
-out = Path(out)
+out, device, duration, speed, *stimulator_args = sys.argv[1:]
 configs = load_configs(default_device_path(device), None)
-warm_up()
-common = ["--t0-mono-ns", "stdin", "--speed", speed]  # t0 is sent once both ports are known, as simulate does
-
-def start(args, log):
-    with open(out / log, "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "fescontrol_hil", *args], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
-
-def port(proc):
-    ready, _, _ = select.select([proc.stdout], [], [], 15)
-    line = proc.stdout.readline() if ready else ""
-    path = parse_port_line(line)
-    assert path is not None, line
-    return path
-
-def output_on():
-    last = {}
-    with open(out / "stim.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            last[row["channel"]] = float(row["current_mA"])
-    return any(last.values())
-
-stim = start(["sm4-stimulator", "--device", device, "--out", str(out), *stimulator_args, *common], "hil-stimulator.log")
-sensor = start(["sensor", "--scenario", "healthy", "--seed", "3", "--duration", duration, "--rate", "100",
-                "--truth", str(out / "truth.csv"), *common], "hil-sensor.log")
-try:
-    c = configs
-    sensor_port, stim_port = port(sensor), port(stim)
-    t0 = time.monotonic_ns() + int(T0_AFTER_PORTS_S * 1e9)
-    for proc in (stim, sensor):
-        proc.stdin.write(t0_line(t0))
-        proc.stdin.close()
-    setup = SessionSetup(device=c.device, device_path=c.device_path, device_sha256=c.device_sha256, profile=c.profile,
-                         profile_path=c.profile_path, profile_sha256=c.profile_sha256, sensor_port=sensor_port,
-                         stimulator_port=stim_port, out_dir=out, sensor_rate_hz=100.0, speed=float(speed),
-                         metadata={"command": "test_sm4_sessions", "speed": float(speed), "t0_mono_ns": t0})
-    outcome = run_session(setup)
-finally:
-    sensor.terminate()
-    sensor.wait(5)
-    ended = time.monotonic()
-    while stim.poll() is None and output_on() and time.monotonic() < ended + float(tail_s):
-        time.sleep(0.01)
-    on = output_on()
-    waited = time.monotonic() - ended
-    stim.terminate()
-    stim.wait(5)
-    (out / "teardown.json").write_text(json.dumps({"output_on_at_emulator_end": on, "waited_s": round(waited, 3)}))
-finish_records(out, configs.profile, configs.profile_sha256, outcome)
+outcome = run_against_emulators(Path(out), configs, ["--scenario", "healthy", "--seed", "3", "--duration", duration,
+                                                      "--rate", "100"], rate_hz=100.0, speed=float(speed),
+                                metadata={"command": "test_sm4_sessions"}, stimulator_args=stimulator_args)
+finish_records(Path(out), configs.profile, configs.profile_sha256, outcome)
 print(outcome.reason, file=sys.stderr)
 sys.exit(outcome.exit_status)
 """
@@ -276,7 +228,7 @@ FAULT_WORKERS = 5
 def _fault_session(out: Path, device: str, args: list[str]) -> subprocess.CompletedProcess[str]:
     out.mkdir(parents=True)
     return subprocess.run([sys.executable, "-c", RUNNER, str(out), device, str(FAULT_DURATION_S), str(FAULT_SPEED),
-                           str(TAIL_S), *args], capture_output=True, text=True, timeout=120)
+                           *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -344,8 +296,10 @@ def test_sm4_device_fault_ends_safe(fault_sessions, sm4_fault_table, name: str) 
     injected = [r for r in device if r.get("kind") == "fault_injected" and r.get("fault") == f.fault]
     assert injected and injected[0]["t_s"] == FAULT_AT_S, injected
     fault_ns = _mono(injected[0], "t_mono_ns")
-    # the device's output went to zero before the emulator was ended: by itself or by the host, not by the test
-    assert json.loads((out / "teardown.json").read_text())["output_on_at_emulator_end"] is False
+    # the device's output went to zero before the emulator was ended: by itself or by the host, not by its end
+    ended = [r for r in log if r["kind"] == "emulator_end"]
+    assert len(ended) == 1 and ended[0]["device_output_on"] is False, ended
+    assert ended[0]["wait_limit_s"] == pytest.approx(TAIL_S)
     since_ns = fault_ns
     if f.from_first_refusal:
         refused = [r for r in injected if r.get("effect") == "refused"]
