@@ -97,7 +97,9 @@ def test_voisard_stance_intrusion(voisard: dict[str, Any]) -> None:
                                        "step's extension window (a landing's rebound, a heel-strike dip taken for a "
                                        "push-off), 0.27 s of first steps starting before the 0.2 s pre-swing "
                                        "window, 0.02 s with the foot still; disarming after a small forward lobe, "
-                                       "against a closing step's landing dip, gives 1.81 s but coverage 0.942)")
+                                       "against a closing step's landing dip, gives 1.81 s but coverage 0.942; the "
+                                       "sagittal axis fixed to the true one, y, instead of auto does no better: "
+                                       "2.87 s, coverage 0.942, 19 false bursts)")
 def test_voisard_standing(voisard: dict[str, Any]) -> None:
     assert voisard["standing_stim_s"] == 0.0
 
