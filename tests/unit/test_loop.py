@@ -790,6 +790,40 @@ def test_lost_imu_samples_are_no_evidence_and_live_still_matches_batch(tmp_path:
     assert max(abs(a - b) for (a, _), (b, _) in zip(live, batch)) <= 0.0101
 
 
+def test_corrupted_wt901_packets_leave_every_later_sample_in_its_place(tmp_path: Path) -> None:
+    """A noisy WT901 link (no counter on the wire): one cycle in 37 loses its accel packet, one in 53
+    its gyro packet (bad checksums). A lost accel leaves the sample (accel NaN); a lost gyro is a gap
+    of one, filled with NaN and counted. So live detection matches batch replay of the walk with
+    those gyro samples blank, to a sample, and no later sample moves in time (numbering in arrival
+    order would have put each one period early per lost packet)."""
+    data, _ = imu_walk()
+    gyro_lost = [k for k in range(len(data)) if k % 53 == 26]
+    accel_lost = [k for k in range(len(data)) if k % 37 == 5 and k not in gyro_lost]  # never a whole cycle
+
+    def encode(k: int, row: list[float]) -> bytes:
+        acc, gyr = bytearray(wt901.encode_accel(row[3:])), bytearray(wt901.encode_gyro(row[:3]))
+        if k in accel_lost:
+            acc[10] ^= 0xFF
+        if k in gyro_lost:
+            gyr[10] ^= 0xFF
+        return bytes(acc + gyr)
+
+    blank = data.copy()
+    blank[gyro_lost, :3] = np.nan
+    result, _, _ = run_profile_detector({name: np.ascontiguousarray(blank[:, i]) for i, name in enumerate(IMU_COLUMNS)},
+                                        100.0, imu_profile())
+    batch = sorted(result.event_times(100.0))
+    rig = imu_rig(tmp_path, "wt901", data)
+    rig.feeder = ImuFeeder(rig.dev_sensor, 100.0, data, rig.t, encode)
+    rig.run(int(IMU_WALK_S * S) + 50 * MS)
+    assert rig.fault is None
+    assert rig.loop.counts.sensor_samples_dropped == len(gyro_lost) > 0
+    assert rig.loop.counts.samples == len(data)
+    live = detected_events(rig)
+    assert [k for _, k in live] == [k for _, k in batch] and len(batch) >= 10
+    assert max(abs(a - b) for (a, _), (b, _) in zip(live, batch)) <= 0.0101
+
+
 def test_an_imu_that_goes_silent_mid_swing_is_a_stale_fault(tmp_path: Path) -> None:
     data, _ = imu_walk()
     rig = imu_rig(tmp_path, "imu6", data)

@@ -63,25 +63,64 @@ def test_index_is_arrival_order_and_broken_pairs_are_counted() -> None:
     dec = Wt901Decoder()
     out = dec.feed(a + g + other + a + other + g)  # a packet of another type between the pair does not break it
     assert out.seq.tolist() == [0, 1] and dec.frames_skipped == 2 and dec.pairs_broken == 0
-    # cycle 2 lost its gyro, cycle 4 lost its accel
+    # cycle 1 lost its gyro (a gap of one in the index), cycle 3 lost its accel (a sample with NaN accel)
     dec = Wt901Decoder()
     out = dec.feed(a + g + a + a + g + g + a + g)
-    assert out.seq.tolist() == [0, 1, 2]  # no counter: a lost packet never shows as a gap in seq
-    assert dec.pairs_broken == 2 and dec.samples_dropped == 0
+    assert out.seq.tolist() == [0, 2, 3, 4]  # each sample keeps its cycle's place in time
+    assert dec.pairs_broken == 2 and dec.samples_dropped == 1
+    assert np.isnan(out.acc_g[2]).all() and not np.isnan(out.acc_g[[0, 1, 3]]).any()
+    np.testing.assert_allclose(out.gyr_dps[:, 0], 10.0, atol=0.07)
     dec.feed(a)
     dec.finish()
-    assert dec.pairs_broken == 3
+    assert dec.pairs_broken == 3 and dec.samples_dropped == 1  # a cycle cut by the end is no gap
+
+
+def test_lost_packets_do_not_shift_later_samples_in_time() -> None:
+    """One corrupted packet in every 7 cycles, accel or gyro by turns: the later samples keep their index."""
+    wire = bytearray()
+    for k in range(70):
+        acc, gyr = bytearray(encode_accel((0, 0, 1.0))), bytearray(encode_gyro((float(k), 0, 0)))
+        if k % 7 == 3:
+            (acc if k % 14 == 3 else gyr)[10] ^= 0xFF  # a bad checksum: the packet is lost
+        wire += acc + gyr
+    dec = Wt901Decoder()
+    out = dec.feed(bytes(wire))
+    gyro_lost = [k for k in range(70) if k % 14 == 10]
+    assert out.seq.tolist() == [k for k in range(70) if k not in gyro_lost]
+    np.testing.assert_allclose(out.gyr_dps[:, 0], out.seq, atol=0.07)  # sample k carries cycle k's gyro
+    assert dec.samples_dropped == len(gyro_lost) and dec.pairs_broken == 10 and dec.frames_bad == 10
+
+
+def test_a_gyro_only_stream_gives_samples_with_nan_accel() -> None:
+    """RSW = 0x04 (gyro only), and a port opened mid-cycle: no pair is broken, nothing is dropped."""
+    dec = Wt901Decoder()
+    out = dec.feed(b"".join(encode_gyro((float(k), -1.0, 2.0)) for k in range(5)))
+    assert out.seq.tolist() == [0, 1, 2, 3, 4] and np.isnan(out.acc_g).all()
+    np.testing.assert_allclose(out.gyr_dps, [[k, -1.0, 2.0] for k in range(5)], atol=0.07)
+    assert dec.pairs_broken == 0 and dec.samples_dropped == 0
+    dec = Wt901Decoder()
+    out = dec.feed(encode_gyro((1.0, 0, 0)) + encode_sample((2.0, 0, 0), (0, 0, 1.0)))  # the first accel came before
+    assert out.seq.tolist() == [0, 1] and np.isnan(out.acc_g[0]).all() and out.acc_g[1, 2] == pytest.approx(1.0)
+    assert dec.pairs_broken == 0
+
+
+def test_an_accel_only_stream_gives_no_samples() -> None:
+    """No gyro packet ever (output set without it): nothing for the detector, every accel a broken pair."""
+    dec = Wt901Decoder()
+    out = dec.feed(b"".join(encode_accel((0, 0, 1.0)) for _ in range(4)))
+    assert out.seq.size == 0 and dec.pairs_broken == 3 and dec.samples_dropped == 0
 
 
 def test_garbage_bad_checksum_and_resync_by_one_byte() -> None:
     good = encode_sample((1.0, 2.0, 3.0), (0.1, 0.2, 0.3))
     bad = bytearray(encode_sample((9.0, 9.0, 9.0), (0.9, 0.9, 0.9)))
-    bad[4] ^= 0x01  # the accel packet's checksum fails: its gyro is then a broken pair
+    bad[4] ^= 0x01  # the accel packet's checksum fails: its gyro is then a broken pair, with NaN accel
     junk = b"\x55\x55\x00\x55\x99"  # false headers, one with a type that is no WT901 type
     dec = Wt901Decoder()
     out = dec.feed(junk + good + bytes(bad) + good)
-    assert out.seq.tolist() == [0, 1]
-    np.testing.assert_allclose(out.gyr_dps, [[1.0, 2.0, 3.0]] * 2, atol=0.07)
+    assert out.seq.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(out.gyr_dps, [[1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [1.0, 2.0, 3.0]], atol=0.07)
+    assert np.isnan(out.acc_g[1]).all()
     assert dec.frames_bad >= 1 and dec.pairs_broken == 1
     assert dec.frames_ok == 5
     assert dec.bytes_discarded == len(junk) + PACKET_LEN and dec.bytes_pending == 0

@@ -9,8 +9,9 @@ sensor). Every input hands the loop the unwrapped sample index and the CONTRACT 
 (`heel_N`, `fore_N`; or `gyr_*_dps`, `acc_*_g`).
 
 Sample time is the sensor's own counter. A WT901 has none: its samples are numbered in
-arrival order, so a lost WT901 cycle is invisible to the loss and gap checks; only the
-clock-drift check (sample time against wall time) sees a sensor that sends fewer samples
+arrival order (a cycle that lost only its gyro packet still takes its number, as a gap: see
+`sensing.wt901`), so a whole lost WT901 cycle is invisible to the loss and gap checks; only
+the clock-drift check (sample time against wall time) sees a sensor that sends fewer samples
 than its rate says.
 
 A lost sample (a gap in the counter, up to the profile's stale limit) is filled before the

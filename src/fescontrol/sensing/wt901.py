@@ -9,13 +9,22 @@ valid checksum are skipped. The scales follow the ranges the sensor is set to (i
 GYRORANGE / ACCRANGE registers), given to the decoder; the defaults are the sensor's
 +-16 g and +-2000 deg/s.
 
-One sample is an accel packet and the gyro packet that follows it in the same output cycle
-(the sensor sends 0x51, 0x52, 0x53 ... in that order each cycle). WT901 packets carry no
-counter: the sample index is the arrival order. So a dropped packet can be seen only as a
-broken pair (a gyro packet with no accel before it, or two accels in a row: counted in
-`pairs_broken`, the lone packet dropped); a whole dropped cycle cannot be seen at all except by timing (the host's clock,
-or a time packet 0x50 if enabled). The 8-bit sum is weak: about 1 in 256 corrupted packets
-passes it.
+One sample is one output cycle: its gyro packet (what the detector needs), with the accel
+packet sent before it in the same cycle (the sensor sends 0x51, 0x52, 0x53 ... in that order each
+cycle). WT901 packets carry no counter: the sample index is the arrival order, so a lost packet
+must not shift it, or every later sample would be placed one period early (and the session's
+clock-drift check would end it after a few dozen lost packets). So:
+
+* a gyro packet with no accel before it is still a sample, with NaN accel: the accel packet was
+  lost (counted in `pairs_broken` once the stream has shown accel packets), or the sensor sends
+  none (output set to gyro only, RSW = 0x04: a lean setting for 200 Hz on a slow link);
+* two accel packets in a row, in a stream that carries gyro packets, mean the first cycle's
+  gyro packet was lost: that cycle is a gap of one in the sample index (`samples_dropped`,
+  `pairs_broken`), which the host fills and counts as it does a lost counted frame. An accel-only
+  stream (no gyro packet ever) gives no samples.
+
+A whole lost cycle cannot be seen except by timing (the host's clock, or a time packet 0x50 if
+enabled). The 8-bit sum is weak: about 1 in 256 corrupted packets passes it.
 """
 
 from __future__ import annotations
@@ -104,10 +113,10 @@ class Wt901Decoder:
     type drops ONE byte and hunts again (as the vendor SDK does), so a packet right behind
     garbage is never lost. Counters (never reset): `frames_ok` accel, gyro and angle packets
     decoded; `frames_bad` rejected packets; `frames_skipped` other valid packet types;
-    `pairs_broken` accel or gyro packets dropped because their partner of the cycle never
-    came; `bytes_discarded` bytes that were no accepted packet; `samples_dropped` is always 0
-    (WT901 has no counter: a lost cycle is invisible here, see the module docstring).
-    `last_angle_deg` (roll, pitch, yaw) and `last_temperature_c` hold the latest values.
+    `pairs_broken` cycles that lost their accel or their gyro packet (see the module
+    docstring); `samples_dropped` cycles that lost their gyro packet, each a gap of one in the
+    index; `bytes_discarded` bytes that were no accepted packet. `last_angle_deg` (roll, pitch,
+    yaw) and `last_temperature_c` hold the latest values.
     """
 
     def __init__(self, acc_range_g: float = ACC_RANGE_G, gyro_range_dps: float = GYRO_RANGE_DPS) -> None:
@@ -117,6 +126,8 @@ class Wt901Decoder:
         self._gyro_scale = gyro_range_dps / FULL_SCALE
         self._buf = bytearray()
         self._acc: tuple[int, int, int] | None = None
+        self._acc_seen = False
+        self._gyro_seen = False
         self._next_seq = 0
         self.frames_ok = 0
         self.frames_bad = 0
@@ -149,7 +160,7 @@ class Wt901Decoder:
     def _parse(self, final: bool) -> ImuSamples:
         buf = self._buf
         seqs: list[int] = []
-        rows: list[tuple[int, ...]] = []
+        rows: list[tuple[float, ...]] = []
         i = 0
         n = len(buf)
         while True:
@@ -179,18 +190,23 @@ class Wt901Decoder:
             i += PACKET_LEN
             if ptype == TYPE_ACC:
                 self.frames_ok += 1
+                self._acc_seen = True
                 self.last_temperature_c = values[3] / 100.0
-                if self._acc is not None:
+                if self._acc is not None:  # the last cycle's gyro packet was lost
                     self._broken("accel packet without its gyro packet")
+                    if self._gyro_seen:
+                        self.samples_dropped += 1
+                        self._next_seq += 1
                 self._acc = (values[0], values[1], values[2])
             elif ptype == TYPE_GYRO:
                 self.frames_ok += 1
-                if self._acc is None:  # the cycle's accel (sent first) was lost
-                    self._broken("gyro packet without its accel packet")
-                    continue
+                self._gyro_seen = True
+                if self._acc is None and self._acc_seen:  # the cycle's accel (sent first) was lost
+                    self._broken("gyro packet without its accel packet: accel NaN")
                 seqs.append(self._next_seq)
                 self._next_seq += 1
-                rows.append((values[0], values[1], values[2]) + self._acc)
+                acc = (math.nan,) * 3 if self._acc is None else tuple(v * self._acc_scale for v in self._acc)
+                rows.append(tuple(v * self._gyro_scale for v in values[:3]) + acc)
                 self._acc = None
             elif ptype == TYPE_ANGLE:
                 self.frames_ok += 1
@@ -200,9 +216,9 @@ class Wt901Decoder:
             else:
                 self.frames_skipped += 1
         del buf[:i]
-        raw = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-        return ImuSamples(seq=np.asarray(seqs, dtype=np.int64), gyr_dps=raw[:, :3] * self._gyro_scale,
-                          acc_g=raw[:, 3:] * self._acc_scale)
+        values6 = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        return ImuSamples(seq=np.asarray(seqs, dtype=np.int64), gyr_dps=values6[:, :3].copy(),
+                          acc_g=values6[:, 3:].copy())
 
     def _broken(self, why: str) -> None:
         self.pairs_broken += 1
