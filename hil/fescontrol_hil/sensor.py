@@ -340,6 +340,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--rate {args.rate!r}: must be within 10 .. 10000 Hz")
     if args.noise_garbage_every < 0:
         raise ConfigError(f"--noise-garbage-every {args.noise_garbage_every!r}: must be >= 0")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed!r}: must be >= 0 (it seeds the gait generator)")
     if args.kind not in IMU_KINDS:
         for option, value in (("--axes", args.axes), ("--baud", args.baud), ("--gyro-range", args.gyro_range),
                               ("--imu-dropouts-per-min", args.imu_dropouts_per_min)):

@@ -152,11 +152,12 @@ def test_garbage_injection_bad_frames_but_no_lost_samples(tmp_path: Path) -> Non
     np.testing.assert_allclose(s.heel_N, rec.heel_N.astype(np.float64), atol=0.05 + 1e-6)
 
 
-def test_bad_argument_exits_2() -> None:
-    proc = start("--rate", "-5")
-    _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 2
-    assert "--rate" in err and "-5" in err
+@pytest.mark.parametrize("option,value", [("--rate", "-5"), ("--seed", "-1")])
+def test_bad_argument_exits_2(option: str, value: str) -> None:
+    proc = start(option, value)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2 and not out, err  # before the PORT line: nothing opened
+    assert f"{option} {value}" in err
 
 
 def test_sigterm_exits_0_promptly() -> None:

@@ -53,6 +53,15 @@ def test_simulate_non_finite_numbers_exit_2(tmp_path: Path, capsys: pytest.Captu
     assert f"{option} {value}: is not a finite number" in capsys.readouterr().err
 
 
+def test_simulate_negative_seed_exits_2_and_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Once, a negative seed reached the sensor emulator, which failed: exit 3 'did not report its port'."""
+    out = tmp_path / "o"
+    assert main(["simulate", "--seed", "-1", "--out", str(out)]) == 2
+    assert "--seed -1: allowed an integer >= 0" in capsys.readouterr().err
+    assert not out.exists()
+    validate(SimulateRequest(seed=0))
+
+
 @pytest.mark.parametrize("command", ["run", "simulate"])
 def test_out_under_a_regular_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
     blocker = tmp_path / "file"

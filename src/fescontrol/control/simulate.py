@@ -101,6 +101,8 @@ def validate(req: SimulateRequest) -> None:
             raise ConfigError(f"{option} {value}: is not a finite number (allowed: {lo:g} to {hi:g}{unit})")
         if not lo <= value <= hi:
             raise ConfigError(f"{option} {value}: allowed {lo:g} to {hi:g}{unit}")
+    if req.seed < 0:
+        raise ConfigError(f"--seed {req.seed}: allowed an integer >= 0 (it seeds the generated walk)")
     if req.sensor not in SENSORS:
         raise ConfigError(f"--sensor {req.sensor!r}: allowed {', '.join(SENSORS)}")
     if req.sensor == "wt901":
