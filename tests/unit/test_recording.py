@@ -80,6 +80,7 @@ def test_time_not_strictly_increasing(tmp_path: Path) -> None:
     p = write(tmp_path, "t_s,heel_N\n0.00,1\n0.01,1\n0.01,1\n0.03,1\n")
     msg = error_of(p)
     assert str(p) in msg and "data row 3 (line 4)" in msg and "column t_s" in msg and "strictly" in msg
+    assert "value 0.01 is not after the previous row's 0.01" in msg  # plain numbers, not numpy reprs
 
 
 @pytest.mark.parametrize("cell, words", [
@@ -115,7 +116,7 @@ def test_values_outside_the_physical_range(tmp_path: Path, header: str, column: 
         return header + "\n" + "".join(rows)
 
     msg = error_of(write(tmp_path, text(bad)))
-    assert f"data row 3 (line 4), column {column}" in msg and "physical range" in msg
+    assert f"data row 3 (line 4), column {column}: value {float(bad)!r} is outside" in msg and "physical range" in msg
     read_recording(write(tmp_path, text(edge)))  # the limits themselves are allowed
 
 

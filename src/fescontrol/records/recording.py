@@ -258,20 +258,20 @@ def _check_values(p: Path, header: list[str], lines: list[int], data: np.ndarray
     bad = np.argwhere(~np.isfinite(data))
     if bad.size:
         r, j = (int(x) for x in bad[0])
-        raise ConfigError(f"{_where(p, header, lines, r, j)}: value {data[r, j]!r} is not a finite number "
+        raise ConfigError(f"{_where(p, header, lines, r, j)}: value {float(data[r, j])!r} is not a finite number "
                           "(NaN and empty cells are not allowed; leave dropped samples out as a gap)")
     steps = np.diff(data[:, 0])
     back = np.flatnonzero(steps <= 0)
     if back.size:
         r = int(back[0]) + 1
-        raise ConfigError(f"{_where(p, header, lines, r, 0)}: value {data[r, 0]!r} is not after the previous "
-                          f"row's {data[r - 1, 0]!r}; t_s must be strictly increasing")
+        raise ConfigError(f"{_where(p, header, lines, r, 0)}: value {float(data[r, 0])!r} is not after the previous "
+                          f"row's {float(data[r - 1, 0])!r}; t_s must be strictly increasing")
     for j, name in enumerate(header[1:], start=1):
         lo, hi = _range_of(name)
         out = np.flatnonzero((data[:, j] < lo) | (data[:, j] > hi))
         if out.size:
             r = int(out[0])
-            raise ConfigError(f"{_where(p, header, lines, r, j)}: value {data[r, j]!r} is outside the physical "
+            raise ConfigError(f"{_where(p, header, lines, r, j)}: value {float(data[r, j])!r} is outside the physical "
                               f"range {lo:g} .. {hi:g} (wrong unit?)")
 
 
