@@ -165,6 +165,18 @@ def test_cli_replays_one_recording_with_events_given(tmp_path: Path, capsys: pyt
     assert json.loads((out / "report.json").read_text())["scored"] is True
 
 
+def test_a_recording_without_truth_is_replayed_and_says_what_is_missing(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    rec = generate("healthy", 5, 10.0, RATE)
+    write_recording_csv(rec, tmp_path / "w.csv")
+    out = tmp_path / "out"
+    assert main(["replay", str(tmp_path / "w.csv"), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["scored"] is False and (out / "stim.csv").exists()
+    assert report["not_scored_because"] == f"no truth.csv in {out}"  # stim.csv is there: only the truth is missing
+    assert f"not scored: no truth.csv in {out}" in capsys.readouterr().out
+
+
 def test_a_gaitpdb_walk_replays_and_is_scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = DATA / "gaitpdb"
     if not src.is_dir():

@@ -37,7 +37,8 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
         report["scored"] = True
     else:
         report["scored"] = False
-        report["not_scored_because"] = f"no stim.csv and truth.csv in {where}"
+        missing = " and ".join(path.name for path in (stim_path, truth_path) if not path.exists())
+        report["not_scored_because"] = f"no {missing} in {where}"
     report.update({
         "faults": outcome.faults,
         "blocked_commands": outcome.blocked_commands,
