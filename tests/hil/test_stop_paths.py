@@ -1,6 +1,6 @@
 """Stop on every exit path, judged by what the stimulator emulator recorded.
 
-SIGTERM to the controller mid-swing: the emulator records current 0 within 50 ms.
+SIGTERM, SIGHUP or SIGQUIT to the controller mid-swing: the emulator records current 0 within 50 ms.
 SIGKILL: nothing more comes from the host, and the emulator's own 1200 ms watchdog stops
 the output no later than 1250 ms after the last packet it received.
 """
@@ -70,22 +70,25 @@ def _zero_rows_after(stim_csv: Path, t_s: float) -> dict[str, float]:
     return out
 
 
-def test_sigterm_mid_swing_stops_within_50_ms(rig: Rig, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=lambda s: s.name)
+def test_stop_signal_mid_swing_stops_within_50_ms(rig: Rig, tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM (a service manager), SIGHUP (the terminal or SSH link of `run` went away), SIGQUIT (Ctrl-\\):
+    each is a clean Stop; SIGHUP and SIGQUIT would otherwise end the process with the output on."""
     t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
     rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
     kill_ns = time.monotonic_ns()
-    controller.send_signal(signal.SIGTERM)
+    controller.send_signal(sig)
     _, stderr = controller.communicate(timeout=10)
     assert controller.returncode == 130, stderr
     t_kill = (kill_ns - t0) / 1e9
     zeros = wait_for(lambda: len(_zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
                      and _zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
-    print(f"SIGTERM -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
+    print(f"{sig.name} -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
     for channel, t_zero in zeros.items():
         assert 0 <= t_zero - t_kill <= 0.050, (channel, t_zero - t_kill)
     log = read_jsonl(tmp_path / "run" / "session.jsonl")
     end = [rec for rec in log if rec["kind"] == "session_end"][0]
-    assert end["exit_status"] == 130 and "SIGTERM" in str(end["reason"])
+    assert end["exit_status"] == 130 and sig.name in str(end["reason"])
 
 
 def test_sigkill_leaves_it_to_the_device_watchdog(rig: Rig) -> None:

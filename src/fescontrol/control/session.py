@@ -97,13 +97,19 @@ class SessionOutcome:
     t_end_s: float = 0.0
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+"""Signals that end a session through its Stop path. Left at their default, SIGHUP (the terminal or
+SSH connection that started `run` went away) and SIGQUIT (Ctrl-\\) would end the process at once,
+with the output on until the device's own watchdog stopped it."""
+
+
 @contextlib.contextmanager
 def operator_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into OperatorStop in the main thread, so the loop's Stop path runs."""
+    """Turn the STOP_SIGNALS into OperatorStop in the main thread, so the loop's Stop path runs."""
     def _raise(signum: int, frame: object) -> None:
         raise OperatorStop(f"stopped by {signal.Signals(signum).name}")
 
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, _raise) for s in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -337,11 +343,11 @@ def _check_stop_not_contradicted(link: StimulatorBackend, stop_pn: int) -> None:
 
 @contextlib.contextmanager
 def _second_stop_ignored() -> Iterator[None]:
-    """While Stop is being confirmed, a second Ctrl-C or SIGTERM must not abort the confirmation."""
+    """While Stop is being confirmed, a second stop signal (Ctrl-C, SIGTERM ...) must not abort the confirmation."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
     try:
         yield
     finally:
