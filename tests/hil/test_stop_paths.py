@@ -1,6 +1,6 @@
 """Stop on every exit path, judged by what the stimulator emulator recorded.
 
-SIGTERM, SIGHUP or SIGQUIT to the controller mid-swing: the emulator records current 0 within 50 ms.
+SIGTERM, SIGHUP, SIGQUIT or SIGTSTP to the controller mid-swing: the emulator records current 0 within 50 ms.
 SIGKILL: nothing more comes from the host, and the emulator's own 1200 ms watchdog stops
 the output no later than 1250 ms after the last packet it received.
 """
@@ -70,10 +70,12 @@ def _zero_rows_after(stim_csv: Path, t_s: float) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=lambda s: s.name)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP],
+                         ids=lambda s: s.name)
 def test_stop_signal_mid_swing_stops_within_50_ms(rig: Rig, tmp_path: Path, sig: signal.Signals) -> None:
-    """SIGTERM (a service manager), SIGHUP (the terminal or SSH link of `run` went away), SIGQUIT (Ctrl-\\):
-    each is a clean Stop; SIGHUP and SIGQUIT would otherwise end the process with the output on."""
+    """SIGTERM (a service manager), SIGHUP (the terminal or SSH link of `run` went away), SIGQUIT (Ctrl-\\),
+    SIGTSTP (Ctrl-Z): each is a clean Stop; SIGHUP and SIGQUIT would otherwise end the process, and SIGTSTP
+    suspend it, with the output on."""
     t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
     rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
     kill_ns = time.monotonic_ns()

@@ -97,10 +97,11 @@ class SessionOutcome:
     t_end_s: float = 0.0
 
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP)
 """Signals that end a session through its Stop path. Left at their default, SIGHUP (the terminal or
 SSH connection that started `run` went away) and SIGQUIT (Ctrl-\\) would end the process at once,
-with the output on until the device's own watchdog stopped it."""
+and SIGTSTP (Ctrl-Z) would suspend it, with the output on until the device's own watchdog stopped
+it. A session cannot be paused: Ctrl-Z stops it."""
 
 
 @contextlib.contextmanager
