@@ -7,6 +7,8 @@ everything it shows comes from the session and report objects of the library.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import math
 import os
 import select
@@ -38,6 +40,8 @@ from fescontrol.errors import ConfigError
 from fescontrol.records.report import finish_records
 from fescontrol.records.scoring import format_report_table
 from fescontrol.sensing.link_budget import check_sensor_link
+
+log = logging.getLogger(__name__)
 
 
 class ProgressLine:
@@ -98,14 +102,24 @@ class TerminalOperator:
         return confirmed
 
 
+def _show(stream: TextIO, text: str) -> None:
+    """Write to the operator's screen. A screen that is gone (a closed pipe, a hung-up terminal)
+    loses the text, not the session's exit status: everything shown here is also in the records.
+    The stream is then pointed at /dev/null, so nothing fails on it later (at exit, say)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except OSError as exc:
+        log.warning("the screen is gone (%s): the end of the session is in its records only", exc)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 def _finish(outcome: SessionOutcome, report: dict[str, object], out_dir: Path) -> int:
-    out = sys.stdout
-    out.write(f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n")
-    out.write(format_report_table(report) + "\n")
-    out.write(f"output folder: {out_dir}\n")
-    out.flush()
+    _show(sys.stdout, f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n"
+                      f"{format_report_table(report)}\noutput folder: {out_dir}\n")
     if outcome.exit_status == 3:
-        sys.stderr.write(f"fescontrol: safety fault: {outcome.fault_cause or outcome.reason}\n")
+        _show(sys.stderr, f"fescontrol: safety fault: {outcome.fault_cause or outcome.reason}\n")
     return outcome.exit_status
 
 

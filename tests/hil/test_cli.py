@@ -103,3 +103,21 @@ def test_electrode_error_stops_and_exits_3(tmp_path: Path) -> None:
     finally:
         stop_process(sensor)
         stop_process(stim)
+
+
+def test_a_screen_that_goes_away_does_not_change_the_exit_status(tmp_path: Path) -> None:
+    """stdout piped into a reader that quits after the first line (`| head -1`, a monitor that
+    died): the session runs to its end, its records are whole, and the exit status is the
+    session's (it used to be 1, from a BrokenPipeError while printing the report table)."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "fescontrol", "simulate", "--duration", "10", "--speed", "5",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("fescontrol simulate:")
+    proc.stdout.close()  # the reader is gone
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "the screen is gone" in err and "Traceback" not in err
+    end = [r for r in read_jsonl(out / "session.jsonl") if r["kind"] == "session_end"]
+    assert end and end[0]["exit_status"] == 0
+    assert (out / "report.json").exists()
