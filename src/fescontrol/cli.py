@@ -87,13 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return console.ports_command(args)
         return console.run_command(args)
     except ConfigError as exc:
-        print(f"fescontrol: bad input: {exc}", file=sys.stderr)
+        console.show(sys.stderr, f"fescontrol: bad input: {exc}\n")
         return EXIT_BAD_INPUT
     except OperatorStop as exc:
-        print(f"fescontrol: {exc}; stimulation stopped", file=sys.stderr)
+        console.show(sys.stderr, f"fescontrol: {exc}; stimulation stopped\n")
         return EXIT_OPERATOR
     except FesError as exc:
-        print(f"fescontrol: {type(exc).__name__}: {exc}", file=sys.stderr)
+        console.show(sys.stderr, f"fescontrol: {type(exc).__name__}: {exc}\n")
         return 3
 
 

@@ -44,6 +44,19 @@ from fescontrol.sensing.link_budget import check_sensor_link
 log = logging.getLogger(__name__)
 
 
+def show(stream: TextIO, text: str) -> None:
+    """Write to the operator's screen. A screen that is gone (a closed pipe, a hung-up terminal)
+    loses the text, not the session's exit status: everything shown here is also in the records.
+    The stream is then pointed at /dev/null, so nothing fails on it later (at exit, say)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except OSError as exc:
+        log.warning("the screen is gone (%s): what follows is in the session's records only", exc)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 class ProgressLine:
     """One line rewritten in place on a terminal; a line every 10 s when output is a file or pipe."""
 
@@ -56,17 +69,14 @@ class ProgressLine:
         text = (f"elapsed {p.elapsed_s:6.1f} s | t {p.t_s:6.1f} s | {p.phase:<6} | steps {p.steps:4d} "
                 f"| bursts {p.bursts:4d} | faults {p.faults}")
         if self.tty:
-            self.stream.write("\r" + text)
-            self.stream.flush()
+            show(self.stream, "\r" + text)
         elif p.elapsed_s - self._last_plain >= 10.0:
             self._last_plain = p.elapsed_s
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            show(self.stream, text + "\n")
 
     def done(self) -> None:
         if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+            show(self.stream, "\n")
 
 
 class TerminalOperator:
@@ -102,24 +112,11 @@ class TerminalOperator:
         return confirmed
 
 
-def _show(stream: TextIO, text: str) -> None:
-    """Write to the operator's screen. A screen that is gone (a closed pipe, a hung-up terminal)
-    loses the text, not the session's exit status: everything shown here is also in the records.
-    The stream is then pointed at /dev/null, so nothing fails on it later (at exit, say)."""
-    try:
-        stream.write(text)
-        stream.flush()
-    except OSError as exc:
-        log.warning("the screen is gone (%s): the end of the session is in its records only", exc)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-
-
 def _finish(outcome: SessionOutcome, report: dict[str, object], out_dir: Path) -> int:
-    _show(sys.stdout, f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n"
+    show(sys.stdout, f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n"
                       f"{format_report_table(report)}\noutput folder: {out_dir}\n")
     if outcome.exit_status == 3:
-        _show(sys.stderr, f"fescontrol: safety fault: {outcome.fault_cause or outcome.reason}\n")
+        show(sys.stderr, f"fescontrol: safety fault: {outcome.fault_cause or outcome.reason}\n")
     return outcome.exit_status
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import signal
 import subprocess
 import sys
 import time
@@ -9,7 +12,7 @@ from pathlib import Path
 
 from fescontrol.config.loading import default_profile_path
 
-from .conftest import read_csv, read_jsonl, start_hil, stop_process
+from .conftest import read_csv, read_jsonl, start_hil, stop_process, wait_for
 
 
 def fescontrol(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -121,3 +124,23 @@ def test_a_screen_that_goes_away_does_not_change_the_exit_status(tmp_path: Path)
     end = [r for r in read_jsonl(out / "session.jsonl") if r["kind"] == "session_end"]
     assert end and end[0]["exit_status"] == 0
     assert (out / "report.json").exists()
+
+
+def test_a_terminal_that_hangs_up_mid_session_is_a_clean_stop_with_status_130(tmp_path: Path) -> None:
+    """The terminal (or SSH link) `simulate` writes to goes away mid-session: the kernel sends
+    SIGHUP and every later write to the terminal fails (EIO). The session stops through its Stop
+    path, its records are whole, and the exit status is 130, not 1 from a write that failed."""
+    out = tmp_path / "out"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "fescontrol", "simulate", "--duration", "20", "--out", str(out)],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    wait_for(lambda: (out / "session.jsonl").exists(), 30, "the session log", period=0.05)
+    time.sleep(1.0)  # into the session: the progress line is being written to the terminal
+    os.close(master)  # the terminal is gone
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(30) == 130
+    log = read_jsonl(out / "session.jsonl")
+    end = [r for r in log if r["kind"] == "session_end"]
+    assert end and end[0]["exit_status"] == 130 and "SIGHUP" in str(end[0]["reason"])
+    assert log[-1]["kind"] == "report" and (out / "report.json").exists()
