@@ -136,3 +136,27 @@ def test_sensor_falling_silent_mid_swing_is_a_fault(rig: Rig) -> None:
     print(f"sensor frozen -> current 0: {[round((t - t_freeze) * 1000, 1) for t in zeros.values()]} ms")
     for channel, t_zero in zeros.items():
         assert t_zero - t_freeze <= stale_s + 0.060, (channel, t_zero - t_freeze)
+
+
+def test_a_controller_frozen_mid_burst_and_resumed_never_turns_the_output_on_again(rig: Rig) -> None:
+    """SIGSTOP the controller mid-burst for 2 s (a debugger, a swapped-out laptop, an uncatchable
+    stop), then SIGCONT. The device's watchdog ends the output 1.2 s after the last packet; when
+    the controller resumes, with 2 s of old sensor samples waiting, it must not act on them: it
+    faults (its loop was late far beyond loop_overrun_ms) and Stops. The output never comes on
+    again after the freeze."""
+    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.08)
+    freeze_ns = time.monotonic_ns()
+    controller.send_signal(signal.SIGSTOP)
+    time.sleep(2.0)
+    controller.send_signal(signal.SIGCONT)
+    _, stderr = controller.communicate(timeout=10)
+    assert controller.returncode == 3, stderr
+    t_freeze = (freeze_ns - t0) / 1e9
+    rows = read_csv(emu_dir / "stim.csv")
+    zeros = _zero_rows_after(emu_dir / "stim.csv", t_freeze)
+    assert set(zeros) == {"1", "2"}
+    assert all(t_zero - t_freeze <= 1.2 + 0.1 for t_zero in zeros.values()), zeros  # the device watchdog
+    on_after = [r for r in rows if float(r["t_s"]) > max(zeros.values()) and float(r["current_mA"]) > 0]
+    assert not on_after, on_after
+    print(f"controller frozen 2 s -> {stderr.strip().splitlines()[-1]}")
