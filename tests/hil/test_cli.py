@@ -144,3 +144,32 @@ def test_a_terminal_that_hangs_up_mid_session_is_a_clean_stop_with_status_130(tm
     end = [r for r in log if r["kind"] == "session_end"]
     assert end and end[0]["exit_status"] == 130 and "SIGHUP" in str(end[0]["reason"])
     assert log[-1]["kind"] == "report" and (out / "report.json").exists()
+
+
+def test_a_second_session_on_the_same_ports_is_refused_and_the_first_runs_on(tmp_path: Path) -> None:
+    """Each session holds its ports exclusively: a second `run` started on the ports of one under
+    way (a second terminal) is refused when it opens them, exit 3 naming the cause, and sends
+    nothing; the first session's device sees one Init handshake and its session ends normally."""
+    t0 = time.monotonic_ns() + 2_500_000_000
+    emu = tmp_path / "emulator"
+    emu.mkdir()
+    stim, stim_port = start_hil("stimulator", "--out", str(emu), "--t0-mono-ns", str(t0))
+    sensor, sensor_port = start_hil("sensor", "--seed", "5", "--duration", "10", "--t0-mono-ns", str(t0))
+    args = ["run", "--device", "rehastim2", "--sensor-port", sensor_port, "--stimulator-port", stim_port, "--yes"]
+    first = subprocess.Popen([sys.executable, "-m", "fescontrol", *args, "--out", str(tmp_path / "first")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (tmp_path / "first" / "session.jsonl").exists()
+                 and "serial_tuning" in (tmp_path / "first" / "session.jsonl").read_text(), 30, "the first session's ports")
+        second = fescontrol(*args, "--out", str(tmp_path / "second"), timeout=60)
+        assert second.returncode == 3, second.stderr
+        assert "another program holds it" in second.stderr
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        rx = [rec["command"] for rec in read_jsonl(emu / "device.jsonl") if rec.get("dir") == "rx"]
+        assert rx.count("INIT_CHANNEL_LIST_MODE") == 1 and rx[-1] == "STOP_CHANNEL_LIST_MODE", rx[:5]
+        report = read_jsonl(tmp_path / "first" / "session.jsonl")[-1]["report"]
+        assert report["faults"] == 0 and report["controller_bursts"] >= 3
+    finally:
+        for p in (first, sensor, stim):
+            stop_process(p)

@@ -10,6 +10,7 @@ before anything else happens.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import platform
 import selectors
@@ -132,9 +133,15 @@ def _versions() -> dict[str, str]:
 
 
 def _open_port(path: str, what: str, **kwargs: object) -> serial.Serial:
+    """Open a port for this session alone (an exclusive lock, as pyserial takes it): a second session
+    started on the same stimulator would send its own Init and commands into this one's, and two
+    readers of one sensor would each get part of its frames."""
     try:
-        return serial.Serial(path, **kwargs)  # type: ignore[arg-type]
+        return serial.Serial(path, exclusive=True, **kwargs)  # type: ignore[arg-type]
     except (serial.SerialException, OSError, ValueError) as exc:
+        if getattr(exc, "errno", None) == errno.EAGAIN:
+            raise DeviceIOError(f"cannot open {what} port {path!r}: another program holds it (a second fescontrol "
+                                "session? only one may use a port)") from exc
         raise DeviceIOError(f"cannot open {what} port {path!r}: {exc}") from exc
 
 
