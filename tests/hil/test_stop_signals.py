@@ -1,0 +1,84 @@
+"""Stop paths without a tight wall-clock bound, so they run two modules at a time (the 50 ms ones
+are in test_stop_paths.py, `alone`): the other stop signals, and a controller frozen and resumed.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import read_csv, read_jsonl, wait_for
+from .stop_rig import Rig, start_rig, zero_rows_after
+
+STOP_BOUND_S = 0.2
+"""Signal to output zero, beside another real-rate module (SIGTERM's path: 50 ms when alone)."""
+WATCHDOG_S = {"rehastim2": 1.2, "rehamove3": 2.0}
+"""The devices' watchdog time-outs (configs/devices)."""
+WATCHDOG_MARGIN_S = 0.3
+"""Scheduling, beside another real-rate module: the emulator's loop, the test's own clock reading."""
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """The RehaStim 2 (ScienceMode2) emulator."""
+    yield from start_rig(tmp_path, "rehastim2")
+
+
+@pytest.fixture(params=["rehastim2", "rehamove3"])
+def any_device_rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """The RehaStim 2 and the RehaMove3 (ScienceMode4: its watchdog pauses the output, and a later
+    Ml_update would start it again) emulators."""
+    yield from start_rig(tmp_path, request.param)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP], ids=lambda s: s.name)
+def test_other_stop_signals_mid_swing_are_a_clean_stop(rig: Rig, tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGHUP (the terminal or SSH link of `run` went away), SIGQUIT (Ctrl-\\), SIGTSTP (Ctrl-Z): each is
+    a clean Stop, exit 130; by default SIGHUP and SIGQUIT would end the process, and SIGTSTP suspend it,
+    with the output on. They take SIGTERM's path, whose 50 ms is judged alone (test_stop_paths.py);
+    here, beside other tests, within STOP_BOUND_S."""
+    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
+    kill_ns = time.monotonic_ns()
+    controller.send_signal(sig)
+    _, stderr = controller.communicate(timeout=10)
+    assert controller.returncode == 130, stderr
+    t_kill = (kill_ns - t0) / 1e9
+    zeros = wait_for(lambda: len(zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
+                     and zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
+    print(f"{sig.name} -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
+    for channel, t_zero in zeros.items():
+        assert 0 <= t_zero - t_kill <= STOP_BOUND_S, (channel, t_zero - t_kill)
+    log = read_jsonl(tmp_path / "run" / "session.jsonl")
+    end = [rec for rec in log if rec["kind"] == "session_end"][0]
+    assert end["exit_status"] == 130 and sig.name in str(end["reason"])
+
+
+def test_a_controller_frozen_mid_burst_and_resumed_never_turns_the_output_on_again(any_device_rig: Rig) -> None:
+    """SIGSTOP the controller mid-burst for 3 s (a debugger, a swapped-out laptop, an uncatchable
+    stop), then SIGCONT. The device's watchdog ends the output (1.2 s after the last packet on the
+    RehaStim 2, 2 s on the RehaMove3); when the controller resumes, with 3 s of old sensor samples
+    waiting, it must not act on them: it faults (its loop was late far beyond loop_overrun_ms, or
+    the device re-initialised) and Stops. The output never comes on again after the freeze."""
+    rig = any_device_rig
+    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.08)
+    freeze_ns = time.monotonic_ns()
+    controller.send_signal(signal.SIGSTOP)
+    time.sleep(3.0)
+    controller.send_signal(signal.SIGCONT)
+    _, stderr = controller.communicate(timeout=10)
+    assert controller.returncode == 3, stderr
+    t_freeze = (freeze_ns - t0) / 1e9
+    rows = read_csv(emu_dir / "stim.csv")
+    zeros = zero_rows_after(emu_dir / "stim.csv", t_freeze)
+    assert set(zeros) == {"1", "2"}
+    bound = WATCHDOG_S[rig.device] + WATCHDOG_MARGIN_S  # the device's watchdog, from the last packet before the freeze
+    assert all(t_zero - t_freeze <= bound for t_zero in zeros.values()), zeros
+    on_after = [r for r in rows if float(r["t_s"]) > max(zeros.values()) and float(r["current_mA"]) > 0]
+    assert not on_after, on_after
+    print(f"controller frozen 3 s -> {stderr.strip().splitlines()[-1]}")
