@@ -138,7 +138,17 @@ def simulate_command(args: argparse.Namespace) -> int:
             outcome, report = simulate(req, out_dir=out_dir, progress=progress)
         finally:
             progress.done()
-    return _finish(outcome, report, out_dir)
+    status = _finish(outcome, report, out_dir)
+    if req.speed != 1.0 and report.get("scored"):
+        show(sys.stdout, speed_note(req.speed))
+    return status
+
+
+def speed_note(speed: float) -> str:
+    """What a faster (or slower) than real-time simulation does to the delivered-timing figures."""
+    return (f"note: --speed {speed:g}: the controller decides in sample time, but the emulated stimulator keeps "
+            f"real time, so its command slots and ramps span {speed:g}x the session time they would at --speed 1; "
+            "coverage, onset lead and offset lag are comparable with the targets only at --speed 1\n")
 
 
 def ports_command(args: argparse.Namespace) -> int:

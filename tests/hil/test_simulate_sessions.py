@@ -137,3 +137,6 @@ def test_faster_than_real_time_gives_the_same_decisions(tmp_path: Path, sessions
     real_report = json.loads((real_rate / "report.json").read_text())
     assert report["bursts"] == report["controller_bursts"] == real_report["controller_bursts"], report
     assert report["false_bursts"] == 0 and report["standing_stim_s"] == 0 and report["faults"] == 0, report
+    # and the operator is told so, under the report table
+    assert "note: --speed 4: the controller decides in sample time" in result.stdout
+    assert "note: --speed" not in sessions[CASES[0]][1].stdout

@@ -488,7 +488,18 @@ def test_sensor_port_read_error_names_the_os_error(tmp_path: Path) -> None:
     standing(rig)
     rig.loop.sensor = BrokenPort()
     assert rig.loop.tick(rig.t + TICK_NS, True) is True
-    assert rig.loop.counts.end_reason == "sensor stream ended (Input/output error)"
+    assert rig.loop.counts.end_reason == ("sensor stream ended (the sensor closed its port or was unplugged: "
+                                          "Input/output error)")
+    rig = LoopRig(tmp_path / "other")
+    standing(rig)
+
+    class DeniedPort(BrokenPort):
+        def read(self, size: int = 1) -> bytes:
+            raise OSError(errno.EACCES, "Permission denied")
+
+    rig.loop.sensor = DeniedPort()
+    assert rig.loop.tick(rig.t + TICK_NS, True) is True
+    assert rig.loop.counts.end_reason == "sensor stream ended (Permission denied)"
 
 
 def test_a_flood_is_read_in_bounded_chunks(tmp_path: Path) -> None:

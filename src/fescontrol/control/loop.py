@@ -22,6 +22,7 @@ machine enters FAULT and the session log says why, before the exception unwinds 
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -272,6 +273,8 @@ class ControlLoop:
         except serial.SerialException:
             return "sensor stream ended"
         except OSError as exc:
+            if exc.errno == errno.EIO:  # what a read gives once the far end of a pty or a USB adapter is gone
+                return f"sensor stream ended (the sensor closed its port or was unplugged: {exc.strerror})"
             return f"sensor stream ended ({exc.strerror})"
         seq, decoded = self.decoder.feed(data)
         self.counts.sensor_frames_bad = self.decoder.frames_bad
