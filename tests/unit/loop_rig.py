@@ -92,6 +92,8 @@ class SensorFeeder:
         self.next_seq = 0
         self._base_ns = start_ns
         self._base_seq = 0
+        self.counter_offset = 0
+        """Subtracted from the sample index to give the counter on the wire (a sensor restart sets it)."""
         self.drop: Callable[[int], bool] = lambda k: False
         self.corrupt: Callable[[int], bool] = lambda k: False
         self.sent: list[int] = []
@@ -110,12 +112,16 @@ class SensorFeeder:
             self.next_seq += 1
             if self.drop(k):
                 continue
-            frame = encode_heel_frame(k, self.force(k))
+            frame = encode_heel_frame(k - self.counter_offset, self.force(k))
             if self.corrupt(k):
                 frame = frame[:-1] + bytes((frame[-1] ^ 0xFF,))  # a bad CRC
             else:
                 self.sent.append(k)
             self.port.write(frame)
+
+    def restart_counter(self) -> None:
+        """The sensor restarts (a power dip): its counter starts again from 0 with the next frame."""
+        self.counter_offset = self.next_seq
 
     def stick(self, force_n: float) -> None:
         """From now on every frame carries this force."""

@@ -59,6 +59,13 @@ def test_gaps_wrap_and_out_of_order() -> None:
     assert dec.samples_dropped == 3 and dec.frames_out_of_order == 2
 
 
+def test_a_restarted_counter_is_named() -> None:
+    data = b"".join(encode_line(s, (0, 0, 0), (0, 0, 1)) for s in (*range(500, 510), *range(5)))
+    dec = CsvLineDecoder()
+    assert dec.feed(data).seq.tolist() == list(range(500, 510))
+    assert dec.sensor_restart == (509, 0)
+
+
 def test_first_line_of_a_running_stream_can_be_skipped() -> None:
     cut = b"5,1.00,2.00,3.00,0.1000,0.0000,1.0000\r\n"  # the tail of "1235,...": it parses, with a wrong counter
     good = encode_line(1236, (1, 2, 3), (0, 0, 1))

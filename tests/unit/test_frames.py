@@ -178,6 +178,27 @@ def test_dropped_frames_are_counted() -> None:
     assert dec.samples_dropped == 2 + 4
 
 
+def test_a_restarted_counter_is_named_after_five_frames_in_a_row() -> None:
+    dec = FrameDecoder()
+    dec.feed(frames(list(range(1000, 1010)), [1.0] * 10))
+    out = dec.feed(frames([0, 1, 2, 3], [1.0] * 4))
+    assert out.seq.size == 0 and dec.sensor_restart is None  # four: not yet
+    out = dec.feed(frames([4, 5], [1.0] * 2))
+    assert out.seq.size == 0 and dec.sensor_restart == (1009, 0)
+    assert dec.frames_out_of_order == 6
+
+
+@pytest.mark.parametrize("seqs", [
+    [10, 11, 9, 12, 8, 13, 7, 14, 6, 15],      # late frames, one at a time, between newer ones
+    [10, 11, 11, 11, 11, 11, 11, 12],          # a repeated frame
+    [10, 11, 3, 4, 5, 6, 12],                  # four older frames in a row: not enough
+])
+def test_late_or_repeated_frames_are_no_restart(seqs: list[int]) -> None:
+    dec = FrameDecoder()
+    dec.feed(frames(seqs, [1.0] * len(seqs)))
+    assert dec.sensor_restart is None and dec.frames_out_of_order > 0
+
+
 def test_duplicate_and_older_frames_are_dropped() -> None:
     seqs = [5, 6, 6, 4, 7]
     dec = FrameDecoder()

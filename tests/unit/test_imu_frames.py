@@ -107,6 +107,13 @@ def test_duplicate_is_dropped_and_finish_releases_the_tail() -> None:
     assert len(dec.finish()) == 0 and dec.bytes_pending == 0 and dec.frames_bad == 1
 
 
+def test_a_restarted_counter_is_named() -> None:
+    seqs = [*range(300, 305), *range(5)]
+    dec = ImuFrameDecoder()
+    out = dec.feed(imu(seqs, [(1, 0, 0)] * len(seqs), [(0, 0, 1)] * len(seqs)))
+    assert out.seq.tolist() == list(range(300, 305)) and dec.sensor_restart == (304, 0)
+
+
 def test_registry_names_every_imu_decoder() -> None:
     assert set(IMU_DECODERS) == {"imu6", "wt901", "csv"}
     assert isinstance(make_imu_decoder("imu6"), ImuFrameDecoder)

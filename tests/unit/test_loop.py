@@ -240,6 +240,23 @@ def test_stale_sensor_while_stimulating_is_a_fault(tmp_path: Path) -> None:
     assert_fault_handled(rig, fault)
 
 
+def test_a_sensor_that_restarts_mid_swing_is_named_at_once(tmp_path: Path) -> None:
+    """A restarted sensor counts again from 0: every later frame is "not newer" than the last one
+    seen, so the host would only see silence. Five frames in a row counting on from 0 name the
+    cause, and the fault comes 40 ms after the restart instead of at the stale limit (150 ms)."""
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.run(50 * MS)
+    last = rig.feeder.next_seq - 1
+    restart_at = rig.t
+    rig.feeder.restart_counter()
+    fault = rig.run_to_fault(S)
+    assert fault.cause == (f"the sensor restarted: its sample counter went back from {last} to 0 "
+                           "(a power dip or a reset?); its samples no longer follow the session's")
+    assert fault.t_ns <= restart_at + 50 * MS
+    assert_fault_handled(rig, fault)
+
+
 def test_lost_sensor_at_zero_output_is_a_fault(tmp_path: Path) -> None:
     rig = LoopRig(tmp_path)
     standing(rig)

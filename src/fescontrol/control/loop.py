@@ -279,6 +279,10 @@ class ControlLoop:
         seq, decoded = self.decoder.feed(data)
         self.counts.sensor_frames_bad = self.decoder.frames_bad
         self.counts.sensor_samples_dropped = self.decoder.samples_dropped
+        restart = self.decoder.sensor_restart
+        if restart is not None:
+            raise SafetyTrip(f"the sensor restarted: its sample counter went back from {restart[0]} to {restart[1]} "
+                             "(a power dip or a reset?); its samples no longer follow the session's")
         if len(seq):
             self._process(now_ns, seq, decoded)
         return None

@@ -73,6 +73,11 @@ class SensorInput(Protocol):
     @property
     def samples_dropped(self) -> int: ...
 
+    @property
+    def sensor_restart(self) -> tuple[int, int] | None:
+        """(last counter before, first after) once the sensor's counter started again lower."""
+        ...
+
     def feed(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Bytes in; the sample indices (int64) and the CONTRACT columns of the samples completed."""
         ...
@@ -94,6 +99,10 @@ class _DecoderCounts:
     @property
     def samples_dropped(self) -> int:
         return self.decoder.samples_dropped
+
+    @property
+    def sensor_restart(self) -> tuple[int, int] | None:
+        return self.decoder.sensor_restart
 
 
 class ForceInput(_DecoderCounts):

@@ -91,6 +91,11 @@ class CsvLineDecoder:
         return self._seq.samples_dropped
 
     @property
+    def sensor_restart(self) -> tuple[int, int] | None:
+        """(last counter before, first after) once the counter has started again lower (`SeqUnwrapper`)."""
+        return self._seq.restart
+
+    @property
     def bytes_pending(self) -> int:
         """Bytes of a line whose end has not arrived yet."""
         return len(self._buf)

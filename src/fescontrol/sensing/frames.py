@@ -134,6 +134,10 @@ HeelSamples = SensorSamples
 """The former name (heel-only decoding); the same class."""
 
 
+RESTART_RUN = 5
+"""Frames in a row whose counters run on from a lower value (k, k+1, ...) that make a restarted sensor."""
+
+
 class SeqUnwrapper:
     """A 16-bit sample counter mapped to the absolute sample index.
 
@@ -141,13 +145,23 @@ class SeqUnwrapper:
     wrap); a counter that does not advance, or jumps by half the range (32768) or more, is
     "not newer" (a duplicate, an older frame, a restarted sensor) and gets None. Shared by
     our binary frames and the CSV-line decoder, which carry the same uint16 counter.
+
+    A sensor that restarted (a brown-out, a watchdog reset) counts again from a low value:
+    every later frame is "not newer", and the host would see only silence. RESTART_RUN such
+    frames in a row, counting on from each other, set `restart` to (the last counter before,
+    the first after) once, so the host can name the cause at once instead of waiting for its
+    sensor-lost limit; a lone late or repeated frame does not.
     """
 
     def __init__(self) -> None:
         self._last_raw: int | None = None
         self._last_abs = -1
+        self._stale_next: int | None = None
+        self._stale_first = 0
+        self._stale_run = 0
         self.samples_dropped = 0
         self.out_of_order = 0
+        self.restart: tuple[int, int] | None = None
 
     def __call__(self, raw: int) -> int | None:
         if self._last_raw is None:
@@ -158,11 +172,24 @@ class SeqUnwrapper:
         if delta == 0 or delta >= 0x8000:
             self.out_of_order += 1
             log.debug("sensor sample seq %d does not advance on %d; dropped", raw, self._last_raw)
+            self._note_stale(raw)
             return None
+        self._stale_run = 0
+        self._stale_next = None
         self.samples_dropped += delta - 1
         self._last_raw = raw
         self._last_abs += delta
         return self._last_abs
+
+    def _note_stale(self, raw: int) -> None:
+        if raw == self._stale_next:
+            self._stale_run += 1
+        else:
+            self._stale_run = 1
+            self._stale_first = raw
+        self._stale_next = (raw + 1) & 0xFFFF
+        if self._stale_run >= RESTART_RUN and self.restart is None and self._last_raw is not None:
+            self.restart = (self._last_raw, self._stale_first)
 
 
 class _FrameStream(ABC):
@@ -186,6 +213,11 @@ class _FrameStream(ABC):
     def samples_dropped(self) -> int:
         """Samples missing from sequence gaps."""
         return self._seq.samples_dropped
+
+    @property
+    def sensor_restart(self) -> tuple[int, int] | None:
+        """(last counter before, first after) once the counter has started again lower (`SeqUnwrapper`)."""
+        return self._seq.restart
 
     @property
     def bytes_pending(self) -> int:

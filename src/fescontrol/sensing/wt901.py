@@ -139,6 +139,11 @@ class Wt901Decoder:
         self.last_temperature_c: float | None = None
 
     @property
+    def sensor_restart(self) -> None:
+        """Always None: WT901 packets carry no counter that could start again."""
+        return None
+
+    @property
     def bytes_pending(self) -> int:
         """Bytes held back as the possible start of a packet that has not fully arrived."""
         return len(self._buf)
