@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import read_csv, start_hil, stop_process, wait_for
+from .conftest import read_csv, read_jsonl, start_hil, stop_process, wait_for
 
 
 @dataclass
@@ -65,3 +65,23 @@ def zero_rows_after(stim_csv: Path, t_s: float) -> dict[str, float]:
         if float(r["t_s"]) >= t_s - 1e-4 and float(r["current_mA"]) == 0 and r["channel"] not in out:
             out[r["channel"]] = float(r["t_s"])
     return out
+
+
+def signal_mid_swing_is_a_clean_stop(rig: Rig, run_dir: Path, sig: signal.Signals, bound_s: float) -> None:
+    """Send `sig` to the controller inside the first burst's plateau: exit 130, every channel's
+    output at zero within `bound_s` of the signal (the device's own record), the signal named as
+    the session's end."""
+    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
+    rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
+    kill_ns = time.monotonic_ns()
+    controller.send_signal(sig)
+    _, stderr = controller.communicate(timeout=10)
+    assert controller.returncode == 130, stderr
+    t_kill = (kill_ns - t0) / 1e9
+    zeros = wait_for(lambda: len(zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
+                     and zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
+    print(f"{sig.name} -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
+    for channel, t_zero in zeros.items():
+        assert 0 <= t_zero - t_kill <= bound_s, (channel, t_zero - t_kill)
+    end = [rec for rec in read_jsonl(run_dir / "session.jsonl") if rec["kind"] == "session_end"][0]
+    assert end["exit_status"] == 130 and sig.name in str(end["reason"])

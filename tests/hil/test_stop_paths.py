@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_csv, read_jsonl, wait_for
-from .stop_rig import Rig, start_rig, zero_rows_after
+from .conftest import read_csv, read_jsonl
+from .stop_rig import Rig, signal_mid_swing_is_a_clean_stop, start_rig, zero_rows_after
 
 
 @pytest.fixture
@@ -27,21 +27,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def test_sigterm_mid_swing_stops_within_50_ms(rig: Rig, tmp_path: Path) -> None:
-    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
-    rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
-    kill_ns = time.monotonic_ns()
-    controller.send_signal(signal.SIGTERM)
-    _, stderr = controller.communicate(timeout=10)
-    assert controller.returncode == 130, stderr
-    t_kill = (kill_ns - t0) / 1e9
-    zeros = wait_for(lambda: len(zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
-                     and zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
-    print(f"SIGTERM -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
-    for channel, t_zero in zeros.items():
-        assert 0 <= t_zero - t_kill <= 0.050, (channel, t_zero - t_kill)
-    log = read_jsonl(tmp_path / "run" / "session.jsonl")
-    end = [rec for rec in log if rec["kind"] == "session_end"][0]
-    assert end["exit_status"] == 130 and "SIGTERM" in str(end["reason"])
+    signal_mid_swing_is_a_clean_stop(rig, tmp_path / "run", signal.SIGTERM, 0.050)
 
 
 def test_sigkill_leaves_it_to_the_device_watchdog(rig: Rig) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_csv, read_jsonl, wait_for
-from .stop_rig import Rig, start_rig, zero_rows_after
+from .conftest import read_csv
+from .stop_rig import Rig, signal_mid_swing_is_a_clean_stop, start_rig, zero_rows_after
 
 STOP_BOUND_S = 0.2
 """Signal to output zero, beside another real-rate module (SIGTERM's path: 50 ms when alone)."""
@@ -41,21 +41,7 @@ def test_other_stop_signals_mid_swing_are_a_clean_stop(rig: Rig, tmp_path: Path,
     a clean Stop, exit 130; by default SIGHUP and SIGQUIT would end the process, and SIGTSTP suspend it,
     with the output on. They take SIGTERM's path, whose 50 ms is judged alone (test_stop_paths.py);
     here, beside other tests, within STOP_BOUND_S."""
-    t0, controller, emu_dir = rig.t0, rig.controller, rig.emu_dir
-    rig.wait_into_first_burst(0.08)  # inside the swing, on the plateau
-    kill_ns = time.monotonic_ns()
-    controller.send_signal(sig)
-    _, stderr = controller.communicate(timeout=10)
-    assert controller.returncode == 130, stderr
-    t_kill = (kill_ns - t0) / 1e9
-    zeros = wait_for(lambda: len(zero_rows_after(emu_dir / "stim.csv", t_kill)) == 2
-                     and zero_rows_after(emu_dir / "stim.csv", t_kill), 2, "zero rows")
-    print(f"{sig.name} -> current 0: {[round((t - t_kill) * 1000, 1) for t in zeros.values()]} ms")
-    for channel, t_zero in zeros.items():
-        assert 0 <= t_zero - t_kill <= STOP_BOUND_S, (channel, t_zero - t_kill)
-    log = read_jsonl(tmp_path / "run" / "session.jsonl")
-    end = [rec for rec in log if rec["kind"] == "session_end"][0]
-    assert end["exit_status"] == 130 and sig.name in str(end["reason"])
+    signal_mid_swing_is_a_clean_stop(rig, tmp_path / "run", sig, STOP_BOUND_S)
 
 
 def test_a_controller_frozen_mid_burst_and_resumed_never_turns_the_output_on_again(any_device_rig: Rig) -> None:
