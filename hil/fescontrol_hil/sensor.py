@@ -28,8 +28,9 @@ host does not read are dropped as a UART would drop them. Its only stdout lines 
 
 Fault injection (all off by default, the same for every source and kind) changes only what is
 sent: the heel force (`--stick`, `--chatter-from`; an insole's forefoot is unchanged), which
-frames go out and with which CRC (`--keep-every`, `--corrupt`, `--loss-from`) and when the
-stream ends (`--freeze-at`, `--unplug-at`). The truth (and `--recording`) files are the walk as
+frames go out and with which CRC (`--keep-every`, `--corrupt`, `--loss-from`), the counter
+they carry (`--restart-at`: it starts again from 0) and when the stream ends (`--freeze-at`,
+`--unplug-at`). The truth (and `--recording`) files are the walk as
 generated or recorded, unchanged. Each fault is a stderr warning when its first affected
 sample is due.
 """
@@ -155,6 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--freeze-at", default=None, metavar="WHEN",
                    help="from WHEN on nothing is sent, the port stays open until the end of the "
                         "stream duration (a hung sensor); then the usual end")
+    f.add_argument("--restart-at", default=None, metavar="WHEN",
+                   help="at WHEN the sensor restarts (a power dip, a reset): its counter starts again "
+                        "from 0, the walk goes on; not with --kind wt901 (its packets carry no counter)")
     f.add_argument("--unplug-at", default=None, metavar="WHEN",
                    help="at WHEN the sensor stops sending and closes its pty at once (the host sees "
                         "the port vanish), then exits 0")
@@ -172,6 +176,7 @@ class _Faults:
     stick_from: int = 0
     chatter_from: int | None = None
     freeze_at: int | None = None
+    restart_at: int | None = None
     unplug_at: int | None = None
 
 
@@ -276,6 +281,8 @@ def _resolve_faults(args: argparse.Namespace, rec: GaitRecording) -> _Faults:
         raise ConfigError(f"--keep-every {args.keep_every!r}: must be >= 1")
     if args.stick_from is not None and args.stick is None:
         raise ConfigError("--stick-from needs --stick loaded|unloaded")
+    if args.restart_at is not None and args.kind == "wt901":
+        raise ConfigError(f"--restart-at {args.restart_at!r}: WT901 packets carry no counter that could start again")
     return _Faults(
         corrupt=corrupt, keep_every=args.keep_every,
         loss_from=_sample_at("--loss-from", args.loss_from, rec),
@@ -283,6 +290,7 @@ def _resolve_faults(args: argparse.Namespace, rec: GaitRecording) -> _Faults:
         stick_from=_when("--stick-from", args.stick_from, rec) if args.stick_from is not None else 0,
         chatter_from=_when("--chatter-from", args.chatter_from, rec) if args.chatter_from is not None else None,
         freeze_at=_when("--freeze-at", args.freeze_at, rec) if args.freeze_at is not None else None,
+        restart_at=_when("--restart-at", args.restart_at, rec) if args.restart_at is not None else None,
         unplug_at=_when("--unplug-at", args.unplug_at, rec) if args.unplug_at is not None else None)
 
 
@@ -367,13 +375,14 @@ def _garbage(rng: np.random.Generator, false_start: bytes = b"\xa5\x5a", line_en
 
 
 def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarray | None = None,
-            present: np.ndarray | None = None, encode: Callable[[int], bytes] | None = None,
-            false_start: bytes = b"\xa5\x5a", line_end: bytes = b"") -> list[bytes]:
+            present: np.ndarray | None = None, encode: Callable[[int, int], bytes] | None = None,
+            false_start: bytes = b"\xa5\x5a", line_end: bytes = b"", restart_at: int | None = None) -> list[bytes]:
     """Pre-encode every sample (with injected garbage in front of its frame) before t0.
 
-    `encode(k)` (an IMU's frames) when given; else insole frames when `fore_N` is given, heel
-    frames otherwise; a sample not `present` (a gap in a recording, a dropout) is no frame
-    (b""), its sequence number is skipped."""
+    `encode(k, counter)` (an IMU's frames) when given; else insole frames when `fore_N` is given,
+    heel frames otherwise; a sample not `present` (a gap in a recording, a dropout) is no frame
+    (b""), its sequence number is skipped. From `restart_at` on the counter is k - restart_at
+    (the sensor restarted and counts from 0 again)."""
     rng = np.random.default_rng([seed, 0x6A5])  # separate stream: garbage does not alter the gait
     fore = fore_N.tolist() if fore_N is not None else None
     out = []
@@ -381,10 +390,11 @@ def _frames(heel_N: np.ndarray, garbage_every: int, seed: int, fore_N: np.ndarra
         if present is not None and not present[k]:
             out.append(b"")
             continue
+        seq = k - restart_at if restart_at is not None and k >= restart_at else k
         if encode is not None:
-            frame = encode(k)
+            frame = encode(k, seq)
         else:
-            frame = encode_heel_frame(k, f) if fore is None else encode_insole_frame(k, f, fore[k])
+            frame = encode_heel_frame(seq, f) if fore is None else encode_insole_frame(seq, f, fore[k])
         if garbage_every and k % garbage_every == garbage_every - 1:
             frame = _garbage(rng, false_start, line_end) + frame
         out.append(frame)
@@ -484,8 +494,10 @@ def run(argv: list[str]) -> int:
             present = np.all(np.isfinite(imu), axis=1)
         false_start = {"wt901": b"\x55", "csv-imu": b""}.get(args.kind, b"\xa5\x5a")
         frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present, encode, false_start,
-                                     b"\r\n" if args.kind == "csv-imu" else b""),
+                                     b"\r\n" if args.kind == "csv-imu" else b"", faults.restart_at),
                              faults, notes)
+        if faults.restart_at is not None:
+            notes.setdefault(faults.restart_at, []).append("restart: the counter starts again from 0")
         if faults.freeze_at is not None:
             frames[faults.freeze_at:] = [b""] * (len(frames) - faults.freeze_at)
             notes.setdefault(faults.freeze_at, []).append("freeze: nothing more is sent, the port stays open")

@@ -74,12 +74,13 @@ def check_wt901(rate_hz: float, baud: int) -> None:
     check_sensor_link("wt901", rate_hz, baud, rate_option="--rate", baud_option="--baud")
 
 
-def imu_encoder(kind: str, data: np.ndarray) -> Callable[[int], bytes]:
-    """Sample k of `data` as the kind's bytes (our frame with counter k, two WT901 packets, or a
-    text line with counter k)."""
+def imu_encoder(kind: str, data: np.ndarray) -> Callable[[int, int], bytes]:
+    """Sample k of `data` with counter `seq` (k, or less after a restart) as the kind's bytes: our
+    frame, two WT901 packets (no counter), or a text line (the header first, as a sketch prints it
+    when it starts, also again after a restart)."""
     rows = data.tolist()
     if kind == "wt901":
-        return lambda k: encode_sample(rows[k][:3], rows[k][3:])
+        return lambda k, seq: encode_sample(rows[k][:3], rows[k][3:])
     if kind == "csv-imu":
-        return lambda k: (encode_header() if k == 0 else b"") + encode_line(k, rows[k][:3], rows[k][3:])
-    return lambda k: encode_imu_frame(k, rows[k][:3], rows[k][3:])
+        return lambda k, seq: (encode_header() if seq == 0 else b"") + encode_line(seq, rows[k][:3], rows[k][3:])
+    return lambda k, seq: encode_imu_frame(seq, rows[k][:3], rows[k][3:])

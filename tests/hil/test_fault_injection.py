@@ -37,8 +37,9 @@ import pytest
 from fescontrol.config.loading import default_profile_path, load_profile
 from fescontrol.records.readers import read_events_csv, read_stim_csv
 from fescontrol.records.scoring import score
+from fescontrol.sensing.frames import RESTART_RUN
 
-from .fault_rig import LIMITS, Case, FaultTable, Result, Running, run_wave, walk
+from .fault_rig import LIMITS, RATE_HZ, Case, FaultTable, Result, Running, run_wave, walk
 
 L = LIMITS
 SEED, DURATION_S = 3, 10.0
@@ -154,6 +155,7 @@ CASES = [
     Case("ack_then_busy", stim_args=("--ack-then-busy-from", f"{T_RAMP}")),
     Case("stim_garbage", stim_args=("--garbage-bytes", "8192", "--garbage-every-ms", "10")),
     Case("sensor_unplug", sensor_args=("--unplug-at", "swing:2")),
+    Case("sensor_restart", sensor_args=("--restart-at", "swing:2")),
     Case("sensor_garbage", sensor_args=("--noise-garbage-every", "1")),
     Case("stuck_loaded", sensor_args=("--stick", "loaded", "--stick-from", "swing:2")),
     Case("stuck_unloaded_stance", sensor_args=("--stick", "unloaded", "--stick-from", f"{T_STANCE}")),
@@ -335,6 +337,25 @@ def test_sensor_unplugged_mid_swing(wave, fault_table, request) -> None:  # type
         row.measured_s = time_to_zero(r, t_unplug)
         assert row.measured_s <= req
         fault_session(r, "sensor stream ended")
+
+
+@cases("sensor_restart")
+def test_sensor_restarting_mid_swing(wave, fault_table, request) -> None:  # type: ignore[no-untyped-def]
+    """The sensor restarts (a power dip) mid-swing and counts from 0 again: its frames are no
+    longer newer than the last one seen. The host names the restart after RESTART_RUN of them
+    instead of going stale on the silence they leave."""
+    r = get(wave, "sensor_restart")
+    t_restart = W.swing(2)
+    req = RESTART_RUN / RATE_HZ + 0.06
+    with fault_table.row(_test_id(request), "sensor restarts mid-swing (its counter starts again from 0)",
+                         f"zero <= {RESTART_RUN} frames + 60 ms ({req:.2f} s) after the restart; the reason names it",
+                         req) as row:
+        ready(r)
+        row.exit_status = r.returncode
+        assert r.on_at(t_restart - 0.005), r.describe()
+        row.measured_s = time_to_zero(r, t_restart)
+        assert row.measured_s <= req
+        fault_session(r, "the sensor restarted: its sample counter went back from")
 
 
 @cases("sensor_garbage")

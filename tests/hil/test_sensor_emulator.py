@@ -399,6 +399,7 @@ def test_generated_dropouts_and_saturation(tmp_path: Path) -> None:
     (("--kind", "wt901", "--rate", "150"), "WT901 sends at"),
     (("--kind", "wt901", "--rate", "200", "--baud", "38400"), "bit/s"),
     (("--kind", "foot-imu", "--baud", "9600"), "--baud"),
+    (("--kind", "wt901", "--restart-at", "5"), "carry no counter"),
 ])
 def test_imu_bad_arguments_exit_2(extra: tuple[str, ...], needle: str) -> None:
     proc = start("--duration", "10", *extra)
