@@ -210,11 +210,16 @@ class StopFlag:
         self.requested = True
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""Signals that end an emulator cleanly (its records finished, its pty closed); SIGHUP too, so one
+started by hand ends so when its terminal closes."""
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[StopFlag]:
-    """SIGTERM/SIGINT set the flag instead of killing the process; the old handlers come back on exit."""
+    """The STOP_SIGNALS set the flag instead of killing the process; the old handlers come back on exit."""
     flag = StopFlag()
-    previous = {sig: signal.signal(sig, flag.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, flag.on_signal) for sig in STOP_SIGNALS}
     try:
         yield flag
     finally:

@@ -58,7 +58,7 @@ from fescontrol.errors import ConfigError
 from fescontrol.records.recording import KIND_HEEL_SWITCH, KIND_IMU, KIND_INSOLE, read_recording
 from fescontrol.sensing.frames import encode_heel_frame, encode_insole_frame
 from fescontrol.sensing.wt901 import DEFAULT_BAUD
-from fescontrol_hil.emulator_process import resolve_t0, t0_option
+from fescontrol_hil.emulator_process import STOP_SIGNALS, resolve_t0, t0_option
 from fescontrol_hil.gait import (
     MIN_DURATION_S,
     SCENARIOS,
@@ -466,7 +466,7 @@ def run(argv: list[str]) -> int:
     truth file is complete. The host must open the port before t0: pyserial flushes the
     input queue on open, so samples sent earlier are lost to it.
     """
-    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, _on_signal) for s in STOP_SIGNALS}
     master_fd = slave_fd = -1
     try:
         try:

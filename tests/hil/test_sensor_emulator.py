@@ -4,6 +4,7 @@ real process on a real pty, read with pyserial."""
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 import time
@@ -160,14 +161,16 @@ def test_bad_argument_exits_2(option: str, value: str) -> None:
     assert f"{option} {value}" in err
 
 
-def test_sigterm_exits_0_promptly() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_exits_0_promptly(sig: signal.Signals) -> None:
+    """SIGTERM, or SIGHUP (the terminal an emulator was started from by hand closed)."""
     proc = start("--duration", "30", "--speed", "1")
     try:
         assert proc.stdout is not None
         assert parse_port_line(proc.stdout.readline()) is not None
         time.sleep(0.3)
         t = time.monotonic()
-        proc.terminate()
+        proc.send_signal(sig)
         assert proc.wait(timeout=5) == 0
         assert time.monotonic() - t < 1.0
     finally:
