@@ -331,12 +331,17 @@ def test_sensor_unplugged_mid_swing(wave, fault_table, request) -> None:  # type
     req = L.stale_s + 0.06
     with fault_table.row(_test_id(request), "sensor unplugged mid-swing (port vanishes)",
                          f"zero <= sensor_stale_ms + 60 ms ({req:.2f} s) after the port vanished", req) as row:
-        ready(r)
-        row.exit_status = r.returncode
-        assert r.on_at(t_unplug - 0.005), r.describe()
-        row.measured_s = time_to_zero(r, t_unplug)
-        assert row.measured_s <= req
-        fault_session(r, "sensor stream ended")
+        _off_in_time_after_a_mid_swing_fault(r, row, t_unplug, req, "sensor stream ended")
+
+
+def _off_in_time_after_a_mid_swing_fault(r: Result, row: Any, t_fault: float, req: float, reason: str) -> None:
+    """On just before `t_fault`, every channel at zero within `req` after it, exit 3 with `reason`."""
+    ready(r)
+    row.exit_status = r.returncode
+    assert r.on_at(t_fault - 0.005), r.describe()
+    row.measured_s = time_to_zero(r, t_fault)
+    assert row.measured_s <= req
+    fault_session(r, reason)
 
 
 @cases("sensor_restart")
@@ -350,12 +355,8 @@ def test_sensor_restarting_mid_swing(wave, fault_table, request) -> None:  # typ
     with fault_table.row(_test_id(request), "sensor restarts mid-swing (its counter starts again from 0)",
                          f"zero <= {RESTART_RUN} frames + 60 ms ({req:.2f} s) after the restart; the reason names it",
                          req) as row:
-        ready(r)
-        row.exit_status = r.returncode
-        assert r.on_at(t_restart - 0.005), r.describe()
-        row.measured_s = time_to_zero(r, t_restart)
-        assert row.measured_s <= req
-        fault_session(r, "the sensor restarted: its sample counter went back from")
+        _off_in_time_after_a_mid_swing_fault(r, row, t_restart, req,
+                                             "the sensor restarted: its sample counter went back from")
 
 
 @cases("sensor_garbage")
