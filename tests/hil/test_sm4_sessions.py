@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
-from fescontrol.control.simulate import DEVICE_STOP_GRACE_S
+from fescontrol.control.emulated_device_end import DEVICE_STOP_GRACE_S
 
 from .conftest import read_csv, read_jsonl
 

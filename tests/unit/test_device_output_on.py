@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fescontrol.control.simulate import device_output_on
+from fescontrol.control.emulated_device_end import device_output_on
 
 HEADER = "t_s,channel,current_mA,pulse_width_us,frequency_hz\n"
 
@@ -30,3 +30,9 @@ def test_no_file_or_only_a_header_is_off(tmp_path: Path) -> None:
     assert not device_output_on(tmp_path / "stim.csv")
     (tmp_path / "stim.csv").write_text(HEADER)
     assert not device_output_on(tmp_path / "stim.csv")
+
+
+def test_a_row_that_is_not_a_number_is_no_output_and_no_crash(tmp_path: Path) -> None:
+    stim = tmp_path / "stim.csv"
+    stim.write_text(HEADER + "1.0,1,30,300,40\n1.5,1,abc,300,40\n")
+    assert device_output_on(stim)  # the last readable row of channel 1 holds

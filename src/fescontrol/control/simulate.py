@@ -38,6 +38,7 @@ from fescontrol.config.loading import (
     load_profile,
 )
 from fescontrol.config.models import DeviceConfig, PatientProfile
+from fescontrol.control.emulated_device_end import DEVICE_STOP_GRACE_S, log_emulator_end, wait_for_device_off
 from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, run_session
 from fescontrol.core.detectors import IMU_KINDS
@@ -45,7 +46,6 @@ from fescontrol.core.warmup import warm_up
 from fescontrol.emulator_lines import T0_FROM_STDIN, parse_port_line, t0_line
 from fescontrol.errors import ConfigError, DeviceInitError
 from fescontrol.records.report import finish_records
-from fescontrol.records.writers import JsonlLog
 from fescontrol.scenarios import SCENARIOS
 from fescontrol.sensing.link_budget import DEFAULT_SENSOR_BAUD, check_sensor_link
 from fescontrol.stimulators import backend_module
@@ -60,9 +60,6 @@ here and `run_session` opening both ports, which it does first: the controller m
 port by t0, as pyserial flushes what arrived before, and a sensor without sequence numbers (WT901,
 CSV) would then start the session's clock late."""
 PORT_LINE_TIMEOUT_S = 15.0
-DEVICE_STOP_GRACE_S = 0.5
-"""After the session the stimulator emulator may run this long past its watchdog time-out for its
-output to be off (its own loop, scheduling) before it is ended by force."""
 FORCE_SENSORS = ("heel", "insole")
 IMU_SENSORS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
 SENSORS = (*FORCE_SENSORS, *IMU_SENSORS)
@@ -185,47 +182,6 @@ def _send_t0(proc: subprocess.Popen[str], what: str, t0_ns: int) -> None:
         raise DeviceInitError(f"{what} emulator ended before it was sent its time origin (exit {proc.poll()})") from None
 
 
-def device_output_on(stim_csv: Path) -> bool:
-    """Whether the emulated device's output is on now: the last `stim.csv` row of some channel is
-    not zero. Only whole lines count (the emulator may be writing the next one)."""
-    try:
-        text = stim_csv.read_text(encoding="utf-8")
-    except OSError:
-        return False  # no stim.csv: the device never delivered anything
-    last: dict[str, str] = {}
-    for line in text.splitlines(keepends=True)[1:]:
-        fields = line.split(",")
-        if line.endswith("\n") and len(fields) >= 3:
-            last[fields[1]] = fields[2].strip()
-    return any(float(current) != 0.0 for current in last.values())
-
-
-def _wait_for_device_off(proc: subprocess.Popen[str], stim_csv: Path, limit_s: float) -> tuple[bool, float]:
-    """Let the stimulator emulator run until its output is off (the host's Stop, or the device's own
-    watchdog after a lost link), the process ends, or `limit_s` (wall time) has passed, so that
-    `stim.csv` shows how long a real device would have stimulated. Returns (output still on, s waited)."""
-    start = time.monotonic()
-    while proc.poll() is None and device_output_on(stim_csv) and time.monotonic() - start < limit_s:
-        time.sleep(0.01)
-    return device_output_on(stim_csv), round(time.monotonic() - start, 3)
-
-
-def _log_emulator_end(session_log: Path, t_s: float, output_on: bool, waited_s: float, limit_s: float) -> None:
-    """Append to session.jsonl (if the session wrote one) how the emulated device was left."""
-    if output_on:
-        log.error("the emulated stimulator still had its output on %.1f s after the session ended "
-                  "(its watchdog should have stopped it): ended by force", waited_s)
-    if not session_log.exists():
-        return
-    try:
-        with JsonlLog(session_log) as records:
-            records.write({"t_mono": time.monotonic_ns(), "t_s": t_s, "kind": "emulator_end",
-                           "device_output_on": output_on, "waited_for_device_off_s": waited_s,
-                           "wait_limit_s": round(limit_s, 3)})
-    except OSError as exc:
-        log.error("the emulator's end could not be appended to %s: %s", session_log, exc)
-
-
 def _end_child(proc: subprocess.Popen[str], *, terminate: bool, timeout_s: float = 5.0) -> int:
     if terminate and proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -327,10 +283,10 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
         if sensor_proc is not None:
             _end_child(sensor_proc, terminate=True)
         limit_s = configs.device.link.watchdog_timeout_ms / 1000.0 + DEVICE_STOP_GRACE_S
-        on, waited_s = _wait_for_device_off(stim_proc, out_dir / "stim.csv", limit_s)
+        on, waited_s = wait_for_device_off(stim_proc, out_dir / "stim.csv", limit_s)
         _end_child(stim_proc, terminate=True)
         t_s = 0.0 if t0 is None else round((time.monotonic_ns() - t0) / 1e9 * speed, 4)
-        _log_emulator_end(out_dir / "session.jsonl", t_s, on, waited_s, limit_s)
+        log_emulator_end(out_dir / "session.jsonl", t_s, on, waited_s, limit_s)
 
 
 def simulate(req: SimulateRequest, *, out_dir: Path,
