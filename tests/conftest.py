@@ -7,8 +7,10 @@ real rate and judges timing against wall-clock limits: it must not share the mac
 with CPU-bound tests (a busy core made the fault-injection rig and the bench handshake miss their
 limits). Two real-rate modules side by side mostly wait on ptys and timers, so they share the
 cores well; the modules in ALONE_MODULES do not: the fault-injection wave starts 63 processes,
-the stop paths judge a Stop within 50 ms, the live replay judges every row's lateness, and the
-bench handshake's wait is measured against one Init period. The unit, property, data and safety
+the stop paths judge a Stop within 50 ms and start three processes per test, 1.3-2 s of CPU each
+(the one run with test_stop_signals paired saw a simulate session end on a 164 ms loop overrun),
+the live replay judges every row's lateness, and the bench handshake's wait is measured against
+one Init period. The unit, property, data and safety
 tests are CPU-bound and independent, so they run on two pytest-xdist workers. Plain `pytest` runs
 everything serially, as before.
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 import pytest
 
 REAL_RATE_DIRS = ("hil", "interop")
-ALONE_MODULES = ("test_fault_injection.py", "test_stop_paths.py", "test_replay_live.py", "test_bench_mode.py")
+ALONE_MODULES = ("test_fault_injection.py", "test_stop_paths.py", "test_stop_signals.py", "test_replay_live.py",
+                 "test_bench_mode.py")
 HERE = Path(__file__).resolve().parent
 
 

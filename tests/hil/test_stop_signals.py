@@ -1,5 +1,7 @@
-"""Stop paths without a tight wall-clock bound, so they run two modules at a time (the 50 ms ones
-are in test_stop_paths.py, `alone`): the other stop signals, and a controller frozen and resumed.
+"""Stop paths with looser wall-clock bounds than test_stop_paths.py's 50 ms: the other stop signals,
+and a controller frozen and resumed. They too run `alone` (tests/conftest.py): each test starts
+three processes (in the one run with this module paired, a simulate session beside it ended on a
+164 ms loop overrun).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from .conftest import read_csv
 from .stop_rig import Rig, signal_mid_swing_is_a_clean_stop, start_rig, zero_rows_after
 
 STOP_BOUND_S = 0.2
-"""Signal to output zero, beside another real-rate module (SIGTERM's path: 50 ms when alone)."""
+"""Signal to output zero: the same path as SIGTERM's, which is judged at 50 ms; this only shows the
+signal is handled."""
 WATCHDOG_S = {"rehastim2": 1.2, "rehamove3": 2.0}
 """The devices' watchdog time-outs (configs/devices)."""
 WATCHDOG_MARGIN_S = 0.3
-"""Scheduling, beside another real-rate module: the emulator's loop, the test's own clock reading."""
+"""Scheduling: the emulator's loop, the test's own clock reading."""
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def test_other_stop_signals_mid_swing_are_a_clean_stop(rig: Rig, tmp_path: Path,
     """SIGHUP (the terminal or SSH link of `run` went away), SIGQUIT (Ctrl-\\), SIGTSTP (Ctrl-Z): each is
     a clean Stop, exit 130; by default SIGHUP and SIGQUIT would end the process, and SIGTSTP suspend it,
     with the output on. They take SIGTERM's path, whose 50 ms is judged alone (test_stop_paths.py);
-    here, beside other tests, within STOP_BOUND_S."""
+    here within STOP_BOUND_S."""
     signal_mid_swing_is_a_clean_stop(rig, tmp_path / "run", sig, STOP_BOUND_S)
 
 
