@@ -1,5 +1,5 @@
-"""Stop paths with looser wall-clock bounds than test_stop_paths.py's 50 ms: the other stop signals,
-and a controller frozen and resumed. They too run `alone` (tests/conftest.py): each test starts
+"""Stop paths with looser wall-clock bounds than test_stop_paths.py's 50 ms: SIGHUP, and a
+controller frozen and resumed. They too run `alone` (tests/conftest.py): each test starts
 three processes (in the one run with this module paired, a simulate session beside it ended on a
 164 ms loop overrun).
 """
@@ -38,13 +38,12 @@ def any_device_rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[R
     yield from start_rig(tmp_path, request.param)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP], ids=lambda s: s.name)
-def test_other_stop_signals_mid_swing_are_a_clean_stop(rig: Rig, tmp_path: Path, sig: signal.Signals) -> None:
-    """SIGHUP (the terminal or SSH link of `run` went away), SIGQUIT (Ctrl-\\), SIGTSTP (Ctrl-Z): each is
-    a clean Stop, exit 130; by default SIGHUP and SIGQUIT would end the process, and SIGTSTP suspend it,
-    with the output on. They take SIGTERM's path, whose 50 ms is judged alone (test_stop_paths.py);
-    here within STOP_BOUND_S."""
-    signal_mid_swing_is_a_clean_stop(rig, tmp_path / "run", sig, STOP_BOUND_S)
+def test_sighup_mid_swing_is_a_clean_stop(rig: Rig, tmp_path: Path) -> None:
+    """SIGHUP: the terminal or SSH link `run` was started from went away. By default it would end
+    the process with the output on; it takes SIGTERM's path (judged at 50 ms alone in
+    test_stop_paths.py), here within STOP_BOUND_S. SIGQUIT and Ctrl-Z (SIGTSTP) take the same
+    handler: tests/unit/test_operator_signals.py sends each to a process that holds it."""
+    signal_mid_swing_is_a_clean_stop(rig, tmp_path / "run", signal.SIGHUP, STOP_BOUND_S)
 
 
 def test_a_controller_frozen_mid_burst_and_resumed_never_turns_the_output_on_again(any_device_rig: Rig) -> None:
