@@ -36,3 +36,20 @@ def test_a_row_that_is_not_a_number_is_no_output_and_no_crash(tmp_path: Path) ->
     stim = tmp_path / "stim.csv"
     stim.write_text(HEADER + "1.0,1,30,300,40\n1.5,1,abc,300,40\n")
     assert device_output_on(stim)  # the last readable row of channel 1 holds
+
+
+def test_a_watch_reads_on_from_where_it_stopped(tmp_path: Path) -> None:
+    """Watching to the end of a session reads only what was appended since the last look; a line
+    still being written is taken once its end arrives."""
+    from fescontrol.control.emulated_device_end import OutputWatch
+
+    stim = tmp_path / "stim.csv"
+    stim.write_text(HEADER + "1.0,1,30,300,40\n1.5,1,0")
+    watch = OutputWatch(stim)
+    assert watch.on()
+    with open(stim, "a") as f:
+        f.write(",300,40\n")  # the row completed: channel 1 is off
+    assert not watch.on()
+    with open(stim, "a") as f:
+        f.write("2.0,2,20,250,40\n")
+    assert watch.on()

@@ -23,32 +23,54 @@ DEVICE_STOP_GRACE_S = 0.5
 output to be off (its own loop, scheduling) before it is ended by force."""
 
 
+class OutputWatch:
+    """The emulated device's output as its `stim.csv` says, read on from where it was last read,
+    so watching it to the end of a long session does not parse the whole file every 10 ms. Only
+    whole lines count (the emulator may be writing the next one)."""
+
+    def __init__(self, stim_csv: Path) -> None:
+        self.path = stim_csv
+        self._offset = 0
+        self._header_seen = False
+        self._last: dict[str, float] = {}
+
+    def on(self) -> bool:
+        """Whether the output is on now: the last row of some channel is not zero."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return False  # no stim.csv: the device never delivered anything
+        end = chunk.rfind(b"\n") + 1
+        self._offset += end
+        for line in chunk[:end].decode("utf-8", "replace").splitlines():
+            if not self._header_seen:
+                self._header_seen = True
+                continue
+            fields = line.split(",")
+            if len(fields) >= 3:
+                try:
+                    self._last[fields[1]] = float(fields[2])
+                except ValueError:
+                    continue  # not a row the emulator writes; the device's records say what it was
+        return any(current != 0.0 for current in self._last.values())
+
+
 def device_output_on(stim_csv: Path) -> bool:
-    """Whether the emulated device's output is on now: the last `stim.csv` row of some channel is
-    not zero. Only whole lines count (the emulator may be writing the next one)."""
-    try:
-        text = stim_csv.read_text(encoding="utf-8")
-    except OSError:
-        return False  # no stim.csv: the device never delivered anything
-    last: dict[str, float] = {}
-    for line in text.splitlines(keepends=True)[1:]:
-        fields = line.split(",")
-        if line.endswith("\n") and len(fields) >= 3:
-            try:
-                last[fields[1]] = float(fields[2])
-            except ValueError:
-                continue  # not a row the emulator writes; the device's records say what it was
-    return any(current != 0.0 for current in last.values())
+    """Whether the emulated device's output is on now (`OutputWatch`, read once)."""
+    return OutputWatch(stim_csv).on()
 
 
 def wait_for_device_off(proc: subprocess.Popen[str], stim_csv: Path, limit_s: float) -> tuple[bool, float]:
     """Let the stimulator emulator run until its output is off (the host's Stop, or the device's own
     watchdog after a lost link), the process ends, or `limit_s` (wall time) has passed, so that
     `stim.csv` shows how long a real device would have stimulated. Returns (output still on, s waited)."""
+    watch = OutputWatch(stim_csv)
     start = time.monotonic()
-    while proc.poll() is None and device_output_on(stim_csv) and time.monotonic() - start < limit_s:
+    while proc.poll() is None and watch.on() and time.monotonic() - start < limit_s:
         time.sleep(0.01)
-    return device_output_on(stim_csv), round(time.monotonic() - start, 3)
+    return watch.on(), round(time.monotonic() - start, 3)
 
 
 def log_emulator_end(session_log: Path, t_s: float, output_on: bool, waited_s: float, limit_s: float) -> None:

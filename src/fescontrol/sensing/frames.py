@@ -172,7 +172,7 @@ class SeqUnwrapper:
         if delta == 0 or delta >= 0x8000:
             self.out_of_order += 1
             log.debug("sensor sample seq %d does not advance on %d; dropped", raw, self._last_raw)
-            self._note_stale(raw)
+            self._note_stale(raw, self._last_raw)
             return None
         self._stale_run = 0
         self._stale_next = None
@@ -181,15 +181,15 @@ class SeqUnwrapper:
         self._last_abs += delta
         return self._last_abs
 
-    def _note_stale(self, raw: int) -> None:
+    def _note_stale(self, raw: int, last_raw: int) -> None:
         if raw == self._stale_next:
             self._stale_run += 1
         else:
             self._stale_run = 1
             self._stale_first = raw
         self._stale_next = (raw + 1) & 0xFFFF
-        if self._stale_run >= RESTART_RUN and self.restart is None and self._last_raw is not None:
-            self.restart = (self._last_raw, self._stale_first)
+        if self._stale_run >= RESTART_RUN and self.restart is None:
+            self.restart = (last_raw, self._stale_first)
 
 
 class _FrameStream(ABC):
