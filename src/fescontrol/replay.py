@@ -111,6 +111,7 @@ class _BatchOutcome:
     faults: int = 0
     blocked_commands: int = 0
     sensor_frames_bad: int = 0
+    loop_overruns_output_off: int = 0
 
 
 @dataclass(frozen=True)

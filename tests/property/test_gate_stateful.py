@@ -39,7 +39,7 @@ LIMITS = GateLimits(
     max_sample_age_ns=150 * MS)
 LIVENESS = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=1 * S, max_loss_pct=50,
                           max_drift_ns=250 * MS, max_burst_ns=2500 * MS, ack_timeout_ns=200 * MS,
-                          max_busy_retries=3, loop_overrun_ns=400 * MS)
+                          max_busy_retries=3, loop_overrun_ns=400 * MS, loop_overrun_off_ns=400 * MS)
 NUMBERS = (1, 2)
 
 # In the mutation run (tools/mutation) each surviving mutant pays for every example: fewer there.

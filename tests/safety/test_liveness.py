@@ -16,7 +16,7 @@ S = 1_000_000_000
 
 LIM = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2 * S, max_loss_pct=20,
                      max_drift_ns=250 * MS, max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3,
-                     loop_overrun_ns=100 * MS)
+                     loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
 
 
 def test_constants_and_derived_limits() -> None:
@@ -37,24 +37,24 @@ def test_limits_from_config() -> None:
     profile = profile.model_copy(update={
         "safety": profile.safety.model_copy(update={
             "sensor_stale_ms": 150, "sensor_lost_ms": 2000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250,
-            "max_busy_retries": 3, "loop_overrun_ms": 100}),
+            "max_busy_retries": 3, "loop_overrun_ms": 100, "loop_overrun_off_ms": 500}),
         "envelope": profile.envelope.model_copy(update={"max_stim_s": 1.5, "extension_s": 0.05,
                                                         "ramp_down_s": 0.08})})
     device = device.model_copy(update={"link": device.link.model_copy(update={"max_response_ms": 100})})
     assert limits_from_config(profile, device, 100) == LivenessLimits(
         rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20, max_drift_ns=250 * MS,
-        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS)
+        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
     other = limits_from_config(
         profile.model_copy(update={
             "safety": profile.safety.model_copy(update={
                 "sensor_stale_ms": 40, "sensor_lost_ms": 900, "max_sensor_loss_pct": 7, "max_clock_drift_ms": 60,
-                "max_busy_retries": 0, "loop_overrun_ms": 33}),
+                "max_busy_retries": 0, "loop_overrun_ms": 33, "loop_overrun_off_ms": 900}),
             "envelope": profile.envelope.model_copy(update={"max_stim_s": 0.3, "extension_s": 0.0,
                                                             "ramp_down_s": 0.1})}),
         device.model_copy(update={"link": device.link.model_copy(update={"max_response_ms": 120})}), 50, 4.0)
     assert other == LivenessLimits(rate_hz=50.0, speed=4.0, stale_ns=40 * MS, lost_ns=900 * MS, max_loss_pct=7,
                                    max_drift_ns=60 * MS, max_burst_ns=520 * MS, ack_timeout_ns=240 * MS,
-                                   max_busy_retries=0, loop_overrun_ns=33 * MS)
+                                   max_busy_retries=0, loop_overrun_ns=33 * MS, loop_overrun_off_ns=900 * MS)
     assert type(other.rate_hz) is float and type(other.speed) is float
     assert all(type(getattr(other, f)) is int for f in other.__dataclass_fields__ if f not in ("rate_hz", "speed"))
 
@@ -69,11 +69,13 @@ def trip(call: object, *args: object, **kw: object) -> SafetyTrip:
 
 def test_loop_overrun_at_the_threshold() -> None:
     live = Liveness(LIM)
+    live.output(0, True)
     live.tick(0)
     assert live.max_tick_gap_ns == 0
     live.tick(100 * MS)
     live.tick(150 * MS)
     assert live.max_tick_gap_ns == 100 * MS
+    assert (live.overruns_off, live.overrun_off_ns) == (0, 0)
     exc = trip(live.tick, 250 * MS + 1)
     assert str(exc) == "control loop overrun: 100 ms between ticks (limit 100 ms)"
     assert exc.t_s is None
@@ -83,10 +85,54 @@ def test_loop_overrun_at_the_threshold() -> None:
 def test_overrun_message_has_the_sample_time() -> None:
     live = Liveness(LIM)
     live.samples(0, [250])
+    live.output(0, True)
     live.tick(0)
     exc = trip(live.tick, 345 * MS)
     assert exc.cause == "control loop overrun: 345 ms between ticks (limit 100 ms)"
     assert exc.t_s == 2.5
+
+
+def test_a_stall_with_the_output_off_is_counted_up_to_its_own_limit_then_trips() -> None:
+    live = Liveness(LIM)
+    live.samples(0, [300])
+    live.tick(0)
+    live.tick(100 * MS)  # at the on-limit: not an overrun at all
+    assert (live.overruns_off, live.overrun_off_ns) == (0, 0)
+    live.tick(200 * MS + 1)
+    assert (live.overruns_off, live.overrun_off_ns) == (1, 100 * MS + 1)
+    live.tick(210 * MS)  # the next tick in time clears the last gap, keeps the count
+    assert (live.overruns_off, live.overrun_off_ns) == (1, 0)
+    live.tick(710 * MS)  # at the off-limit
+    assert (live.overruns_off, live.overrun_off_ns) == (2, 500 * MS)
+    exc = trip(live.tick, 1210 * MS + 1)
+    assert exc.cause == "control loop overrun: 500 ms between ticks with the output off (limit 500 ms)"
+    assert exc.t_s == 3.0
+    assert live.max_tick_gap_ns == 500 * MS + 1
+
+
+def test_the_output_at_the_tick_before_the_gap_decides_which_limit_holds() -> None:
+    # on before the gap: the strict limit, even if it is off now (the device was on through the stall)
+    live = Liveness(LIM)
+    live.output(0, True)
+    live.tick(0)
+    live.output(150 * MS, False)
+    assert trip(live.tick, 150 * MS).cause == "control loop overrun: 150 ms between ticks (limit 100 ms)"
+    # off before the gap: the off limit, even if this tick turns it on (the decision is on fresh samples)
+    live = Liveness(LIM)
+    live.tick(0)
+    live.output(150 * MS, True)
+    live.tick(150 * MS)
+    assert live.overruns_off == 1
+    # ... and from then on it is on: the strict limit again
+    assert trip(live.tick, 251 * MS).cause == "control loop overrun: 101 ms between ticks (limit 100 ms)"
+    # off again at a tick: the next gap is judged off
+    live = Liveness(LIM)
+    live.output(0, True)
+    live.tick(0)
+    live.output(50 * MS, False)
+    live.tick(50 * MS)
+    live.tick(450 * MS)
+    assert live.overruns_off == 1
 
 
 # -- stale and lost sensor -----------------------------------------------------------------------------------
@@ -239,7 +285,7 @@ def test_loss_window_edge() -> None:
 
 @pytest.mark.parametrize("dt,ok", [(-1, True), (0, True), (1, False)])
 def test_burst_wall_time_at_the_threshold(dt: int, ok: bool) -> None:
-    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S)
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, loop_overrun_off_ns=10 * S)
     live = Liveness(lim)
     live.output(1 * S, True)
     live.output(1500 * MS, True)  # still the same burst
@@ -252,7 +298,7 @@ def test_burst_wall_time_at_the_threshold(dt: int, ok: bool) -> None:
 
 
 def test_a_burst_ends_when_output_is_off() -> None:
-    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S)
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, loop_overrun_off_ns=10 * S)
     live = Liveness(lim)
     live.output(0, True)
     live.output(1 * S, False)
@@ -263,7 +309,7 @@ def test_a_burst_ends_when_output_is_off() -> None:
 
 @pytest.mark.parametrize("extra,ok", [(173, True), (174, False)])
 def test_burst_sample_time_at_the_threshold(extra: int, ok: bool) -> None:
-    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, max_drift_ns=10 * S,
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, loop_overrun_off_ns=10 * S, max_drift_ns=10 * S,
                               max_loss_pct=100)
     live = Liveness(lim)
     live.samples(0, [1000])
@@ -278,7 +324,7 @@ def test_burst_sample_time_at_the_threshold(extra: int, ok: bool) -> None:
 
 
 def test_burst_in_sample_time_needs_a_sample_before_and_after() -> None:
-    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, max_drift_ns=10 * S,
+    lim = dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, loop_overrun_off_ns=10 * S, max_drift_ns=10 * S,
                               max_loss_pct=100)
     live = Liveness(lim)
     live.output(0, True)  # no sample yet: the burst has no start in sample time
@@ -351,8 +397,8 @@ def test_zero_busy_retries() -> None:
 def test_fresh_liveness_state() -> None:
     live = Liveness(LIM)
     assert live.limits is LIM
-    assert live.max_tick_gap_ns == 0
-    assert (live._last_tick_ns, live._last_sample_ns, live._last_seq, live._offset0_ns, live._burst_start_ns,
+    assert (live.max_tick_gap_ns, live.overruns_off, live.overrun_off_ns) == (0, 0, 0)
+    assert (live._last_tick, live._last_sample_ns, live._last_seq, live._offset0_ns, live._burst_start_ns,
             live._burst_start_seq, live._in_flight, live._busy_in_a_row) == (None,) * 7 + (0,)
     assert list(live._window) == []
 
@@ -385,7 +431,7 @@ def test_loss_percent_rounds_down() -> None:
 
 
 def test_trips_carry_the_sample_time() -> None:
-    live = Liveness(dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S))
+    live = Liveness(dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, loop_overrun_off_ns=10 * S))
     live.samples(0, [300])
     for _ in range(3):
         live.command_sent(0, "Watchdog")
@@ -393,7 +439,7 @@ def test_trips_carry_the_sample_time() -> None:
     assert trip(live.command_answered, busy=True).t_s == 3.0
     live.command_sent(0, "Watchdog")
     assert trip(live.check_ack, 200 * MS + 1).t_s == 3.0
-    live = Liveness(dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S))
+    live = Liveness(dataclasses.replace(LIM, stale_ns=10 * S, lost_ns=10 * S, loop_overrun_ns=10 * S, loop_overrun_off_ns=10 * S))
     live.samples(0, [450])
     live.output(0, True)
     assert trip(live.tick, 1730 * MS + 1).t_s == 4.5

@@ -25,7 +25,7 @@ from fescontrol.errors import ConfigError
 
 NEW_SAFETY_KEYS = {
     "sensor_lost_ms": 2000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250, "max_busy_retries": 3,
-    "loop_overrun_ms": 100, "max_on_time_s": 3.0, "duty_window_s": 10.0, "max_duty_pct": 85,
+    "loop_overrun_ms": 100, "loop_overrun_off_ms": 500, "max_on_time_s": 3.0, "duty_window_s": 10.0, "max_duty_pct": 85,
     "max_session_stim_s": 3600.0,
 }
 
@@ -202,6 +202,8 @@ def test_a_profile_without_the_new_keys_still_loads(tmp_path: Path) -> None:
     ("max_clock_drift_ms = 250", "max_clock_drift_ms = 10", ["safety.max_clock_drift_ms = 10", ">= 50"]),
     ("max_busy_retries = 3", "max_busy_retries = 11", ["safety.max_busy_retries = 11", "<= 10"]),
     ("loop_overrun_ms = 100", "loop_overrun_ms = 5", ["safety.loop_overrun_ms = 5", ">= 20"]),
+    ("loop_overrun_off_ms = 500", "loop_overrun_off_ms = 2001",
+     ["safety.loop_overrun_off_ms = 2001", "<= 2000"]),
     ("duty_window_s = 10.0", "duty_window_s = 200.0", ["safety.duty_window_s = 200.0", "<= 120"]),
     ("max_duty_pct = 85", "max_duty_pct = 10", ["safety.max_duty_pct = 10", "allowed: 17..100"]),
     ("max_session_stim_s = 3600.0", "max_session_stim_s = 0.5", ["safety.max_session_stim_s = 0.5", ">= 1.0"]),
@@ -220,6 +222,16 @@ def test_sensor_lost_must_not_be_shorter_than_stale(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_profile(path)
     _message(info, path, ["safety.sensor_lost_ms = 300", "sensor_stale_ms (500)", "allowed: 500..10000"])
+
+
+def test_a_stall_with_the_output_off_is_never_judged_more_strictly_than_with_it_on(tmp_path: Path) -> None:
+    text = default_profile_path().read_text().replace("loop_overrun_off_ms = 500", "loop_overrun_off_ms = 80")
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_profile(path)
+    _message(info, path, ["safety.loop_overrun_off_ms = 80", "loop_overrun_ms (100)", "allowed: 100..2000"])
+    same = _write(tmp_path, text.replace("loop_overrun_off_ms = 80", "loop_overrun_off_ms = 100"), "same.toml")
+    assert load_profile(same)[0].safety.loop_overrun_off_ms == 100
 
 
 # --------------------------------------------------------------------------- files

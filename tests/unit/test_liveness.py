@@ -15,7 +15,7 @@ S = 1_000_000_000
 LIMITS = LivenessLimits(
     rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20,
     max_drift_ns=250 * MS, max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3,
-    loop_overrun_ns=100 * MS)
+    loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
 T0 = 1_000 * S
 
 
@@ -40,7 +40,7 @@ def test_limits_from_config_converts_the_profile_and_device() -> None:
         rate_hz=100.0, speed=2.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20,
         max_drift_ns=250 * MS,
         # max_stim 1.5 s + extension 0.05 s + ramp down 0.08 s + one response of 100 ms
-        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS)
+        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
     assert limits_from_config(profile, device, 50.0).speed == 1.0
 
 
@@ -116,6 +116,7 @@ def test_frame_loss_at_the_limit_passes_and_one_more_trips() -> None:
 # -- the tick ------------------------------------------------------------------------------------------
 def test_loop_overrun_at_the_limit_passes_and_beyond_trips() -> None:
     live = Liveness(LIMITS)
+    live.output(T0, True)
     live.tick(T0)
     live.tick(T0 + 100 * MS)
     live.tick(T0 + 130 * MS)

@@ -408,6 +408,34 @@ def test_a_tick_gap_at_the_overrun_limit_is_not_a_fault(tmp_path: Path) -> None:
     assert rig.fault is None and rig.machine.phase is Phase.STANCE
 
 
+def test_a_stall_with_the_output_off_is_recorded_and_the_session_goes_on(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.step(advance_ns=300 * MS)
+    rig.feeder.stick(SWING_N)  # the heel lifts during the next stall: the tick after it turns the output on
+    rig.step(advance_ns=200 * MS)
+    assert rig.fault is None and rig.machine.phase is Phase.SWING
+    rig.run_until(rig.output_on, 100 * MS)
+    assert rig.loop.counts.loop_overruns_output_off == 2
+    stalls = [r for r in rig.session_log() if r["kind"] == "loop_overrun"]
+    assert [(r["gap_ms"], r["output"], r["limit_on_ms"], r["limit_off_ms"]) for r in stalls] == [
+        (300, "off", 100, 500), (200, "off", 100, 500)]
+    with pytest.raises(SafetyTrip):  # on now: the strict limit holds again
+        rig.step(advance_ns=101 * MS)
+    assert rig.fault is not None and rig.fault.cause == "control loop overrun: 101 ms between ticks (limit 100 ms)"
+
+
+def test_a_stall_with_the_output_off_beyond_its_limit_is_a_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    with pytest.raises(SafetyTrip):
+        rig.step(advance_ns=501 * MS)
+    assert rig.fault is not None
+    assert rig.fault.cause == "control loop overrun: 501 ms between ticks with the output off (limit 500 ms)"
+    assert rig.loop.counts.loop_overruns_output_off == 0
+    assert_fault_handled(rig, rig.fault)
+
+
 @pytest.mark.parametrize(("gate", "reason"), [
     ({"max_on_ns": 300 * MS}, "channel 1: on for 300 ms without a break (stuck-on limit 300 ms)"),
     ({"duty_window_ns": 2 * S, "max_duty_on_ns": 250 * MS},
@@ -634,10 +662,10 @@ def test_run_raises_the_fault(tmp_path: Path) -> None:
     standing(rig)
 
     def wait(timeout_s: float) -> set[str]:
-        rig.t += 150 * MS  # every wait overruns the loop
+        rig.t += 600 * MS  # every wait overruns the loop, beyond even the limit with the output off
         return set()
 
-    with pytest.raises(SafetyTrip, match="control loop overrun: 150 ms"):
+    with pytest.raises(SafetyTrip, match="control loop overrun: 600 ms between ticks with the output off"):
         rig.loop.run(rig.clock, wait)
     assert rig.machine.phase is Phase.FAULT
 

@@ -347,6 +347,7 @@ class SafetySection(_Frozen):
     max_clock_drift_ms: int = Field(default=250, ge=50, le=2000)
     max_busy_retries: int = Field(default=3, ge=0, le=10)
     loop_overrun_ms: int = Field(default=100, ge=20, le=1000)
+    loop_overrun_off_ms: int = Field(default=500, ge=20, le=2000)
     max_on_time_s: float = Field(default=3.0, ge=0.5, le=10.0)
     duty_window_s: float = Field(default=10.0, ge=1.0, le=120.0)
     max_duty_pct: int = Field(default=85, ge=1, le=100)
@@ -359,6 +360,16 @@ class SafetySection(_Frozen):
             raise Problems([("sensor_lost_ms", self.sensor_lost_ms,
                              f"must be >= sensor_stale_ms ({self.sensor_stale_ms}): silence is stale before "
                              f"it is lost (allowed: {max(200, self.sensor_stale_ms)}..10000)")])
+        return self
+
+    @model_validator(mode="after")
+    def _off_overrun_not_stricter(self) -> "SafetySection":
+        """A stall with the output off may never be judged more strictly than one with it on."""
+        if self.loop_overrun_off_ms < self.loop_overrun_ms:
+            raise Problems([("loop_overrun_off_ms", self.loop_overrun_off_ms,
+                             f"must be >= loop_overrun_ms ({self.loop_overrun_ms}): a stall with the output "
+                             f"off is never stricter than one with it on (allowed: "
+                             f"{max(20, self.loop_overrun_ms)}..2000)")])
         return self
 
 

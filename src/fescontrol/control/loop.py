@@ -108,6 +108,7 @@ class LoopCounts:
     bursts: int = 0
     sensor_frames_bad: int = 0
     sensor_samples_dropped: int = 0
+    loop_overruns_output_off: int = 0
     end_reason: str = ""
 
 
@@ -218,6 +219,8 @@ class ControlLoop:
         self.liveness.output(now_ns, target != self._zero or self.link.acked_currents != self._zero
                              or reference != self._zero)
         self.liveness.tick(now_ns)
+        if self.liveness.overrun_off_ns:
+            self._log_overrun_with_output_off(self.liveness.overrun_off_ns)
         self.gate.tick(now_ns)
         if self.gate.state is GateState.LATCHED_FAULT:
             raise SafetyTrip(f"safety gate: {self.gate.fault_cause}")
@@ -253,6 +256,14 @@ class ControlLoop:
     def _targets(self, level: float, reference: tuple[int, ...]) -> tuple[int, ...]:
         s = self.settings
         return channel_targets(level, s.plateau_ma, s.current_step_ma, reference, s.max_rise_ma)
+
+    def _log_overrun_with_output_off(self, gap_ns: int) -> None:
+        """A stall that left nothing on: the session goes on, the record keeps it."""
+        lim = self.liveness.limits
+        self.counts.loop_overruns_output_off = self.liveness.overruns_off
+        self.records.log("loop_overrun", gap_ms=gap_ns // 1_000_000, output="off",
+                         limit_on_ms=lim.loop_overrun_ns // 1_000_000, limit_off_ms=lim.loop_overrun_off_ns // 1_000_000)
+        log.warning("control loop stalled %d ms with the output off; the session goes on", gap_ns // 1_000_000)
 
     def _log_link_health(self) -> None:
         """Once a second, when anything changed: bad frames and discarded bytes on both links,

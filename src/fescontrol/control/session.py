@@ -95,6 +95,7 @@ class SessionOutcome:
     fault_cause: str | None = None
     sensor_frames_bad: int = 0
     sensor_samples_dropped: int = 0
+    loop_overruns_output_off: int = 0
     t_end_s: float = 0.0
 
 
@@ -267,6 +268,7 @@ def _teardown(link: StimulatorBackend | None, loop: ControlLoop | None, machine:
         c = loop.counts
         outcome.samples, outcome.steps, outcome.bursts = c.samples, c.steps, c.bursts
         outcome.sensor_frames_bad, outcome.sensor_samples_dropped = c.sensor_frames_bad, c.sensor_samples_dropped
+        outcome.loop_overruns_output_off = c.loop_overruns_output_off
     with _second_stop_ignored():
         if link is not None:
             outcome.blocked_commands = link.gate.counters.blocked

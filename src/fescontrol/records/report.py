@@ -51,6 +51,7 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
         "detected_steps": outcome.steps,
         "sensor_frames_bad": outcome.sensor_frames_bad,
         "sensor_samples_dropped": outcome.sensor_samples_dropped,
+        "loop_overruns_output_off": outcome.loop_overruns_output_off,
     })
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -12,7 +12,10 @@ and whichever ends the output first wins:
 - the maximum stimulation per step, counted from the burst's first non-zero output both in
   wall time and in sequence time (so lost samples count too);
 - ack time-out for the command in flight, and a bounded number of consecutive busy answers;
-- loop overrun: the gap between two ticks.
+- loop overrun: the gap between two ticks. While the output was on, `loop_overrun_ns` ends the
+  session; while it was off, a stall (this machine's scheduler, a disk, a laptop's power saving)
+  leaves nothing on and the gate still refuses output on an old sample, so a gap up to
+  `loop_overrun_off_ns` is counted and the session goes on, a longer one ends it.
 
 Each check raises `SafetyTrip` with the limit, the measured value and the sample time; the
 loop turns that into Stop, a latched fault and exit 3. Standard library only; no clock is read.
@@ -46,6 +49,9 @@ class LivenessLimits:
     ack_timeout_ns: int
     max_busy_retries: int
     loop_overrun_ns: int
+    """Longest gap between two ticks while the output is on (or being ramped down)."""
+    loop_overrun_off_ns: int
+    """Longest gap between two ticks while the output was off at the tick before."""
 
     @property
     def loss_window_samples(self) -> int:
@@ -75,6 +81,7 @@ def limits_from_config(profile: object, device: object, rate_hz: float, speed: f
         ack_timeout_ns=2 * int(link.max_response_ms) * NS_PER_MS,
         max_busy_retries=int(safety.max_busy_retries),
         loop_overrun_ns=int(safety.loop_overrun_ms) * NS_PER_MS,
+        loop_overrun_off_ns=int(safety.loop_overrun_off_ms) * NS_PER_MS,
     )
 
 
@@ -83,7 +90,8 @@ class Liveness:
 
     def __init__(self, limits: LivenessLimits) -> None:
         self.limits = limits
-        self._last_tick_ns: int | None = None
+        self._last_tick: tuple[int, bool] | None = None
+        """When the last tick was, and whether the output was on then (through the gap after it)."""
         self._last_sample_ns: int | None = None
         self._last_seq: int | None = None
         self._offset0_ns: int | None = None
@@ -93,6 +101,10 @@ class Liveness:
         self._in_flight: tuple[str, int] | None = None
         self._busy_in_a_row = 0
         self.max_tick_gap_ns = 0
+        self.overruns_off = 0
+        """Gaps over `loop_overrun_ns` with the output off, which the session survived."""
+        self.overrun_off_ns = 0
+        """The last tick's gap if it was such an overrun, else 0 (for the loop to record)."""
 
     # -- what happened -----------------------------------------------------------------------
     def samples(self, now_ns: int, seqs: list[int]) -> None:
@@ -155,13 +167,21 @@ class Liveness:
     def tick(self, now_ns: int) -> None:
         """Check every wall-time limit at `now_ns`; raise SafetyTrip on the first one broken."""
         lim = self.limits
-        last_tick, self._last_tick_ns = self._last_tick_ns, now_ns
+        last_tick, self._last_tick = self._last_tick, (now_ns, self._burst_start_ns is not None)
+        self.overrun_off_ns = 0
         if last_tick is not None:
-            gap = now_ns - last_tick
+            last_ns, was_on = last_tick
+            gap = now_ns - last_ns
             self.max_tick_gap_ns = max(self.max_tick_gap_ns, gap)
-            if gap > lim.loop_overrun_ns:
+            if gap > lim.loop_overrun_ns and was_on:
                 raise SafetyTrip(f"control loop overrun: {gap // NS_PER_MS} ms between ticks "
                                  f"(limit {lim.loop_overrun_ns // NS_PER_MS} ms)", t_s=self._t_s())
+            if gap > lim.loop_overrun_off_ns:
+                raise SafetyTrip(f"control loop overrun: {gap // NS_PER_MS} ms between ticks with the output "
+                                 f"off (limit {lim.loop_overrun_off_ns // NS_PER_MS} ms)", t_s=self._t_s())
+            if gap > lim.loop_overrun_ns:
+                self.overruns_off += 1
+                self.overrun_off_ns = gap
         self.check_ack(now_ns)
         if self._last_sample_ns is not None:
             age = now_ns - self._last_sample_ns
