@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import read_csv
-from .stop_rig import Rig, signal_mid_swing_is_a_clean_stop, start_rig, zero_rows_after
+from .conftest import read_csv, read_jsonl, wait_for
+from .stop_rig import Rig, first_burst_row, signal_mid_swing_is_a_clean_stop, start_rig, zero_rows_after
 
 STOP_BOUND_S = 0.2
 """Signal to output zero: the same path as SIGTERM's, which is judged at 50 ms; this only shows the
@@ -70,3 +70,30 @@ def test_a_controller_frozen_mid_burst_and_resumed_never_turns_the_output_on_aga
     on_after = [r for r in rows if float(r["t_s"]) > max(zeros.values()) and float(r["current_mA"]) > 0]
     assert not on_after, on_after
     print(f"controller frozen 3 s -> {stderr.strip().splitlines()[-1]}")
+
+
+FREEZE_WHILE_OFF_S = 0.35
+"""Longer than loop_overrun_ms (100 ms), shorter than loop_overrun_off_ms (500 ms)."""
+
+
+def test_a_controller_frozen_while_the_output_is_off_rides_it_out(rig: Rig, tmp_path: Path) -> None:
+    """SIGSTOP the controller for 0.35 s while the wearer still stands (the scenario walks from 2.7 s):
+    nothing is on, so the stall is recorded and the session goes on; its first burst comes when the
+    wearer walks, then SIGTERM ends it as usual. (Frozen mid-burst, it faults: the test above.)"""
+    run_dir = tmp_path / "run"
+    wait_for(lambda: time.monotonic_ns() >= rig.t0 + 1_000_000_000, 10, "the wearer standing")
+    assert rig.controller.poll() is None and first_burst_row(rig.emu_dir / "stim.csv") is None
+    rig.controller.send_signal(signal.SIGSTOP)
+    time.sleep(FREEZE_WHILE_OFF_S)
+    rig.controller.send_signal(signal.SIGCONT)
+    rig.wait_into_first_burst(0.0)
+    rig.controller.send_signal(signal.SIGTERM)
+    _, stderr = rig.controller.communicate(timeout=10)
+    assert rig.controller.returncode == 130, stderr
+    records = read_jsonl(run_dir / "session.jsonl")
+    stalls = [r for r in records if r["kind"] == "loop_overrun"]
+    assert len(stalls) == 1 and stalls[0]["output"] == "off", stalls
+    assert FREEZE_WHILE_OFF_S * 1000 - 20 <= int(stalls[0]["gap_ms"]) < 500, stalls  # type: ignore[call-overload]
+    assert not [r for r in records if r["kind"] == "fault"]
+    report = [r for r in records if r["kind"] == "report"][0]["report"]
+    assert report["loop_overruns_output_off"] == 1  # type: ignore[index]
