@@ -116,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
                         "nothing is sent for them and the counter skips them (default 0)")
     p.add_argument("--baud", type=int, default=None,
                    help=f"--kind wt901: the sensor's baud rate (default {DEFAULT_BAUD}); it must carry the packets")
+    p.add_argument("--wt901-time", action="store_true",
+                   help="--kind wt901: also send the time packet (0x50) first in each cycle, as a WT901 with its "
+                        "time output on (RSW bit 0x01); its clock reads 2026-01-01 00:00:00.000 at sample 0")
     p.add_argument("--from-recording", default=None, metavar="REC.csv",
                    help="stream this CONTRACT recording (t_s, heel_N[, fore_N]; or t_s and the six IMU columns "
                         "for the IMU kinds) at its own rate instead of a generated gait; the truth is "
@@ -363,6 +366,8 @@ def _check(args: argparse.Namespace) -> None:
             parse_axes(args.axes)
         if args.baud is not None and args.kind != "wt901":
             raise ConfigError(f"--baud {args.baud!r}: only with --kind wt901 (our frames have no fixed baud here)")
+    if args.wt901_time and args.kind != "wt901":
+        raise ConfigError(f"--wt901-time: only with --kind wt901 (--kind {args.kind} has no time packet)")
 
 
 def _garbage(rng: np.random.Generator, false_start: bytes = b"\xa5\x5a", line_end: bytes = b"") -> bytes:
@@ -478,7 +483,7 @@ def run(argv: list[str]) -> int:
             rec, present = _source(args)
             rec = _mounted(rec, args)
             if args.kind == "wt901":
-                check_wt901(rec.rate_hz, DEFAULT_BAUD if args.baud is None else args.baud)
+                check_wt901(rec.rate_hz, DEFAULT_BAUD if args.baud is None else args.baud, args.wt901_time)
             faults = _resolve_faults(args, rec)
             _write_files(rec, args)
         except ConfigError as exc:
@@ -490,7 +495,7 @@ def run(argv: list[str]) -> int:
         encode = None
         if args.kind in IMU_KINDS:
             imu = rec.imu(rec.imu_mounts()[0])
-            encode = imu_encoder(args.kind, imu)
+            encode = imu_encoder(args.kind, imu, rec.rate_hz, args.wt901_time)
             present = np.all(np.isfinite(imu), axis=1)
         false_start = {"wt901": b"\x55", "csv-imu": b""}.get(args.kind, b"\xa5\x5a")
         frames = _apply_loss(_frames(heel, args.noise_garbage_every, args.seed, fore, present, encode, false_start,

@@ -2,7 +2,8 @@
 
 Kinds: `foot-imu` and `shank-imu` send our 6-axis frame (type 0x02), `wt901` sends the foot
 IMU as WitMotion WT901 packets (an accel packet 0x51 then a gyro packet 0x52 per sample, as
-the sensor does with its output set to accel + gyro), which carry no counter, and `csv-imu`
+the sensor does with its output set to accel + gyro; with `--wt901-time` its time packet 0x50
+first, as with the time output on too), which carry no counter, and `csv-imu`
 prints the foot IMU as text lines (`fescontrol.sensing.csv_lines`: counter, gyro, accel), as a
 microcontroller sketch would, its header line first. `--axes` maps
 the generator's (or the recording's) axes onto the sensor's as mounted.
@@ -10,6 +11,7 @@ the generator's (or the recording's) axes onto the sensor's as mounted.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 
@@ -21,7 +23,7 @@ from fescontrol.sensing.csv_lines import encode_header, encode_line
 from fescontrol.sensing.frames import encode_imu_frame
 from fescontrol.sensing.imu_samples import IMU_COLUMNS
 from fescontrol.sensing.link_budget import check_sensor_link
-from fescontrol.sensing.wt901 import encode_sample
+from fescontrol.sensing.wt901 import MS_PER_DAY, TIME_EPOCH, encode_sample
 
 IMU_KINDS = ("foot-imu", "shank-imu", "wt901", "csv-imu")
 KIND_MOUNT = {"foot-imu": "foot", "shank-imu": "shank", "wt901": "foot", "csv-imu": "foot"}
@@ -69,16 +71,25 @@ def recording_imu(path: str, src: Recording, kind: str) -> tuple[str, np.ndarray
     return mount, np.stack([src.dense(c) for c in IMU_COLUMNS], axis=1)
 
 
-def check_wt901(rate_hz: float, baud: int) -> None:
+WT901_CLOCK_START_MS = (datetime.date(2026, 1, 1) - TIME_EPOCH).days * MS_PER_DAY
+"""The emulated WT901's clock at sample 0 (its time packets): 2026-01-01 00:00:00.000."""
+
+
+def check_wt901(rate_hz: float, baud: int, time_packets: bool = False) -> None:
     """A WT901 streams at one of its output rates, and its packets must fit its baud rate."""
-    check_sensor_link("wt901", rate_hz, baud, rate_option="--rate", baud_option="--baud")
+    check_sensor_link("wt901-time" if time_packets else "wt901", rate_hz, baud, rate_option="--rate",
+                      baud_option="--baud")
 
 
-def imu_encoder(kind: str, data: np.ndarray) -> Callable[[int, int], bytes]:
+def imu_encoder(kind: str, data: np.ndarray, rate_hz: float, wt901_time: bool = False) -> Callable[[int, int], bytes]:
     """Sample k of `data` with counter `seq` (k, or less after a restart) as the kind's bytes: our
-    frame, two WT901 packets (no counter), or a text line (the header first, as a sketch prints it
+    frame, two WT901 packets (no counter; with `wt901_time` its time packet first, sample k at
+    k / rate_hz on the sensor's clock), or a text line (the header first, as a sketch prints it
     when it starts, also again after a restart)."""
     rows = data.tolist()
+    if kind == "wt901" and wt901_time:
+        period_ms = 1000.0 / rate_hz
+        return lambda k, seq: encode_sample(rows[k][:3], rows[k][3:], WT901_CLOCK_START_MS + round(k * period_ms))
     if kind == "wt901":
         return lambda k, seq: encode_sample(rows[k][:3], rows[k][3:])
     if kind == "csv-imu":

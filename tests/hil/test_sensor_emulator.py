@@ -4,6 +4,7 @@ real process on a real pty, read with pyserial."""
 from __future__ import annotations
 
 import csv
+import datetime
 import signal
 import subprocess
 import sys
@@ -353,6 +354,26 @@ def test_wt901_packets_of_the_foot_imu(tmp_path: Path) -> None:
     np.testing.assert_allclose(s.samples.acc_g, foot[:, 3:], atol=16 / 32768)
 
 
+def test_wt901_time_packets_place_the_samples_across_dropouts(tmp_path: Path) -> None:
+    """`--wt901-time`: each cycle starts with its time packet (the emulated clock reads 2026-01-01
+    at sample 0); with dropouts (whole cycles not sent) a decoder told the rate numbers every
+    sample where it belongs, and counts the lost ones."""
+    args = ("--kind", "wt901", "--wt901-time", "--scenario", "healthy", "--seed", "6", "--duration",
+            str(IMU_DURATION_S), "--rate", "200", "--imu-dropouts-per-min", "30")
+    s = run_imu_stream(tmp_path, 10.0, IMU_DURATION_S, Wt901Decoder(rate_hz=200.0), *args)
+    foot = generate("healthy", 6, IMU_DURATION_S, 200.0, imu_dropouts_per_min=30.0).imu("foot").astype(np.float64)
+    sent = np.flatnonzero(np.isfinite(foot[:, 0]))
+    n = int(IMU_DURATION_S * 200)
+    assert s.returncode == 0 and s.stdout.splitlines()[-1] == f"DONE {len(sent)}"  # samples sent
+    assert len(sent) < n - 5  # dropouts happened
+    assert s.samples.seq.tolist() == sent.tolist()
+    assert s.decoder.samples_dropped == n - len(sent) - (n - 1 - sent[-1])  # lost after the last sample: unseen
+    assert s.decoder.frames_ok == 3 * len(sent) and s.decoder.frames_bad == s.decoder.pairs_broken == 0
+    assert s.decoder.last_time_ms == (datetime.date(2026, 1, 1) - datetime.date(2000, 1, 1)).days * 86_400_000 \
+        + 5 * int(sent[-1])
+    np.testing.assert_allclose(s.samples.gyr_dps, foot[sent, :3], atol=2000 / 32768)
+
+
 def test_csv_lines_of_the_foot_imu_with_garbage_lines(tmp_path: Path) -> None:
     """A sketch printing CSV lines: the header first, one line per sample; injected garbage is a
     bad line of its own, so no sample is lost to it."""
@@ -403,6 +424,9 @@ def test_generated_dropouts_and_saturation(tmp_path: Path) -> None:
     (("--kind", "wt901", "--rate", "200", "--baud", "38400"), "bit/s"),
     (("--kind", "foot-imu", "--baud", "9600"), "--baud"),
     (("--kind", "wt901", "--restart-at", "5"), "carry no counter"),
+    (("--kind", "wt901", "--rate", "200", "--baud", "57600", "--wt901-time"), "200 Hz of wt901-time samples (33 bytes "
+                                                                               "each) need 66000 bit/s"),
+    (("--kind", "foot-imu", "--wt901-time"), "--wt901-time: only with --kind wt901"),
 ])
 def test_imu_bad_arguments_exit_2(extra: tuple[str, ...], needle: str) -> None:
     proc = start("--duration", "10", *extra)

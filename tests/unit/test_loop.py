@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -878,6 +879,40 @@ def test_corrupted_wt901_packets_leave_every_later_sample_in_its_place(tmp_path:
     live = detected_events(rig)
     assert [k for _, k in live] == [k for _, k in batch] and len(batch) >= 10
     assert max(abs(a - b) for (a, _), (b, _) in zip(live, batch)) <= 0.0101
+
+
+def test_wt901_time_packets_keep_whole_lost_cycles_in_their_place(tmp_path: Path) -> None:
+    """A WT901 with its time output on, over a link that loses one whole cycle in 50 (time, accel
+    and gyro packets): each later sample is placed by its time packet, so the loss is counted and
+    live detection matches batch replay of the walk with those samples blank, to a sample, as for a
+    counted frame. Without the time packets the same link is numbered in arrival order: no loss is
+    seen, every later sample comes a period early per lost cycle, and after 26 lost cycles the
+    session ends on clock drift (sample time 260 ms behind wall time)."""
+    data, _ = imu_walk()
+    blank = data.copy()
+    blank[25::50] = np.nan  # a NaN row is not sent: the whole cycle is lost
+    lost = int(np.count_nonzero(~np.isfinite(blank[:, 0])))
+    result, _, _ = run_profile_detector({name: np.ascontiguousarray(blank[:, i]) for i, name in enumerate(IMU_COLUMNS)},
+                                        100.0, imu_profile())
+    batch = sorted(result.event_times(100.0))
+
+    def timed(k: int, row: list[float]) -> bytes:
+        return wt901.encode_sample(row[:3], row[3:], 1_000_000 + 10 * k)
+
+    rig = imu_rig(tmp_path / "timed", "wt901", blank)
+    rig.feeder = ImuFeeder(rig.dev_sensor, 100.0, blank, rig.t, timed)
+    rig.run(int(IMU_WALK_S * S) + 50 * MS)
+    assert rig.fault is None
+    assert rig.loop.counts.sensor_samples_dropped == lost == 28
+    assert rig.loop.counts.samples == len(data)
+    live = detected_events(rig)
+    assert [k for _, k in live] == [k for _, k in batch] and len(batch) >= 10
+    assert max(abs(a - b) for (a, _), (b, _) in zip(live, batch)) <= 0.0101
+
+    untimed = imu_rig(tmp_path / "untimed", "wt901", blank)
+    fault = untimed.run_to_fault(int(IMU_WALK_S * S))
+    assert re.fullmatch(r"sensor clock 2[5-6]\d ms behind wall time \(limit 250 ms\): .*", fault.cause), fault
+    assert untimed.loop.counts.sensor_samples_dropped == 0
 
 
 def test_an_imu_that_goes_silent_mid_swing_is_a_stale_fault(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
-"""WitMotion WT901 packets: the reference's worked packets, scales, pairing, resync."""
+"""WitMotion WT901 packets: the reference's worked packets, scales, pairing, resync, time packets."""
 
 from __future__ import annotations
+
+import datetime
 
 import numpy as np
 import pytest
@@ -9,11 +11,13 @@ from fescontrol.errors import ProtocolError
 from fescontrol.sensing.wt901 import (
     PACKET_LEN,
     Wt901Decoder,
+    decode_time,
     encode_accel,
     encode_angle,
     encode_gyro,
     encode_packet,
     encode_sample,
+    encode_time,
 )
 
 # worked packets of reference/gait-detection.md section 5.1 (written out by hand there)
@@ -142,3 +146,131 @@ def test_encoder_rejects_bad_input() -> None:
         encode_packet(0x51, [40000, 0, 0, 0])
     with pytest.raises(ProtocolError):
         encode_packet(0x51, [0, 0, 0])
+
+
+# -- the time packet (0x50): samples placed by the sensor's own clock ---------------------------------
+# 2026-12-02 15:30:45.123, written out by hand: YY=0x1A MM=0x0C DD=0x02 hh=0x0F mm=0x1E ss=0x2D,
+# ms 123 = 0x007B little-endian; sum 0x55+0x50+0x1A+0x0C+0x02+0x0F+0x1E+0x2D+0x7B = 418 -> 0xA2
+TIME_PACKET = bytes.fromhex("55 50 1A 0C 02 0F 1E 2D 7B 00 A2")
+TIME_MS = ((9832 * 24 + 15) * 60 + 30) * 60_000 + 45_123  # 9832 days from 2000-01-01 to 2026-12-02
+
+
+def test_time_packets_round_trip_through_the_calendar() -> None:
+    assert encode_time(TIME_MS) == TIME_PACKET
+    assert decode_time(TIME_PACKET[2:10]) == TIME_MS
+    assert encode_time(0) == bytes.fromhex("55 50 00 01 01 00 00 00 00 00") + bytes((0xA7,))
+    for t in (0, 999, 86_399_999, 86_400_000, 31 * 86_400_000 - 1, 59 * 86_400_000 + 5, 60 * 86_400_000,  # Feb 29 2000
+              TIME_MS, (datetime_days(2255, 12, 31) + 1) * 86_400_000 - 1):
+        assert decode_time(encode_time(t)[2:10]) == t, t
+    for bad in (-1, (datetime_days(2256, 1, 1)) * 86_400_000):
+        with pytest.raises(ProtocolError, match="years 2000-2255"):
+            encode_time(bad)
+
+
+def datetime_days(year: int, month: int, day: int) -> int:
+    return (datetime.date(year, month, day) - datetime.date(2000, 1, 1)).days
+
+
+@pytest.mark.parametrize("payload", [
+    "1A 0D 02 0F 1E 2D 7B 00",  # month 13
+    "1A 00 02 0F 1E 2D 7B 00",  # month 0
+    "19 02 1D 0F 1E 2D 7B 00",  # 29 February 2025
+    "1A 0C 00 0F 1E 2D 7B 00",  # day 0
+    "1A 0C 02 18 00 00 00 00",  # hour 24
+    "1A 0C 02 0F 3C 00 00 00",  # minute 60
+    "1A 0C 02 0F 1E 3C 00 00",  # second 60
+    "1A 0C 02 0F 1E 2D E8 03",  # 1000 ms
+], ids=["month13", "month0", "feb29-2025", "day0", "hour24", "minute60", "second60", "ms1000"])
+def test_a_time_that_cannot_be_is_no_time(payload: str) -> None:
+    assert decode_time(bytes.fromhex(payload)) is None
+    assert decode_time(bytes.fromhex("18 02 1D 17 3B 3B E7 03")) is not None  # 2024-02-29 23:59:59.999 can be
+
+
+def _timed_stream(rate_hz: float, cycles: range, lose: set[int], time_lost: frozenset[int] = frozenset(),
+                  t0_ms: int = TIME_MS) -> bytes:
+    """Cycles of time + accel + gyro packets (gyro x = the cycle number); `lose` whole, `time_lost`
+    without their time packet."""
+    period_ms = round(1000 / rate_hz)
+    wire = b""
+    for k in cycles:
+        if k in lose:
+            continue
+        cycle = encode_sample((float(k), 0, 0), (0, 0, 1.0), None if k in time_lost else t0_ms + k * period_ms)
+        wire += cycle
+    return wire
+
+
+@pytest.mark.parametrize("rate_hz", [10.0, 50.0, 100.0, 200.0])
+def test_time_packets_place_samples_across_whole_lost_cycles(rate_hz: float) -> None:
+    lost = {3, 4, 17, 40}
+    dec = Wt901Decoder(rate_hz=rate_hz)
+    out = dec.feed(_timed_stream(rate_hz, range(50), lost))
+    kept = [k for k in range(50) if k not in lost]
+    assert out.seq.tolist() == kept
+    np.testing.assert_allclose(out.gyr_dps[:, 0], kept, atol=0.07)
+    assert dec.samples_dropped == 4 and dec.pairs_broken == 0 and dec.frames_bad == 0
+    assert dec.frames_ok == 3 * len(kept) and dec.last_time_ms == TIME_MS + 49 * round(1000 / rate_hz)
+    # without the rate the time is read but the index stays the arrival order (the old behaviour)
+    dec = Wt901Decoder()
+    assert dec.feed(_timed_stream(rate_hz, range(50), lost)).seq.tolist() == list(range(len(kept)))
+    assert dec.samples_dropped == 0 and dec.last_time_ms == TIME_MS + 49 * round(1000 / rate_hz)
+
+
+def test_a_cycle_without_its_time_packet_is_placed_in_arrival_order() -> None:
+    # cycle 5 lost its time packet and cycle 6 is lost whole: 5 takes the next place, 7 is placed by
+    # its time counted from 4, the last sample with a time
+    dec = Wt901Decoder(rate_hz=100.0)
+    out = dec.feed(_timed_stream(100.0, range(10), {6}, frozenset({5})))
+    assert out.seq.tolist() == [0, 1, 2, 3, 4, 5, 7, 8, 9] and dec.samples_dropped == 1
+    # the first cycle without a time: arrival order until the first time packet
+    dec = Wt901Decoder(rate_hz=100.0)
+    out = dec.feed(_timed_stream(100.0, range(6), {2}, frozenset({0, 1})))
+    assert out.seq.tolist() == [0, 1, 2, 3, 4] and dec.samples_dropped == 0  # 3 is the first reference
+
+
+def test_a_lost_gyro_packet_with_time_packets_is_one_gap_counted_once() -> None:
+    wire = bytearray(_timed_stream(100.0, range(8), set()))
+    cycle = 3 * PACKET_LEN
+    del wire[3 * cycle + 2 * PACKET_LEN:4 * cycle]  # cycle 3's gyro packet
+    dec = Wt901Decoder(rate_hz=100.0)
+    out = dec.feed(bytes(wire))
+    assert out.seq.tolist() == [0, 1, 2, 4, 5, 6, 7]
+    assert dec.samples_dropped == 1 and dec.pairs_broken == 1
+
+
+def test_a_clock_set_back_or_a_repeated_time_never_moves_the_index_back() -> None:
+    wire = _timed_stream(100.0, range(5), set()) + _timed_stream(100.0, range(5, 10), set(), t0_ms=TIME_MS - 60_000)
+    dec = Wt901Decoder(rate_hz=100.0)
+    out = dec.feed(wire)
+    assert out.seq.tolist() == list(range(10)) and dec.samples_dropped == 0
+    # the new clock is the reference: a cycle lost after the jump is a gap again
+    wire += encode_sample((11.0, 0, 0), (0, 0, 1.0), TIME_MS - 60_000 + 11 * 10)
+    dec = Wt901Decoder(rate_hz=100.0)
+    assert dec.feed(wire).seq.tolist() == [*range(10), 11] and dec.samples_dropped == 1
+    same = encode_sample((0.0, 0, 0), (0, 0, 1.0), TIME_MS)
+    dec = Wt901Decoder(rate_hz=100.0)
+    assert dec.feed(same + same + same).seq.tolist() == [0, 1, 2]
+
+
+def test_an_impossible_time_packet_is_bad_and_the_sample_keeps_arrival_order() -> None:
+    wire = bytearray(_timed_stream(100.0, range(4), {2}))
+    bad_time = encode_packet(0x50, [0x0D1A, 0x0F02, 0x2D1E, 0x007B])  # month 13, checksum valid
+    wire[2 * 3 * PACKET_LEN:2 * 3 * PACKET_LEN + PACKET_LEN] = bad_time  # cycle 3 (the third sent)
+    dec = Wt901Decoder(rate_hz=100.0)
+    out = dec.feed(bytes(wire))
+    assert out.seq.tolist() == [0, 1, 2] and dec.frames_bad == 1 and dec.samples_dropped == 0
+    assert dec.last_time_ms == TIME_MS + 10
+
+
+def test_time_placement_splits_anywhere() -> None:
+    wire = _timed_stream(200.0, range(30), {7, 8, 9, 21})
+    whole = Wt901Decoder(rate_hz=200.0).feed(wire).seq.tolist()
+    dec = Wt901Decoder(rate_hz=200.0)
+    parts = [dec.feed(wire[k:k + 5]).seq for k in range(0, len(wire), 5)]
+    assert np.concatenate(parts).tolist() == whole == [k for k in range(30) if k not in {7, 8, 9, 21}]
+
+
+def test_the_rate_must_be_positive() -> None:
+    for bad in (0.0, -100.0, float("nan"), float("inf")):
+        with pytest.raises(ProtocolError, match="output rate"):
+            Wt901Decoder(rate_hz=bad)

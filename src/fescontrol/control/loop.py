@@ -155,7 +155,7 @@ class ControlLoop:
         self.liveness = liveness
         self.records = records
         self.counts = LoopCounts()
-        self.decoder = make_sensor_input(settings.sensor_format)
+        self.decoder = make_sensor_input(settings.sensor_format, settings.rate_hz)
         self.detector: Detector = build_detector(settings.detector, settings.rate_hz)
         self.env_state = env_kernels.new_envelope_state()
         self.level = 0.0

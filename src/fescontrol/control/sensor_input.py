@@ -12,7 +12,8 @@ Sample time is the sensor's own counter. A WT901 has none: its samples are numbe
 arrival order (a cycle that lost only its gyro packet still takes its number, as a gap: see
 `sensing.wt901`), so a whole lost WT901 cycle is invisible to the loss and gap checks; only
 the clock-drift check (sample time against wall time) sees a sensor that sends fewer samples
-than its rate says.
+than its rate says. A WT901 that also sends its time packet (0x50) has its samples placed by
+that time and the session's rate: then lost cycles are gaps like any lost frame.
 
 A lost sample (a gap in the counter, up to the profile's stale limit) is filled before the
 detector sees it: a force sensor holds the last value (a heel that was loaded stays loaded,
@@ -125,15 +126,16 @@ class ImuInput(_DecoderCounts):
 
     holds_lost = False
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, rate_hz: float) -> None:
         # a host opens a CSV sensor mid-line: the first line may be a tail, so it is dropped
-        self.decoder: ImuDecoder = CsvLineDecoder(skip_first_line=True) if fmt == "csv" else make_imu_decoder(fmt)
+        self.decoder: ImuDecoder = (CsvLineDecoder(skip_first_line=True) if fmt == "csv"
+                                    else make_imu_decoder(fmt, rate_hz))
 
     def feed(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         s = self.decoder.feed(data)
         return s.seq, s.columns()
 
 
-def make_sensor_input(fmt: str) -> SensorInput:
-    """The input for a format `sensor_format_for` returned."""
-    return ForceInput() if fmt == FORCE_FORMAT else ImuInput(fmt)
+def make_sensor_input(fmt: str, rate_hz: float) -> SensorInput:
+    """The input for a format `sensor_format_for` returned, from a sensor at `rate_hz`."""
+    return ForceInput() if fmt == FORCE_FORMAT else ImuInput(fmt, rate_hz)

@@ -38,16 +38,17 @@ class ImuDecoder(Protocol):
     def finish(self) -> ImuSamples: ...
 
 
-IMU_DECODERS: dict[str, Callable[[], ImuDecoder]] = {
-    "imu6": ImuFrameDecoder,   # our frame type 0x02
-    "wt901": Wt901Decoder,     # WitMotion WT901 / JY901 packets
-    "csv": CsvLineDecoder,     # text lines from a microcontroller sketch
+IMU_DECODERS: dict[str, Callable[[float | None], ImuDecoder]] = {
+    "imu6": lambda rate_hz: ImuFrameDecoder(),              # our frame type 0x02
+    "wt901": lambda rate_hz: Wt901Decoder(rate_hz=rate_hz),  # WitMotion WT901 / JY901 packets (time packets need the rate)
+    "csv": lambda rate_hz: CsvLineDecoder(),                # text lines from a microcontroller sketch
 }
+"""Each format's decoder, given the sensor's rate (None: not known); only a counter-less format uses it."""
 
 
-def make_imu_decoder(name: str) -> ImuDecoder:
-    """A fresh decoder for the wire format `name` (one of `IMU_DECODERS`)."""
+def make_imu_decoder(name: str, rate_hz: float | None = None) -> ImuDecoder:
+    """A fresh decoder for the wire format `name` (one of `IMU_DECODERS`) of a sensor at `rate_hz`."""
     try:
-        return IMU_DECODERS[name]()
+        return IMU_DECODERS[name](rate_hz)
     except KeyError:
         raise ConfigError(f"IMU wire format {name!r} is unknown; allowed: {', '.join(IMU_DECODERS)}") from None

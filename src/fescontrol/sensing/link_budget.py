@@ -28,6 +28,7 @@ BYTES_PER_SAMPLE = {
     "force": INSOLE_FRAME_LEN,   # heel (9 bytes) or insole (11) frames: the larger counts
     "imu6": IMU6_FRAME_LEN,
     "wt901": 2 * PACKET_LEN,     # an acceleration and an angular-velocity packet
+    "wt901-time": 3 * PACKET_LEN,  # ... and the time packet (a WT901 set to send it; the emulator's --wt901-time)
 }
 """Bytes on the wire per sample of each wire format (`control.sensor_input`); csv: not known."""
 
@@ -38,7 +39,7 @@ def check_sensor_link(fmt: str, rate_hz: float, baud: int, rate_option: str = "-
     samples at ``rate_hz`` cannot arrive over ``baud``."""
     if isinstance(baud, bool) or baud not in SENSOR_BAUDS:
         raise ConfigError(f"{baud_option} {baud}: allowed {', '.join(map(str, SENSOR_BAUDS))} baud")
-    if fmt == "wt901" and not any(abs(rate_hz - r) < 1e-6 for r in RATES_HZ):
+    if fmt.startswith("wt901") and not any(abs(rate_hz - r) < 1e-6 for r in RATES_HZ):
         raise ConfigError(f"{rate_option} {rate_hz:g}: a WT901 sends at {', '.join(f'{r:g}' for r in RATES_HZ)} Hz")
     size = BYTES_PER_SAMPLE.get(fmt)
     if size is None:

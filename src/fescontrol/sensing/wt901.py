@@ -4,8 +4,9 @@ Every packet is 11 bytes: `0x55`, a type byte, four int16 little-endian values, 
 checksum that is the low byte of the sum of the first 10 bytes. Types read here:
 `0x51` accel x, y, z (v / 32768 * 16 g) and temperature (v / 100 degC); `0x52` gyro x, y, z
 (v / 32768 * 2000 deg/s) and temperature or voltage; `0x53` roll, pitch, yaw
-(v / 32768 * 180 deg) and a version. Other packet types (0x50, 0x54 .. 0x5A, 0x5F) with a
-valid checksum are skipped. The scales follow the ranges the sensor is set to (its
+(v / 32768 * 180 deg) and a version; `0x50` the sensor's date and time (YY MM DD hh mm ss as
+bytes, then milliseconds as uint16 little-endian). Other packet types (0x54 .. 0x5A, 0x5F) with
+a valid checksum are skipped. The scales follow the ranges the sensor is set to (its
 GYRORANGE / ACCRANGE registers), given to the decoder; the defaults are the sensor's
 +-16 g and +-2000 deg/s.
 
@@ -23,12 +24,22 @@ clock-drift check would end it after a few dozen lost packets). So:
   `pairs_broken`), which the host fills and counts as it does a lost counted frame. An accel-only
   stream (no gyro packet ever) gives no samples.
 
-A whole lost cycle cannot be seen except by timing (the host's clock, or a time packet 0x50 if
-enabled). The 8-bit sum is weak: about 1 in 256 corrupted packets passes it.
+A whole lost cycle cannot be seen in the packets above: only the session's clock-drift check
+sees it, as sample time running behind wall time (a link that loses one cycle in a thousand at
+100 Hz ends a session after about four minutes). A WT901 set to send its time packet too (0x50,
+RSW bit 0x01; it comes first in each cycle) places every sample by the sensor's own clock: a
+decoder told the output rate numbers a gyro packet from the time of its cycle, counted from the
+last sample that had one, so lost cycles become gaps in the index (`samples_dropped`), as a lost
+frame of a counted sensor does. A cycle whose time packet was lost, or whose time does not lie
+ahead of the last sample's (the clock was set back), is numbered in arrival order and is the
+new reference. The time packet's date and time are the sensor's own (it need not be set).
+
+The 8-bit sum is weak: about 1 in 256 corrupted packets passes it.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import struct
@@ -101,29 +112,76 @@ def encode_angle(angle_deg: Sequence[float], version: int = 0) -> bytes:
     return encode_packet(TYPE_ANGLE, [*raw, version])
 
 
-def encode_sample(gyr_dps: Sequence[float], acc_g: Sequence[float]) -> bytes:
-    """One output cycle as the sensor sends it with accel and gyro enabled: 0x51 then 0x52."""
-    return encode_accel(acc_g) + encode_gyro(gyr_dps)
+MS_PER_DAY = 86_400_000
+TIME_EPOCH = datetime.date(2000, 1, 1)
+"""The time packet counts years from 2000; times here are milliseconds since its first day."""
+
+
+def encode_time(t_ms: int) -> bytes:
+    """A time packet (0x50) for `t_ms` milliseconds since 2000-01-01 00:00:00 (years 2000-2255):
+    YY MM DD hh mm ss as bytes, then the milliseconds as a little-endian uint16."""
+    if not 0 <= t_ms < (datetime.date(2256, 1, 1) - TIME_EPOCH).days * MS_PER_DAY:
+        raise ProtocolError(f"WT901 time packet: {t_ms} ms is outside the years 2000-2255 it can carry")
+    day, ms_of_day = divmod(t_ms, MS_PER_DAY)
+    date = TIME_EPOCH + datetime.timedelta(days=day)
+    seconds, ms = divmod(ms_of_day, 1000)
+    body = bytes((HEADER, TYPE_TIME, date.year - 2000, date.month, date.day, seconds // 3600, seconds // 60 % 60,
+                  seconds % 60)) + struct.pack("<H", ms)
+    return body + bytes((checksum(body),))
+
+
+def decode_time(payload: bytes | bytearray | memoryview) -> int | None:
+    """Milliseconds since 2000-01-01 of a time packet's 8 payload bytes; None for a date or time
+    that cannot be (month 13, hour 24, ms 1000, ...)."""
+    yy, mo, dd, hh, mi, ss = payload[:6]
+    ms = payload[6] | payload[7] << 8
+    if hh > 23 or mi > 59 or ss > 59 or ms > 999:
+        return None
+    try:
+        day = (datetime.date(2000 + yy, mo, dd) - TIME_EPOCH).days
+    except ValueError:
+        return None
+    return ((day * 24 + hh) * 60 + mi) * 60_000 + ss * 1000 + ms
+
+
+def encode_sample(gyr_dps: Sequence[float], acc_g: Sequence[float], time_ms: int | None = None) -> bytes:
+    """One output cycle as the sensor sends it with accel and gyro enabled: 0x51 then 0x52; with
+    the time enabled too (`time_ms`), its 0x50 packet first."""
+    head = b"" if time_ms is None else encode_time(time_ms)
+    return head + encode_accel(acc_g) + encode_gyro(gyr_dps)
 
 
 class Wt901Decoder:
-    """Incremental WT901 decoder: bytes in any split, `ImuSamples` out (index = arrival order).
+    """Incremental WT901 decoder: bytes in any split, `ImuSamples` out (index = arrival order,
+    or by the sensor's time packets).
 
     Hunts `0x55`; with 11 bytes buffered, a bad checksum or a type byte that is no WT901
     type drops ONE byte and hunts again (as the vendor SDK does), so a packet right behind
-    garbage is never lost. Counters (never reset): `frames_ok` accel, gyro and angle packets
-    decoded; `frames_bad` rejected packets; `frames_skipped` other valid packet types;
-    `pairs_broken` cycles that lost their accel or their gyro packet (see the module
-    docstring); `samples_dropped` cycles that lost their gyro packet, each a gap of one in the
-    index; `bytes_discarded` bytes that were no accepted packet. `last_angle_deg` (roll, pitch,
-    yaw) and `last_temperature_c` hold the latest values.
+    garbage is never lost. Counters (never reset): `frames_ok` accel, gyro, angle and time
+    packets decoded; `frames_bad` rejected packets (and time packets whose date cannot be);
+    `frames_skipped` other valid packet types; `pairs_broken` cycles that lost their accel or their gyro packet (see the module
+    docstring); `samples_dropped` cycles that lost their gyro packet, or (placed by time
+    packets) whole cycles, each a gap in the index; `bytes_discarded` bytes that were no
+    accepted packet. `last_angle_deg` (roll, pitch, yaw), `last_temperature_c` and
+    `last_time_ms` hold the latest values.
+
+    `rate_hz` is the sensor's output rate: with it, time packets place the samples; without it
+    (None) they are only read.
     """
 
-    def __init__(self, acc_range_g: float = ACC_RANGE_G, gyro_range_dps: float = GYRO_RANGE_DPS) -> None:
+    def __init__(self, acc_range_g: float = ACC_RANGE_G, gyro_range_dps: float = GYRO_RANGE_DPS,
+                 rate_hz: float | None = None) -> None:
         if not (math.isfinite(acc_range_g) and acc_range_g > 0 and math.isfinite(gyro_range_dps) and gyro_range_dps > 0):
             raise ProtocolError(f"WT901 ranges must be positive: accel {acc_range_g!r} g, gyro {gyro_range_dps!r} deg/s")
+        if rate_hz is not None and not (math.isfinite(rate_hz) and rate_hz > 0):
+            raise ProtocolError(f"WT901 output rate must be positive: {rate_hz!r} Hz")
         self._acc_scale = acc_range_g / FULL_SCALE
         self._gyro_scale = gyro_range_dps / FULL_SCALE
+        self._period_ms = None if rate_hz is None else 1000.0 / rate_hz
+        self._cycle_time_ms: int | None = None
+        """The time packet of the cycle under way (since the last gyro packet)."""
+        self._time_ref: tuple[int, int] | None = None
+        """(time, index) of the last sample placed with a time packet."""
         self._buf = bytearray()
         self._acc: tuple[int, int, int] | None = None
         self._acc_seen = False
@@ -137,6 +195,7 @@ class Wt901Decoder:
         self.samples_dropped = 0
         self.last_angle_deg: tuple[float, float, float] | None = None
         self.last_temperature_c: float | None = None
+        self.last_time_ms: int | None = None
 
     @property
     def sensor_restart(self) -> None:
@@ -208,11 +267,20 @@ class Wt901Decoder:
                 self._gyro_seen = True
                 if self._acc is None and self._acc_seen:  # the cycle's accel (sent first) was lost
                     self._broken("gyro packet without its accel packet: accel NaN")
-                seqs.append(self._next_seq)
-                self._next_seq += 1
+                seq = self._place_by_time()
+                seqs.append(seq)
+                self._next_seq = seq + 1
                 acc = (math.nan,) * 3 if self._acc is None else tuple(v * self._acc_scale for v in self._acc)
                 rows.append(tuple(v * self._gyro_scale for v in values[:3]) + acc)
                 self._acc = None
+            elif ptype == TYPE_TIME:
+                t_ms = decode_time(memoryview(buf)[i - PACKET_LEN + 2:i - 1])
+                if t_ms is None:
+                    self.frames_bad += 1
+                    log.debug("WT901 time packet with an impossible date or time: ignored")
+                else:
+                    self.frames_ok += 1
+                    self.last_time_ms = self._cycle_time_ms = t_ms
             elif ptype == TYPE_ANGLE:
                 self.frames_ok += 1
                 self.last_angle_deg = (values[0] * ANGLE_RANGE_DEG / FULL_SCALE,
@@ -224,6 +292,24 @@ class Wt901Decoder:
         values6 = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
         return ImuSamples(seq=np.asarray(seqs, dtype=np.int64), gyr_dps=values6[:, :3].copy(),
                           acc_g=values6[:, 3:].copy())
+
+    def _place_by_time(self) -> int:
+        """The index of this cycle's gyro packet: by its time packet when there is one and the
+        rate is known, counted from the last sample placed so; else the next in arrival order.
+        Cycles lost whole between the two are counted as dropped."""
+        expected = self._next_seq
+        t_ms, self._cycle_time_ms = self._cycle_time_ms, None
+        if t_ms is None or self._period_ms is None:
+            return expected
+        seq = expected
+        if self._time_ref is not None:
+            ref_ms, ref_seq = self._time_ref
+            placed = ref_seq + round((t_ms - ref_ms) / self._period_ms)
+            if placed > expected:
+                self.samples_dropped += placed - expected
+                seq = placed
+        self._time_ref = (t_ms, seq)
+        return seq
 
     def _broken(self, why: str) -> None:
         self.pairs_broken += 1
