@@ -64,8 +64,9 @@ from fescontrol.records.footstep_scoring import aggregate_footsteps, score_foots
 from fescontrol.records.readers import STIM_HEADER, Event, StimRow
 from fescontrol.records.recording import IMU_COLUMNS, KIND_IMU, Recording, read_recording
 from fescontrol.records.report import write_report
+from fescontrol.records.report_text import write_report_text
 from fescontrol.records.scoring import aggregate, score
-from fescontrol.records.writers import JsonlLog, format_time_s
+from fescontrol.records.writers import JsonlLog, format_time_s, utc_now
 
 __all__ = [
     "ReplayOutcome",
@@ -333,7 +334,7 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
     out_dir.mkdir(parents=True, exist_ok=True)
     with JsonlLog(out_dir / "session.jsonl") as log:
         log.write({"t_mono": time.monotonic_ns(), "t_s": round(t0, 4), "kind": "session_start",
-                   "command": "replay", "mode": "batch", "versions": _versions(),
+                   "command": "replay", "mode": "batch", "versions": _versions(), "started_utc": utc_now(),
                    "recording": str(rec.path), "recording_sha256": _sha256(rec.path),
                    "truth": str(rec.truth_path) if rec.truth_path else None,
                    "sensor_kind": rec.kind, "detector": kind, "input_column": used[0],
@@ -367,6 +368,7 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
         if rec.truth is not None:
             _add_footsteps(report, rows, rec.truth, profile, t0, t_end)
         _write_json(out_dir / "report.json", report)
+        write_report_text(out_dir, report)
         log.write({"t_mono": time.monotonic_ns(), "t_s": round(t_end, 4), "kind": "session_end",
                    "exit_status": 0, "reason": outcome.reason, "samples": outcome.samples,
                    "steps": outcome.steps, "bursts": bursts, "faults": 0, "blocked_commands": 0})

@@ -144,6 +144,7 @@ def test_a_terminal_that_hangs_up_mid_session_is_a_clean_stop_with_status_130(tm
     end = [r for r in log if r["kind"] == "session_end"]
     assert end and end[0]["exit_status"] == 130 and "SIGHUP" in str(end[0]["reason"])
     assert log[-1]["kind"] == "report" and (out / "report.json").exists()
+    assert "exit status     130: stopped by the operator after a clean Stop" in (out / "report.txt").read_text()
 
 
 def test_a_second_session_on_the_same_ports_is_refused_and_the_first_runs_on(tmp_path: Path) -> None:

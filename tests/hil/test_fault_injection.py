@@ -240,6 +240,9 @@ def fault_session(r: Result, reason: str) -> dict[str, object]:
     assert end["exit_status"] == 3 and reason in str(end["reason"]), end
     report = r.report()
     assert report["exit_status"] == 3 and int(str(report["faults"])) >= 1, report
+    text = (r.run_dir / "report.txt").read_text(encoding="utf-8")  # the same, for a person
+    assert "exit status     3: ended by a safety fault (Stop was sent first)" in text
+    assert f"{r.faults()[0]['reason']}\n" in text.split("\nfaults\n", 1)[1], text
     return end
 
 

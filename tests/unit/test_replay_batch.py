@@ -28,6 +28,7 @@ from fescontrol.core.envelope import EnvelopeParams
 from fescontrol.errors import ConfigError
 from fescontrol.records.readers import read_events_csv, read_stim_csv
 from fescontrol.records.recording import write_recording
+from fescontrol.records.scoring import format_report_table
 from fescontrol.replay import (
     ReplaySettings,
     format_replay_table,
@@ -77,7 +78,7 @@ def test_stim_csv_is_the_kernels_through_the_policy(tmp_path: Path, settings: Re
     rec = make_recording(tmp_path, "walk", seed=3)
     out = tmp_path / "out"
     [outcome] = replay_path(tmp_path / "walk.csv", out, settings)
-    assert sorted(p.name for p in out.iterdir()) == ["events.csv", "report.json", "session.jsonl",
+    assert sorted(p.name for p in out.iterdir()) == ["events.csv", "report.json", "report.txt", "session.jsonl",
                                                       "stim.csv", "truth.csv"]
     want, events = expected_currents(rec.heel_N.astype(np.float64), settings)
     n = rec.heel_N.shape[0]
@@ -113,6 +114,9 @@ def test_stim_csv_is_the_kernels_through_the_policy(tmp_path: Path, settings: Re
     first = json.loads((out / "session.jsonl").read_text().splitlines()[0])
     assert first["kind"] == "session_start" and first["profile_sha256"] == settings.profile_sha256
     assert len(first["recording_sha256"]) == 64
+    text = (out / "report.txt").read_text()
+    assert format_report_table(report) in text and "exit status     0: done" in text
+    assert "command         replay" in text and f"recording       {tmp_path / 'walk.csv'}" in text
 
 
 def test_folder_pools_per_group_and_in_total(tmp_path: Path, settings: ReplaySettings) -> None:

@@ -33,6 +33,7 @@ from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session_records import SessionRecords
 from fescontrol.core import envelope as env_kernels
 from fescontrol.errors import DeviceIOError, FesError, OperatorStop, ProtocolError, SafetyTrip
+from fescontrol.records.writers import utc_now
 from fescontrol.safety.gate import SafetyGate
 from fescontrol.safety.limits import limits_from_config as gate_limits_from_config
 from fescontrol.safety.liveness import Liveness
@@ -217,7 +218,7 @@ def run_session(setup: SessionSetup, *, progress: Callable[[Progress], None] | N
     records = SessionRecords(setup.out_dir)
     device = setup.device
     records.log(
-        "session_start", versions=_versions(),
+        "session_start", versions=_versions(), started_utc=utc_now(),
         profile_path=str(setup.profile_path), profile_sha256=setup.profile_sha256,
         device=device.device.model, device_path=str(setup.device_path), device_sha256=setup.device_sha256,
         sensor_port=setup.sensor_port, stimulator_port=setup.stimulator_port,

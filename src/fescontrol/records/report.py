@@ -1,4 +1,5 @@
-"""`report.json`: the SCORING.md metrics from the files in an output folder, plus session counts.
+"""`report.json`: the SCORING.md metrics from the files in an output folder, plus session counts;
+and `report.txt`, the same for a person (`records.report_text`).
 
 The report is computed from what reached the stimulator (`stim.csv`), never from what the
 controller meant, so a test of the report is a test of the whole chain.
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fescontrol.records.readers import read_events_csv, read_stim_csv
+from fescontrol.records.report_text import write_report_text
 from fescontrol.records.scoring import score
 from fescontrol.records.writers import JsonlLog
 
@@ -56,6 +58,7 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "report.json")
+    write_report_text(out_dir, report)
     return report
 
 

@@ -586,7 +586,10 @@ def format_report_table(report: Mapping[str, Any]) -> str:
         lines.append((name, fmt(value), target, mark))
     for name in ("onset_lead_ms", "offset_lag_ms"):
         lines.append((name, fmt_summary(report.get(name, {})), "", ""))
-    for kind, f1 in report.get("event_f1", {}).items():
+    f1_by_kind = report.get("event_f1", {})
+    # in EVENT_KINDS order, not the mapping's: report.json stores its keys sorted
+    for kind in sorted(f1_by_kind, key=lambda k: EVENT_KINDS.index(k) if k in EVENT_KINDS else len(EVENT_KINDS)):
+        f1 = f1_by_kind[kind]
         lines.append((f"event_f1 {kind}", fmt(f1), "", ""))
         lines.append((f"event_mae_ms {kind}", fmt(report.get("event_mae_ms", {}).get(kind)), "", ""))
     lines.append(("steps", fmt(report.get("steps")), "", ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import os
 from pathlib import Path
@@ -58,6 +59,12 @@ class JsonlLog(_AppendOnly):
     def write(self, obj: dict[str, Any]) -> None:
         self._file.write(json.dumps(obj, separators=(",", ":"), default=_json_default) + "\n")
         self._file.flush()
+
+
+def utc_now() -> str:
+    """The wall-clock time now, ISO 8601 in UTC to the second (`2026-12-02T15:26:27Z`): when a
+    session started, for a person reading its records (session time is the sensor's own)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_time_s(t_s: float) -> str:
