@@ -52,5 +52,10 @@ class SafetyTrip(FesError):
         super().__init__(", ".join(parts))
 
 
+class SensorLost(SafetyTrip):
+    """No valid sensor sample for longer than the profile's lost limit (at any output); the loop
+    adds what did arrive on the port when no sample has come at all."""
+
+
 class OperatorStop(FesError):
     """The operator stopped the session (Ctrl-C, SIGTERM): exit status 130 after a clean Stop."""

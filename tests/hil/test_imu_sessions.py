@@ -192,3 +192,24 @@ def test_an_imu_lost_mid_swing_ends_safe_with_exit_3(lost_imu_runs, name: str, f
     last = {r["channel"]: (float(r["t_s"]), int(r["current_mA"])) for r in rows}
     assert all(current == 0 for _, current in last.values()), last
     assert max(t for t, _ in last.values()) - t_lost <= SAFE_WITHIN_S, (last, t_lost)
+
+
+def test_a_sensor_read_in_the_wrong_format_is_a_fault_that_says_why(tmp_path: Path) -> None:
+    """A WT901 read as `--sensor-format imu6` (or at a wrong baud rate): bytes arrive, no sample
+    ever does. The session must not sit armed and silent: after the lost limit it is a fault
+    that names what came and what to check, and nothing was ever stimulated."""
+    t0 = time.monotonic_ns() + int(T0_AHEAD_S * 1e9)
+    stim, stim_port = start_hil("stimulator", "--out", str(tmp_path / "emu"), "--t0-mono-ns", str(t0))
+    sensor, sensor_port = start_hil("sensor", "--kind", "wt901", "--duration", "20", "--t0-mono-ns", str(t0))
+    try:
+        r = subprocess.run([sys.executable, "-m", "fescontrol", "run", "--device", "rehastim2", "--sensor-port",
+                            sensor_port, "--stimulator-port", stim_port, "--sensor-format", "imu6", "--yes",
+                            "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+    finally:
+        stop_process(sensor)
+        stop_process(stim)
+    assert r.returncode == 3, r.stderr
+    assert "sensor lost: no valid sample in the first" in r.stderr
+    assert "bytes arrived and none formed a valid imu6 sample" in r.stderr
+    assert "none formed a valid imu6 sample" in (tmp_path / "run" / "report.txt").read_text()
+    assert all(int(row["current_mA"]) == 0 for row in read_csv(tmp_path / "emu" / "stim.csv"))

@@ -37,7 +37,7 @@ LIMITS = GateLimits(
     min_group_time_code=13, max_ramp_step_ma=12,
     max_on_ns=600 * MS, duty_window_ns=1500 * MS, max_duty_on_ns=900 * MS, max_session_on_ns=1600 * MS,
     max_sample_age_ns=150 * MS)
-LIVENESS = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=1 * S, max_loss_pct=50,
+LIVENESS = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=1 * S, first_sample_ns=10 * S, max_loss_pct=50,
                           max_drift_ns=250 * MS, max_burst_ns=2500 * MS, ack_timeout_ns=200 * MS,
                           max_busy_retries=3, loop_overrun_ns=400 * MS, loop_overrun_off_ns=400 * MS)
 NUMBERS = (1, 2)

@@ -314,7 +314,7 @@ def test_gate_and_liveness_never_read_a_clock(monkeypatch: pytest.MonkeyPatch) -
     gate.disarm(6 * S)
     gate.forget_device_state(6 * S)
     gate.reset()
-    liveness = Liveness(LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2 * S, max_loss_pct=20,
+    liveness = Liveness(LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2 * S, first_sample_ns=10 * S, max_loss_pct=20,
                                        max_drift_ns=250 * MS, max_burst_ns=2 * S, ack_timeout_ns=200 * MS,
                                        max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS))
     for k in range(50):

@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
-from fescontrol.errors import SafetyTrip
+from fescontrol.errors import SafetyTrip, SensorLost
 from fescontrol.safety import liveness as lv
 from fescontrol.safety.liveness import Liveness, LivenessLimits, limits_from_config
 
 MS = 1_000_000
 S = 1_000_000_000
 
-LIM = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2 * S, max_loss_pct=20,
+LIM = LivenessLimits(rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2 * S, first_sample_ns=10 * S, max_loss_pct=20,
                      max_drift_ns=250 * MS, max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3,
                      loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
 
@@ -36,23 +36,25 @@ def test_limits_from_config() -> None:
     profile, _ = load_profile(default_profile_path())
     profile = profile.model_copy(update={
         "safety": profile.safety.model_copy(update={
-            "sensor_stale_ms": 150, "sensor_lost_ms": 2000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250,
+            "sensor_stale_ms": 150, "sensor_lost_ms": 2000, "sensor_first_sample_ms": 10000, "max_sensor_loss_pct": 20,
+            "max_clock_drift_ms": 250,
             "max_busy_retries": 3, "loop_overrun_ms": 100, "loop_overrun_off_ms": 500}),
         "envelope": profile.envelope.model_copy(update={"max_stim_s": 1.5, "extension_s": 0.05,
                                                         "ramp_down_s": 0.08})})
     device = device.model_copy(update={"link": device.link.model_copy(update={"max_response_ms": 100})})
     assert limits_from_config(profile, device, 100) == LivenessLimits(
-        rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20, max_drift_ns=250 * MS,
+        rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, first_sample_ns=10 * S, max_loss_pct=20, max_drift_ns=250 * MS,
         max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
     other = limits_from_config(
         profile.model_copy(update={
             "safety": profile.safety.model_copy(update={
-                "sensor_stale_ms": 40, "sensor_lost_ms": 900, "max_sensor_loss_pct": 7, "max_clock_drift_ms": 60,
+                "sensor_stale_ms": 40, "sensor_lost_ms": 900, "sensor_first_sample_ms": 5000, "max_sensor_loss_pct": 7,
+                "max_clock_drift_ms": 60,
                 "max_busy_retries": 0, "loop_overrun_ms": 33, "loop_overrun_off_ms": 900}),
             "envelope": profile.envelope.model_copy(update={"max_stim_s": 0.3, "extension_s": 0.0,
                                                             "ramp_down_s": 0.1})}),
         device.model_copy(update={"link": device.link.model_copy(update={"max_response_ms": 120})}), 50, 4.0)
-    assert other == LivenessLimits(rate_hz=50.0, speed=4.0, stale_ns=40 * MS, lost_ns=900 * MS, max_loss_pct=7,
+    assert other == LivenessLimits(rate_hz=50.0, speed=4.0, stale_ns=40 * MS, lost_ns=900 * MS, first_sample_ns=5 * S, max_loss_pct=7,
                                    max_drift_ns=60 * MS, max_burst_ns=520 * MS, ack_timeout_ns=240 * MS,
                                    max_busy_retries=0, loop_overrun_ns=33 * MS, loop_overrun_off_ns=900 * MS)
     assert type(other.rate_hz) is float and type(other.speed) is float
@@ -170,12 +172,28 @@ def test_stale_with_output_off_is_not_a_fault_until_lost() -> None:
     assert exc.t_s == 0.07
 
 
-def test_no_sample_yet_is_neither_stale_nor_lost_nor_fresh() -> None:
+def test_no_sample_yet_is_not_fresh_and_lost_after_the_first_sample_limit_from_the_first_tick() -> None:
+    """A sensor that never sends a valid sample (off, a wrong port, format or baud rate) is lost
+    too: after `first_sample_ns` from the first tick (longer than the silence allowed later)."""
     live = Liveness(LIM)
     live.output(0, True)
     live.output(0, False)
+    ticking(live, 10 * S + 500 * MS, start=500 * MS)  # up to the limit: neither stale nor lost
+    assert not live.sample_fresh(10 * S + 500 * MS)
+    exc = trip(live.tick, 10 * S + 500 * MS + 1)
+    assert type(exc) is SensorLost
+    assert str(exc) == "sensor lost: no valid sample in the first 10000 ms of the session (limit 10000 ms)"
+    assert exc.t_s is None
+    live = Liveness(dataclasses.replace(LIM, first_sample_ns=3 * S))  # its own limit, not lost_ns
     ticking(live, 3 * S)
-    assert not live.sample_fresh(3 * S)
+    assert trip(live.tick, 3 * S + 1).cause.endswith("(limit 3000 ms)")
+    # once a sample has come, the silence after it is what counts, as before
+    live = Liveness(LIM)
+    ticking(live, 1 * S)
+    live.samples(1 * S, [0])
+    ticking(live, 3 * S, start=1 * S + 50 * MS)
+    exc = trip(live.tick, 3 * S + 1)
+    assert type(exc) is SensorLost and exc.cause == "sensor lost: no sample for 2000 ms (limit 2000 ms)"
 
 
 def test_empty_sample_list_changes_nothing() -> None:

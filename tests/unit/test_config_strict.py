@@ -24,7 +24,7 @@ from fescontrol.config.models import SafetySection
 from fescontrol.errors import ConfigError
 
 NEW_SAFETY_KEYS = {
-    "sensor_lost_ms": 2000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250, "max_busy_retries": 3,
+    "sensor_lost_ms": 2000, "sensor_first_sample_ms": 10000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250, "max_busy_retries": 3,
     "loop_overrun_ms": 100, "loop_overrun_off_ms": 500, "max_on_time_s": 3.0, "duty_window_s": 10.0, "max_duty_pct": 85,
     "max_session_stim_s": 3600.0,
 }
@@ -202,6 +202,8 @@ def test_a_profile_without_the_new_keys_still_loads(tmp_path: Path) -> None:
     ("max_clock_drift_ms = 250", "max_clock_drift_ms = 10", ["safety.max_clock_drift_ms = 10", ">= 50"]),
     ("max_busy_retries = 3", "max_busy_retries = 11", ["safety.max_busy_retries = 11", "<= 10"]),
     ("loop_overrun_ms = 100", "loop_overrun_ms = 5", ["safety.loop_overrun_ms = 5", ">= 20"]),
+    ("sensor_first_sample_ms = 10000", "sensor_first_sample_ms = 60001",
+     ["safety.sensor_first_sample_ms = 60001", "<= 60000"]),
     ("loop_overrun_off_ms = 500", "loop_overrun_off_ms = 2001",
      ["safety.loop_overrun_off_ms = 2001", "<= 2000"]),
     ("duty_window_s = 10.0", "duty_window_s = 200.0", ["safety.duty_window_s = 200.0", "<= 120"]),
@@ -222,6 +224,16 @@ def test_sensor_lost_must_not_be_shorter_than_stale(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_profile(path)
     _message(info, path, ["safety.sensor_lost_ms = 300", "sensor_stale_ms (500)", "allowed: 500..10000"])
+
+
+def test_the_wait_for_the_first_sample_is_never_shorter_than_the_silence_allowed_later(tmp_path: Path) -> None:
+    text = default_profile_path().read_text().replace("sensor_first_sample_ms = 10000", "sensor_first_sample_ms = 1500")
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_profile(path)
+    _message(info, path, ["safety.sensor_first_sample_ms = 1500", "sensor_lost_ms (2000)", "allowed: 2000..60000"])
+    same = _write(tmp_path, text.replace("sensor_first_sample_ms = 1500", "sensor_first_sample_ms = 2000"), "same.toml")
+    assert load_profile(same)[0].safety.sensor_first_sample_ms == 2000
 
 
 def test_a_stall_with_the_output_off_is_never_judged_more_strictly_than_with_it_on(tmp_path: Path) -> None:

@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from fescontrol.errors import SafetyTrip
+from fescontrol.errors import SafetyTrip, SensorLost
 from fescontrol.safety.liveness import Liveness, LivenessLimits, limits_from_config
 from tests.unit.loop_rig import base_configs
 
 MS = 1_000_000
 S = 1_000_000_000
 LIMITS = LivenessLimits(
-    rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20,
+    rate_hz=100.0, speed=1.0, stale_ns=150 * MS, lost_ns=2000 * MS, first_sample_ns=10 * S, max_loss_pct=20,
     max_drift_ns=250 * MS, max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3,
     loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
 T0 = 1_000 * S
@@ -37,7 +37,7 @@ def test_limits_from_config_converts_the_profile_and_device() -> None:
     device, profile = base_configs()
     lim = limits_from_config(profile, device, 100.0, speed=2.0)
     assert lim == LivenessLimits(
-        rate_hz=100.0, speed=2.0, stale_ns=150 * MS, lost_ns=2000 * MS, max_loss_pct=20,
+        rate_hz=100.0, speed=2.0, stale_ns=150 * MS, lost_ns=2000 * MS, first_sample_ns=10 * S, max_loss_pct=20,
         max_drift_ns=250 * MS,
         # max_stim 1.5 s + extension 0.05 s + ramp down 0.08 s + one response of 100 ms
         max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
@@ -56,8 +56,11 @@ def test_no_samples_is_never_fresh_and_an_empty_batch_changes_nothing() -> None:
     live = Liveness(LIMITS)
     live.samples(T0, [])
     assert not live.sample_fresh(T0)
-    live.tick(T0 + 10 * S)  # no sample yet: nothing to be stale or lost
+    for t in range(T0 + 10 * S, T0 + 20 * S + 1, 100 * MS):  # the first tick starts the clock, not the call
+        live.tick(t)
     assert live._t_s() is None
+    with pytest.raises(SensorLost, match=r"no valid sample in the first 10000 ms of the session \(limit 10000 ms\)"):
+        live.tick(T0 + 20 * S + 1)
 
 
 def test_a_sample_is_fresh_up_to_the_stale_limit() -> None:

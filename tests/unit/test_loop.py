@@ -270,6 +270,42 @@ def test_lost_sensor_at_zero_output_is_a_fault(tmp_path: Path) -> None:
     assert_fault_handled(rig, fault)
 
 
+def test_a_sensor_that_never_sends_anything_is_lost_and_the_fault_says_so(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    rig.connect()
+    rig.feeder.silence()
+    first_tick = rig.t + TICK_NS
+    fault = rig.run_to_fault(11 * S)
+    assert fault.cause == ("sensor lost: no valid sample in the first 10005 ms of the session (limit 10000 ms); "
+                           "nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
+                           "sending?")
+    assert fault.t_ns == first_tick + 10005 * MS
+    assert rig.machine.phase is Phase.FAULT and rig.changes == []
+    assert_fault_handled(rig, fault)
+
+
+def test_a_sensor_in_another_format_is_lost_and_the_fault_counts_what_came(tmp_path: Path) -> None:
+    """WT901 packets on a port read as our heel frames (a wrong --sensor-format, or a wrong baud
+    rate, which looks alike): bytes come, no sample ever does."""
+    rig = LoopRig(tmp_path)
+    rig.connect()
+    rig.feeder.silence()
+    sent = 0
+    for _ in range(11 * S // TICK_NS):
+        rig.dev_sensor.write(wt901.encode_sample((0.0, 1.0, 2.0), (0.0, 0.0, 1.0)))
+        sent += 2 * wt901.PACKET_LEN
+        try:
+            rig.step()
+        except SafetyTrip:
+            break
+    assert rig.fault is not None
+    assert rig.fault.cause == ("sensor lost: no valid sample in the first 10005 ms of the session (limit 10000 ms); "
+                               f"{sent} bytes arrived and none formed a valid force sample: does the sensor send "
+                               "force (--sensor-format), at the port's baud rate (--sensor-baud)?")
+    assert rig.loop.counts.samples == 0 and rig.changes == []
+    assert_fault_handled(rig, rig.fault)
+
+
 def test_a_gap_longer_than_max_gap_samples_is_a_fault(tmp_path: Path) -> None:
     rig = LoopRig(tmp_path)
     standing(rig)

@@ -343,6 +343,7 @@ class SafetySection(_Frozen):
     sensor_stale_ms: int = Field(ge=20, le=2000)
     max_ramp_step_ma: int = Field(ge=1, le=130)
     sensor_lost_ms: int = Field(default=2000, ge=200, le=10000)
+    sensor_first_sample_ms: int = Field(default=10000, ge=200, le=60000)
     max_sensor_loss_pct: int = Field(default=20, ge=0, le=90)
     max_clock_drift_ms: int = Field(default=250, ge=50, le=2000)
     max_busy_retries: int = Field(default=3, ge=0, le=10)
@@ -360,6 +361,16 @@ class SafetySection(_Frozen):
             raise Problems([("sensor_lost_ms", self.sensor_lost_ms,
                              f"must be >= sensor_stale_ms ({self.sensor_stale_ms}): silence is stale before "
                              f"it is lost (allowed: {max(200, self.sensor_stale_ms)}..10000)")])
+        return self
+
+    @model_validator(mode="after")
+    def _first_sample_not_stricter(self) -> "SafetySection":
+        """The wait for the first sample is never shorter than the silence allowed mid-session."""
+        if self.sensor_first_sample_ms < self.sensor_lost_ms:
+            raise Problems([("sensor_first_sample_ms", self.sensor_first_sample_ms,
+                             f"must be >= sensor_lost_ms ({self.sensor_lost_ms}): the wait for the first sample "
+                             f"is never shorter than the silence allowed later (allowed: "
+                             f"{max(200, self.sensor_lost_ms)}..60000)")])
         return self
 
     @model_validator(mode="after")

@@ -38,7 +38,7 @@ from fescontrol.control.session_records import SessionRecords
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core import events as ev
 from fescontrol.core.detectors import Detector, build_detector
-from fescontrol.errors import SafetyTrip
+from fescontrol.errors import SafetyTrip, SensorLost
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
 from fescontrol.stimulators.base import StimulatorBackend
@@ -109,6 +109,7 @@ class LoopCounts:
     sensor_frames_bad: int = 0
     sensor_samples_dropped: int = 0
     loop_overruns_output_off: int = 0
+    sensor_bytes: int = 0
     end_reason: str = ""
 
 
@@ -218,7 +219,12 @@ class ControlLoop:
         target, from_sample = self._wanted(self.machine.output_allowed(fresh), reference)
         self.liveness.output(now_ns, target != self._zero or self.link.acked_currents != self._zero
                              or reference != self._zero)
-        self.liveness.tick(now_ns)
+        try:
+            self.liveness.tick(now_ns)
+        except SensorLost as exc:
+            if self.next_index is None:  # not one valid sample yet: say what did arrive
+                raise SensorLost(f"{exc.cause}; {self._why_no_sample()}") from exc
+            raise
         if self.liveness.overrun_off_ns:
             self._log_overrun_with_output_off(self.liveness.overrun_off_ns)
         self.gate.tick(now_ns)
@@ -257,6 +263,15 @@ class ControlLoop:
         s = self.settings
         return channel_targets(level, s.plateau_ma, s.current_step_ma, reference, s.max_rise_ma)
 
+    def _why_no_sample(self) -> str:
+        """What came from a sensor that never gave a valid sample: the likely cause, for the operator."""
+        fmt = self.settings.sensor_format
+        if not self.counts.sensor_bytes:
+            return ("nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
+                    "sending?")
+        return (f"{self.counts.sensor_bytes} bytes arrived and none formed a valid {fmt} sample: does the sensor "
+                f"send {fmt} (--sensor-format), at the port's baud rate (--sensor-baud)?")
+
     def _log_overrun_with_output_off(self, gap_ns: int) -> None:
         """A stall that left nothing on: the session goes on, the record keeps it."""
         lim = self.liveness.limits
@@ -287,6 +302,7 @@ class ControlLoop:
             if exc.errno == errno.EIO:  # what a read gives once the far end of a pty or a USB adapter is gone
                 return f"sensor stream ended (the sensor closed its port or was unplugged: {exc.strerror})"
             return f"sensor stream ended ({exc.strerror})"
+        self.counts.sensor_bytes += len(data)
         seq, decoded = self.decoder.feed(data)
         self.counts.sensor_frames_bad = self.decoder.frames_bad
         self.counts.sensor_samples_dropped = self.decoder.samples_dropped

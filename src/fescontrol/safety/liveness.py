@@ -6,7 +6,8 @@ it, a wrong rate setting scales it. Every limit here therefore holds in wall tim
 and whichever ends the output first wins:
 
 - stale sensor (no valid sample for `stale_ns` while output is on) and lost sensor (none for
-  `lost_ns` at all);
+  `lost_ns` at all; before the first sample, none for `first_sample_ns` from the first tick: a
+  sensor that never sends a valid sample, on a wrong port, format or baud rate, is lost too);
 - frame loss: the share of sequence numbers missing over the last second of the stream;
 - clock drift: sample time against wall time (a sensor slower or faster than configured);
 - the maximum stimulation per step, counted from the burst's first non-zero output both in
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from fescontrol.errors import SafetyTrip
+from fescontrol.errors import SafetyTrip, SensorLost
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -42,6 +43,8 @@ class LivenessLimits:
     """Replay speed: sample time runs `speed` times as fast as wall time."""
     stale_ns: int
     lost_ns: int
+    first_sample_ns: int
+    """Longest wait, from the first tick, for the first valid sample (>= lost_ns)."""
     max_loss_pct: int
     max_drift_ns: int
     max_burst_ns: int
@@ -75,6 +78,7 @@ def limits_from_config(profile: object, device: object, rate_hz: float, speed: f
         rate_hz=float(rate_hz), speed=float(speed),
         stale_ns=int(safety.sensor_stale_ms) * NS_PER_MS,
         lost_ns=int(safety.sensor_lost_ms) * NS_PER_MS,
+        first_sample_ns=int(safety.sensor_first_sample_ms) * NS_PER_MS,
         max_loss_pct=int(safety.max_sensor_loss_pct),
         max_drift_ns=int(safety.max_clock_drift_ms) * NS_PER_MS,
         max_burst_ns=round(burst_s * NS_PER_S) + int(link.max_response_ms) * NS_PER_MS,
@@ -90,6 +94,7 @@ class Liveness:
 
     def __init__(self, limits: LivenessLimits) -> None:
         self.limits = limits
+        self._first_tick_ns: int | None = None
         self._last_tick: tuple[int, bool] | None = None
         """When the last tick was, and whether the output was on then (through the gap after it)."""
         self._last_sample_ns: int | None = None
@@ -169,6 +174,8 @@ class Liveness:
         lim = self.limits
         last_tick, self._last_tick = self._last_tick, (now_ns, self._burst_start_ns is not None)
         self.overrun_off_ns = 0
+        if self._first_tick_ns is None:
+            self._first_tick_ns = now_ns
         if last_tick is not None:
             last_ns, was_on = last_tick
             gap = now_ns - last_ns
@@ -183,13 +190,18 @@ class Liveness:
                 self.overruns_off += 1
                 self.overrun_off_ns = gap
         self.check_ack(now_ns)
-        if self._last_sample_ns is not None:
+        if self._last_sample_ns is None:
+            silent = now_ns - self._first_tick_ns
+            if silent > lim.first_sample_ns:
+                raise SensorLost(f"sensor lost: no valid sample in the first {silent // NS_PER_MS} ms of the "
+                                 f"session (limit {lim.first_sample_ns // NS_PER_MS} ms)")
+        else:
             age = now_ns - self._last_sample_ns
             if age > lim.stale_ns and self._burst_start_ns is not None:
                 raise SafetyTrip(f"sensor stale: no sample for {age // NS_PER_MS} ms while stimulating "
                                  f"(limit {lim.stale_ns // NS_PER_MS} ms)", t_s=self._t_s())
             if age > lim.lost_ns:
-                raise SafetyTrip(f"sensor lost: no sample for {age // NS_PER_MS} ms "
+                raise SensorLost(f"sensor lost: no sample for {age // NS_PER_MS} ms "
                                  f"(limit {lim.lost_ns // NS_PER_MS} ms)", t_s=self._t_s())
         if self._burst_start_ns is not None:
             on_ns = now_ns - self._burst_start_ns
