@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -106,6 +107,27 @@ def test_electrode_error_stops_and_exits_3(tmp_path: Path) -> None:
     finally:
         stop_process(sensor)
         stop_process(stim)
+
+
+def test_swapped_ports_fail_the_handshake_with_what_came(tmp_path: Path) -> None:
+    """The sensor's port given as the stimulator's and the other way round: the handshake fails
+    (exit 3) naming what arrived on the "stimulator" port (heel frames, no ScienceMode2 packet),
+    and the real stimulator received no command."""
+    emu = tmp_path / "emulator"
+    emu.mkdir()
+    stim, stim_port = start_hil("stimulator", "--out", str(emu))
+    sensor, sensor_port = start_hil("sensor", "--seed", "5", "--duration", "20")
+    try:
+        r = fescontrol("run", "--device", "rehastim2", "--sensor-port", stim_port, "--stimulator-port",
+                       sensor_port, "--yes", "--out", str(tmp_path / "run"), timeout=60)
+    finally:
+        stop_process(sensor)
+        stop_process(stim)
+    assert r.returncode == 3, r.stderr
+    assert re.search(r"stimulator handshake failed after 3\.0 s: no Init from the device; \d+ bytes arrived and none "
+                     r"formed a ScienceMode2 packet: is it the stimulator's port \(not the sensor's\)", r.stderr), r.stderr
+    assert "bytes arrived and none formed a ScienceMode2 packet" in (tmp_path / "run" / "report.txt").read_text()
+    assert not [rec for rec in read_jsonl(emu / "device.jsonl") if rec.get("dir") == "rx"]
 
 
 def test_a_screen_that_goes_away_does_not_change_the_exit_status(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from fescontrol_hil.rehastim2_model import FaultPlan
 from fescontrol.errors import DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import GateState
+from fescontrol.sensing.frames import encode_heel_frame
+from fescontrol.stimulators.base import what_came
 from fescontrol.stimulators.sciencemode2 import MAX_INIT_CROSSINGS, InFlight, LinkTiming, _name
 from tests.unit.loop_rig import MS, START_NS, LoopRig
 
@@ -86,15 +89,28 @@ def test_an_init_after_the_channel_list_or_too_many_crossings_is_a_fault(tmp_pat
 
 def test_handshake_times_out_without_init(tmp_path: Path) -> None:
     rig = LoopRig(tmp_path, faults=FaultPlan(silent_from_ns=0))
-    with pytest.raises(DeviceInitError, match=r"^stimulator handshake failed after 3\.0 s: no Init from the device$"):
+    with pytest.raises(DeviceInitError, match=r"^stimulator handshake failed after 3\.0 s: no Init from the device; "
+                                              r"nothing arrived on the stimulator port: is it the stimulator's port, "
+                                              r"is the device on, and does it speak ScienceMode2 \(--device\)\?$"):
         rig.connect()
     assert rig.t - START_NS <= 3000 * MS + 2 * MS
+
+
+def test_a_handshake_with_the_sensor_on_the_stimulator_port_says_what_came(tmp_path: Path) -> None:
+    """Ports swapped: heel frames where the device's Init should be. The failure counts them."""
+    rig = LoopRig(tmp_path, faults=FaultPlan(silent_from_ns=0))
+    frames = b"".join(encode_heel_frame(k, 300.0) for k in range(50))
+    rig.inject(frames)
+    with pytest.raises(DeviceInitError, match=rf"no Init from the device; {len(frames)} bytes arrived and none formed "
+                                              r"a ScienceMode2 packet: is it the stimulator's port \(not the sensor's\)"):
+        rig.connect()
 
 
 def test_handshake_times_out_without_the_channel_list_ack(tmp_path: Path) -> None:
     rig = LoopRig(tmp_path, faults=FaultPlan(silent_from_ns=START_NS + 1))  # Init gets out, nothing after
     rig.link.timing = LinkTiming(keepalive_ns=250 * MS, handshake_timeout_ns=100 * MS)
-    with pytest.raises(DeviceInitError, match=r"after 0\.1 s: no InitChannelListMode ack$"):
+    with pytest.raises(DeviceInitError, match=r"after 0\.1 s: no InitChannelListMode ack; 1 ScienceMode2 packets "
+                                              r"arrived, not the one awaited$"):
         rig.connect()
     assert rig.link.linked and not rig.link.initialised
 
@@ -257,3 +273,18 @@ def test_trip_sends_stop_latches_and_waits_for_its_ack(tmp_path: Path) -> None:
 def test_command_names() -> None:
     assert _name(sm2.Cmd.START_CHANNEL_LIST_MODE_ACK) == "StartChannelListModeAck"
     assert _name(99) == "cmd99"
+
+
+def test_what_came_names_silence_foreign_bytes_and_unexpected_packets() -> None:
+    @dataclasses.dataclass
+    class Rx:
+        bytes_in: int = 0
+        frames_ok: int = 0
+        frames_bad: int = 0
+        bytes_discarded: int = 0
+
+    assert what_came(Rx(), "ScienceMode4").startswith("nothing arrived on the stimulator port")
+    assert what_came(Rx(bytes_in=90, frames_bad=3), "ScienceMode2") == (
+        "90 bytes arrived and none formed a ScienceMode2 packet: is it the stimulator's port (not the sensor's), "
+        "and does the device speak ScienceMode2 (--device)?")
+    assert what_came(Rx(bytes_in=90, frames_ok=2), "ScienceMode2") == "2 ScienceMode2 packets arrived, not the one awaited"

@@ -12,6 +12,7 @@ from fescontrol_hil.sciencemode4_model import FaultPlan, ScienceMode4Model
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
 from fescontrol.control.virtual_port import virtual_pair
 from fescontrol.errors import ConfigError, DeviceInitError, SafetyTrip
+from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.protocol import sciencemode4 as sm4
 from fescontrol.safety.gate import SafetyGate
 from fescontrol.safety.limits import limits_from_config
@@ -225,7 +226,18 @@ def test_no_answer_to_ml_init_fails_the_handshake() -> None:
     with pytest.raises(SafetyTrip, match="no ack for MlInit"):
         rig.link.connect(rig.clock, rig.sleep)
     rig = Rig("p24", FaultPlan(no_ack_from_ns=START_NS), handshake_ms=100)
-    with pytest.raises(DeviceInitError, match="no Ml_init ack"):
+    with pytest.raises(DeviceInitError, match=r"no Ml_init ack; nothing arrived on the stimulator port: .* does it "
+                                              r"speak ScienceMode4 \(--device\)\?$"):
+        rig.link.connect(rig.clock, rig.sleep)
+
+
+def test_a_rehastim2_on_a_sciencemode4_link_is_named_in_the_handshake_failure() -> None:
+    """`--device p24` with a RehaStim 2 on the port: its ScienceMode2 Inits are no ScienceMode4 packet."""
+    rig = Rig("p24", FaultPlan(no_ack_from_ns=START_NS), handshake_ms=100)
+    inits = sm2.init(1) + sm2.init(2)
+    rig.dev.write(inits)
+    with pytest.raises(DeviceInitError, match=rf"no Ml_init ack; {len(inits)} bytes arrived and none formed a "
+                                              r"ScienceMode4 packet"):
         rig.link.connect(rig.clock, rig.sleep)
 
 

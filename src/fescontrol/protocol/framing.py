@@ -103,8 +103,8 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
 
     A codec subclasses this with its limits, ``_packet_type``, ``_check_frame`` (one span from
     F0 to 0F -> packet or bad frame) and ``_bad_span``; ``_accept`` may rewrite a valid packet.
-    Counters: ``frames_ok`` valid frames; ``frames_bad`` bad frames returned (their bytes are
-    in ``raw``); ``bytes_discarded`` bytes outside any start..stop span.
+    Counters: ``bytes_in`` bytes fed; ``frames_ok`` valid frames; ``frames_bad`` bad frames
+    returned (their bytes are in ``raw``); ``bytes_discarded`` bytes outside any start..stop span.
     """
 
     max_frame_len: int
@@ -114,6 +114,7 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
     def __init__(self) -> None:
         self._buf = bytearray()
         self._resume = 0
+        self.bytes_in = 0
         self.frames_ok = 0
         self.frames_bad = 0
         self.bytes_discarded = 0
@@ -131,6 +132,7 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
         """Like :meth:`feed`, with each item's exact wire bytes (for logs)."""
         buf = self._buf
         buf += data
+        self.bytes_in += len(data)
         out: list[tuple[bytes, PacketT | BadT]] = []
         max_len = self.max_frame_len
         needs_escape = self.start_needs_escape

@@ -68,8 +68,22 @@ class GateStopping:
 class RxCounters(Protocol):
     """The receive decoder's counters (bad frames, bytes outside any frame), for the link health log."""
 
+    bytes_in: int
+    frames_ok: int
     frames_bad: int
     bytes_discarded: int
+
+
+def what_came(rx: RxCounters, protocol: str) -> str:
+    """For a handshake that failed: what did arrive on the stimulator port, and what to check
+    (a wrong port, a device that is off, a device of another protocol than `--device` says)."""
+    if not rx.bytes_in:
+        return (f"nothing arrived on the stimulator port: is it the stimulator's port, is the device on, and does it "
+                f"speak {protocol} (--device)?")
+    if not rx.frames_ok:
+        return (f"{rx.bytes_in} bytes arrived and none formed a {protocol} packet: is it the stimulator's port (not "
+                f"the sensor's), and does the device speak {protocol} (--device)?")
+    return f"{rx.frames_ok} {protocol} packets arrived, not the one awaited"
 
 
 class StimulatorBackend(Protocol):

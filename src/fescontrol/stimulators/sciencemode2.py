@@ -20,7 +20,7 @@ from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode2 import ScienceMode2Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record
+from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, what_came
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,8 @@ class StimulatorLink(GateStopping):
             if now - start > self.timing.handshake_timeout_ns:
                 state = "no Init from the device" if not self.linked else "no InitChannelListMode ack"
                 raise DeviceInitError(
-                    f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: {state}")
+                    f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: {state}; "
+                    f"{what_came(self._decoder, 'ScienceMode2')}")
             self._connect_polls += 1
             self.poll(now)
             self.liveness.check_ack(now)

@@ -30,7 +30,7 @@ from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode4 import ScienceMode4Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record
+from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, what_came
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class ScienceMode4Link(GateStopping):
             now = clock()
             if now - start > self.timing.handshake_timeout_ns:
                 raise DeviceInitError(f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: "
-                                      "no Ml_init ack")
+                                      f"no Ml_init ack; {what_came(self._decoder, 'ScienceMode4')}")
             self.poll(now)
             self.liveness.check_ack(now)
             if not self.linked and self.in_flight is None:
