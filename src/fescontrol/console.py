@@ -174,17 +174,23 @@ def run_command(args: argparse.Namespace) -> int:
     profile, profile_sha = load_profile(profile_path, device)
     sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
     check_sensor_link(sensor_format, rate, args.sensor_baud)
+    devices: list[object] = []
     for option, port in (("--sensor-port", args.sensor_port), ("--stimulator-port", args.stimulator_port)):
         if "://" in port:
-            continue  # a pyserial URL (socket://, rfc2217://): nothing on disk to check
+            devices.append(port)  # a pyserial URL (socket://, rfc2217://): nothing on disk to check
+            continue
         try:
-            mode = os.stat(port).st_mode
+            st = os.stat(port)
         except OSError:
             raise ConfigError(f"{option} {port!r}: no such device (is it plugged in, or the emulator started?)") \
                 from None
-        if not stat.S_ISCHR(mode):
+        if not stat.S_ISCHR(st.st_mode):
             raise ConfigError(f"{option} {port!r}: is not a device (allowed: a serial port or pty, "
                               "e.g. /dev/ttyUSB0, or a pyserial URL)")
+        devices.append(st.st_rdev)  # one device under two names (a /dev/serial/by-id link) is still one
+    if devices[0] == devices[1]:
+        raise ConfigError(f"--stimulator-port {args.stimulator_port!r}: is the same port as --sensor-port "
+                          f"{args.sensor_port!r} (the sensor and the stimulator each need their own)")
     prepare_out_dir(args.out, create=False)  # refuse a bad --out before the operator confirms
     if args.device_config is not None and device.device.model != args.device:
         raise ConfigError(f"--device-config {str(device_path)!r}: describes a {device.device.model}, "

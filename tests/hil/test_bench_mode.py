@@ -273,7 +273,7 @@ def test_run_without_yes_when_not_interactive_refuses_and_sends_nothing(tmp_path
 
 def test_a_device_config_of_another_model_is_refused(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "fescontrol", "run", "--device", "p24", "--device-config",
-                        str(default_device_path("rehastim2")), "--sensor-port", "/dev/null", "--stimulator-port",
+                        str(default_device_path("rehastim2")), "--sensor-port", "/dev/zero", "--stimulator-port",
                         "/dev/null", "--yes", "--out", str(tmp_path / "run")],
                        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert r.returncode == 2 and "--device-config" in r.stderr and "rehastim2" in r.stderr and "p24" in r.stderr

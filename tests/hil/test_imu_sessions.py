@@ -104,7 +104,7 @@ def test_an_imu_sensor_with_a_force_profile_is_bad_input_and_creates_nothing(tmp
     assert "kind = 'adaptive_heel' reads a force sensor, not --sensor wt901" in r.stderr
     r = fescontrol("simulate", "--sensor", "wt901", "--rate", "150", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "a WT901 sends at 10, 20, 50, 100, 200 Hz" in r.stderr
-    r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/null", "--stimulator-port", "/dev/null",
+    r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/zero", "--stimulator-port", "/dev/null",
                    "--sensor-format", "csv", "--profile", str(example), "--yes", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "--sensor-format 'csv': the profile's detector is kind = 'adaptive_heel'" in r.stderr
     # a WT901 at its factory 9600 baud cannot carry 100 samples/s; a baud no UART offers is refused
@@ -112,7 +112,7 @@ def test_an_imu_sensor_with_a_force_profile_is_bad_input_and_creates_nothing(tmp
                                              "22000 bit/s"),
                              ("12345", "20", "--sensor-baud 12345: allowed 4800, 9600,"),
                              ("115200", "150", "--rate 150: a WT901 sends at 10, 20, 50, 100, 200 Hz")):
-        r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/null", "--stimulator-port", "/dev/null",
+        r = fescontrol("run", "--device", "rehastim2", "--sensor-port", "/dev/zero", "--stimulator-port", "/dev/null",
                        "--sensor-format", "wt901", "--sensor-baud", baud, "--rate", rate, "--yes",
                        "--out", str(tmp_path / "o"))
         assert r.returncode == 2 and says in r.stderr, r.stderr

@@ -1,7 +1,7 @@
 """Bad arguments exit 2 before any port is opened or anything is created.
 
-`run` is given /dev/null as both ports: if an argument slipped through, the session would
-open them and end with exit status 3 instead of 2.
+`run` is given /dev/zero and /dev/null as its ports: if an argument slipped through, the session
+would open them and end with exit status 3 instead of 2.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fescontrol.errors import ConfigError
 
 
 def _run(out: Path, *extra: str) -> list[str]:
-    return ["run", "--device", "rehastim2", "--sensor-port", "/dev/null", "--stimulator-port", "/dev/null",
+    return ["run", "--device", "rehastim2", "--sensor-port", "/dev/zero", "--stimulator-port", "/dev/null",
             "--yes", "--out", str(out), *extra]
 
 
@@ -143,6 +143,36 @@ def test_port_that_is_not_a_device_exits_2(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert "--sensor-port" in err and str(regular) in err and "not a device" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_one_port_for_both_sensor_and_stimulator_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same device under two names too (a symlink, as /dev/serial/by-id/... is): it was opened
+    as the sensor and then refused as the stimulator with a message about a second session."""
+    master, slave = os.openpty()
+    try:
+        name = os.ttyname(slave)
+        link = tmp_path / "by-id-link"
+        link.symlink_to(name)
+        for sensor, stim in ((name, name), (str(link), name)):
+            argv = ["run", "--device", "rehastim2", "--sensor-port", sensor, "--stimulator-port", stim,
+                    "--yes", "--out", str(tmp_path / "o")]
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"--stimulator-port {stim!r}: is the same port as --sensor-port {sensor!r}" in err, err
+            assert not (tmp_path / "o").exists()
+        url = "socket://localhost:7777"
+        assert main(["run", "--device", "rehastim2", "--sensor-port", url, "--stimulator-port", url, "--yes",
+                     "--out", str(tmp_path / "o")]) == 2
+        assert "is the same port" in capsys.readouterr().err
+        # two different devices pass this check and get as far as the output folder (a file here: refused)
+        (tmp_path / "a-file").write_text("")
+        assert main(["run", "--device", "rehastim2", "--sensor-port", name, "--stimulator-port", "/dev/null",
+                     "--yes", "--out", str(tmp_path / "a-file")]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "is the same port" not in err, err
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_bad_profile_in_run_exits_2_before_the_ports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
