@@ -264,10 +264,32 @@ def test_lost_sensor_at_zero_output_is_a_fault(tmp_path: Path) -> None:
     rig.feeder.silence()
     last_sample = rig.t
     fault = rig.run_to_fault(3 * S)
-    assert fault.cause == "sensor lost: no sample for 2005 ms (limit 2000 ms)"
+    assert fault.cause == ("sensor lost: no sample for 2005 ms (limit 2000 ms); nothing arrived since the last "
+                           "sample: the sensor stopped sending (its power, cable or radio link?)")
     assert fault.t_ns == last_sample + 2005 * MS
     assert rig.changes == []  # nothing was ever delivered
     assert_fault_handled(rig, fault)
+
+
+def test_a_sensor_that_sends_only_noise_after_its_samples_is_lost_and_the_fault_counts_it(tmp_path: Path) -> None:
+    """Bytes go on arriving but no frame (noise on the line, or the sensor switched its format or
+    baud rate): lost as silence is, and the reason counts the bytes since the last sample."""
+    rig = LoopRig(tmp_path)
+    standing(rig)
+    rig.feeder.silence()
+    noise = bytes(range(0x10, 0x30))  # no 0xA5 0x5A sync among them
+    sent = 0
+    while rig.fault is None:
+        rig.dev_sensor.write(noise)
+        sent += len(noise)
+        try:
+            rig.step()
+        except SafetyTrip:
+            pass
+    assert rig.fault.cause == (f"sensor lost: no sample for 2005 ms (limit 2000 ms); {sent} bytes arrived since the "
+                               "last sample and none formed a valid force sample (noise on the line, or the sensor "
+                               "changed its output format or baud rate?)")
+    assert_fault_handled(rig, rig.fault)
 
 
 def test_a_sensor_that_never_sends_anything_is_lost_and_the_fault_says_so(tmp_path: Path) -> None:

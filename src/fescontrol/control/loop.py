@@ -109,7 +109,6 @@ class LoopCounts:
     sensor_frames_bad: int = 0
     sensor_samples_dropped: int = 0
     loop_overruns_output_off: int = 0
-    sensor_bytes: int = 0
     end_reason: str = ""
 
 
@@ -168,6 +167,9 @@ class ControlLoop:
         self._zero = tuple(0 for _ in settings.plateau_ma)
         self._next_health_ns = 0
         self._health_seen: tuple[int, ...] = (0, 0, 0, 0, 0)
+        self._bytes_since_sample = 0
+        """Sensor bytes read since the last valid sample (all of them before the first): what a lost
+        sensor sent instead, for the fault's reason."""
 
     # -- running ------------------------------------------------------------------------------
     def run(self, clock: Callable[[], int], wait: Callable[[float], set[str]],
@@ -221,10 +223,8 @@ class ControlLoop:
                              or reference != self._zero)
         try:
             self.liveness.tick(now_ns)
-        except SensorLost as exc:
-            if self.next_index is None:  # not one valid sample yet: say what did arrive
-                raise SensorLost(f"{exc.cause}; {self._why_no_sample()}") from exc
-            raise
+        except SensorLost as exc:  # say what did arrive on the port, and what to check
+            raise SensorLost(f"{exc.cause}; {self._why_no_sample()}", t_s=exc.t_s) from exc
         if self.liveness.overrun_off_ns:
             self._log_overrun_with_output_off(self.liveness.overrun_off_ns)
         self.gate.tick(now_ns)
@@ -264,13 +264,19 @@ class ControlLoop:
         return channel_targets(level, s.plateau_ma, s.current_step_ma, reference, s.max_rise_ma)
 
     def _why_no_sample(self) -> str:
-        """What came from a sensor that never gave a valid sample: the likely cause, for the operator."""
+        """What came from a sensor gone silent (or never heard): the likely cause, for the operator."""
         fmt = self.settings.sensor_format
-        if not self.counts.sensor_bytes:
-            return ("nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
-                    "sending?")
-        return (f"{self.counts.sensor_bytes} bytes arrived and none formed a valid {fmt} sample: does the sensor "
-                f"send {fmt} (--sensor-format), at the port's baud rate (--sensor-baud)?")
+        junk = self._bytes_since_sample
+        if self.next_index is None:
+            if not junk:
+                return ("nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
+                        "sending?")
+            return (f"{junk} bytes arrived and none formed a valid {fmt} sample: does the sensor send {fmt} "
+                    f"(--sensor-format), at the port's baud rate (--sensor-baud)?")
+        if not junk:
+            return "nothing arrived since the last sample: the sensor stopped sending (its power, cable or radio link?)"
+        return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt} sample (noise on the "
+                "line, or the sensor changed its output format or baud rate?)")
 
     def _log_overrun_with_output_off(self, gap_ns: int) -> None:
         """A stall that left nothing on: the session goes on, the record keeps it."""
@@ -302,7 +308,7 @@ class ControlLoop:
             if exc.errno == errno.EIO:  # what a read gives once the far end of a pty or a USB adapter is gone
                 return f"sensor stream ended (the sensor closed its port or was unplugged: {exc.strerror})"
             return f"sensor stream ended ({exc.strerror})"
-        self.counts.sensor_bytes += len(data)
+        self._bytes_since_sample += len(data)
         seq, decoded = self.decoder.feed(data)
         self.counts.sensor_frames_bad = self.decoder.frames_bad
         self.counts.sensor_samples_dropped = self.decoder.samples_dropped
@@ -311,6 +317,7 @@ class ControlLoop:
             raise SafetyTrip(f"the sensor restarted: its sample counter went back from {restart[0]} to {restart[1]} "
                              "(a power dip or a reset?); its samples no longer follow the session's")
         if len(seq):
+            self._bytes_since_sample = 0
             self._process(now_ns, seq, decoded)
         return None
 
