@@ -226,24 +226,27 @@ def test_sensor_lost_must_not_be_shorter_than_stale(tmp_path: Path) -> None:
     _message(info, path, ["safety.sensor_lost_ms = 300", "sensor_stale_ms (500)", "allowed: 500..10000"])
 
 
-def test_the_wait_for_the_first_sample_is_never_shorter_than_the_silence_allowed_later(tmp_path: Path) -> None:
-    text = default_profile_path().read_text().replace("sensor_first_sample_ms = 10000", "sensor_first_sample_ms = 1500")
+@pytest.mark.parametrize(("key", "default", "below", "floor_key", "floor", "allowed"), [
+    ("sensor_first_sample_ms", 10000, 1500, "sensor_lost_ms", 2000, "2000..60000"),  # the first sample's wait
+    ("loop_overrun_off_ms", 500, 80, "loop_overrun_ms", 100, "100..2000"),  # a stall with the output off
+], ids=["first-sample-after-lost", "overrun-off-after-on"])
+def test_a_limit_is_never_stricter_than_the_one_it_follows(tmp_path: Path, key: str, default: int, below: int,
+                                                           floor_key: str, floor: int, allowed: str) -> None:
+    text = default_profile_path().read_text().replace(f"{key} = {default}", f"{key} = {below}")
     path = _write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_profile(path)
-    _message(info, path, ["safety.sensor_first_sample_ms = 1500", "sensor_lost_ms (2000)", "allowed: 2000..60000"])
-    same = _write(tmp_path, text.replace("sensor_first_sample_ms = 1500", "sensor_first_sample_ms = 2000"), "same.toml")
-    assert load_profile(same)[0].safety.sensor_first_sample_ms == 2000
+    _message(info, path, [f"safety.{key} = {below}", f"{floor_key} ({floor})", f"allowed: {allowed}"])
+    same = _write(tmp_path, text.replace(f"{key} = {below}", f"{key} = {floor}"), "same.toml")
+    assert getattr(load_profile(same)[0].safety, key) == floor
 
 
-def test_a_stall_with_the_output_off_is_never_judged_more_strictly_than_with_it_on(tmp_path: Path) -> None:
+def test_every_broken_pair_of_limits_is_named_at_once(tmp_path: Path) -> None:
     text = default_profile_path().read_text().replace("loop_overrun_off_ms = 500", "loop_overrun_off_ms = 80")
-    path = _write(tmp_path, text)
+    path = _write(tmp_path, text.replace("sensor_first_sample_ms = 10000", "sensor_first_sample_ms = 1500"))
     with pytest.raises(ConfigError) as info:
         load_profile(path)
-    _message(info, path, ["safety.loop_overrun_off_ms = 80", "loop_overrun_ms (100)", "allowed: 100..2000"])
-    same = _write(tmp_path, text.replace("loop_overrun_off_ms = 80", "loop_overrun_off_ms = 100"), "same.toml")
-    assert load_profile(same)[0].safety.loop_overrun_off_ms == 100
+    _message(info, path, ["safety.sensor_first_sample_ms = 1500", "safety.loop_overrun_off_ms = 80"])
 
 
 # --------------------------------------------------------------------------- files

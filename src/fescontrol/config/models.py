@@ -355,33 +355,26 @@ class SafetySection(_Frozen):
     max_session_stim_s: float = Field(default=3600.0, ge=1.0, le=36000.0)
 
     @model_validator(mode="after")
-    def _lost_after_stale(self) -> "SafetySection":
-        """Silence counts as stale first and as lost later, never the other way round."""
-        if self.sensor_lost_ms < self.sensor_stale_ms:
-            raise Problems([("sensor_lost_ms", self.sensor_lost_ms,
-                             f"must be >= sensor_stale_ms ({self.sensor_stale_ms}): silence is stale before "
-                             f"it is lost (allowed: {max(200, self.sensor_stale_ms)}..10000)")])
+    def _ordered_limits(self) -> "SafetySection":
+        """Limits that come in pairs keep their order (SAFETY_LIMIT_ORDER); every broken pair is named."""
+        problems = []
+        for key, floor_key, why in SAFETY_LIMIT_ORDER:
+            value, floor = getattr(self, key), getattr(self, floor_key)
+            if value < floor:
+                field = type(self).model_fields[key]
+                low, high = (next(getattr(m, bound) for m in field.metadata if hasattr(m, bound)) for bound in ("ge", "le"))
+                problems.append((key, value, f"must be >= {floor_key} ({floor}): {why} (allowed: {max(low, floor)}..{high})"))
+        _raise_if(problems)
         return self
 
-    @model_validator(mode="after")
-    def _first_sample_not_stricter(self) -> "SafetySection":
-        """The wait for the first sample is never shorter than the silence allowed mid-session."""
-        if self.sensor_first_sample_ms < self.sensor_lost_ms:
-            raise Problems([("sensor_first_sample_ms", self.sensor_first_sample_ms,
-                             f"must be >= sensor_lost_ms ({self.sensor_lost_ms}): the wait for the first sample "
-                             f"is never shorter than the silence allowed later (allowed: "
-                             f"{max(200, self.sensor_lost_ms)}..60000)")])
-        return self
 
-    @model_validator(mode="after")
-    def _off_overrun_not_stricter(self) -> "SafetySection":
-        """A stall with the output off may never be judged more strictly than one with it on."""
-        if self.loop_overrun_off_ms < self.loop_overrun_ms:
-            raise Problems([("loop_overrun_off_ms", self.loop_overrun_off_ms,
-                             f"must be >= loop_overrun_ms ({self.loop_overrun_ms}): a stall with the output "
-                             f"off is never stricter than one with it on (allowed: "
-                             f"{max(20, self.loop_overrun_ms)}..2000)")])
-        return self
+SAFETY_LIMIT_ORDER = (
+    ("sensor_lost_ms", "sensor_stale_ms", "silence is stale before it is lost"),
+    ("sensor_first_sample_ms", "sensor_lost_ms", "the wait for the first sample is never shorter than the silence "
+                                                 "allowed later"),
+    ("loop_overrun_off_ms", "loop_overrun_ms", "a stall with the output off is never stricter than one with it on"),
+)
+"""(key, the key it may not be below, why) of the safety section."""
 
 
 class PatientProfile(_Frozen):
