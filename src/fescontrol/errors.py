@@ -57,5 +57,10 @@ class SensorLost(SafetyTrip):
     adds what did arrive on the port when no sample has come at all."""
 
 
+class AckTimeout(SafetyTrip):
+    """The command in flight was not answered within the ack time-out; the loop adds what did
+    arrive from the stimulator since its last packet."""
+
+
 class OperatorStop(FesError):
     """The operator stopped the session (Ctrl-C, SIGTERM): exit status 130 after a clean Stop."""

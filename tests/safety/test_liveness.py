@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from fescontrol.config.loading import default_device_path, default_profile_path, load_device, load_profile
-from fescontrol.errors import SafetyTrip, SensorLost
+from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
 from fescontrol.safety import liveness as lv
 from fescontrol.safety.liveness import Liveness, LivenessLimits, limits_from_config
 
@@ -368,7 +368,7 @@ def test_ack_timeout_at_the_threshold(dt: int, ok: bool) -> None:
         live.tick(t)
     else:
         exc = trip(live.check_ack, t)
-        assert exc.cause == "no ack for StartChannelListMode within 200 ms"
+        assert type(exc) is AckTimeout and exc.cause == "no ack for StartChannelListMode within 200 ms"
         assert trip(live.tick, t).cause == exc.cause
 
 

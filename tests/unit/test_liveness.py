@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from fescontrol.errors import SafetyTrip, SensorLost
+from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
 from fescontrol.safety.liveness import Liveness, LivenessLimits, limits_from_config
 from tests.unit.loop_rig import base_configs
 
@@ -218,7 +218,7 @@ def test_ack_timeout_at_the_limit_passes_and_beyond_trips() -> None:
     live.check_ack(T0)  # nothing in flight
     live.command_sent(T0, "StartChannelListMode")
     live.check_ack(T0 + 200 * MS)
-    with pytest.raises(SafetyTrip) as exc:
+    with pytest.raises(AckTimeout) as exc:
         live.check_ack(T0 + 200 * MS + 1)
     assert exc.value.cause == "no ack for StartChannelListMode within 200 ms"
     assert exc.value.t_s is None

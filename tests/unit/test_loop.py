@@ -27,7 +27,7 @@ from fescontrol.control.machine import Phase
 from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.virtual_port import VirtualPort
 from fescontrol.core import events as ev
-from fescontrol.errors import ConfigError, DeviceIOError, SafetyTrip
+from fescontrol.errors import AckTimeout, ConfigError, DeviceIOError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.replay import run_profile_detector
 from fescontrol.safety.gate import GateState
@@ -409,6 +409,19 @@ def test_ack_for_another_command_is_a_fault(tmp_path: Path) -> None:
     assert_fault_handled(rig, fault)
 
 
+def test_noise_instead_of_an_ack_is_counted_in_the_fault(tmp_path: Path) -> None:
+    rig = LoopRig(tmp_path)
+    start_swing(rig)
+    rig.model._fault_schedule.append((rig.t, "silent"))
+    rig.run_until(lambda: rig.link.in_flight is not None, S)
+    rig.inject(b"\x01\x02\xf0\x03")  # noise, and a start byte with no frame behind it
+    with pytest.raises(AckTimeout) as info:
+        for _ in range(100):
+            rig.step()
+    assert info.value.cause == ("no ack for StartChannelListMode within 200 ms; 4 bytes arrived from the stimulator "
+                                "since its last packet and none formed one (noise on the line?)")
+
+
 def test_no_ack_within_the_timeout_is_a_fault(tmp_path: Path) -> None:
     rig = LoopRig(tmp_path)
     start_swing(rig)
@@ -416,7 +429,8 @@ def test_no_ack_within_the_timeout_is_a_fault(tmp_path: Path) -> None:
     rig.run_until(lambda: rig.link.in_flight is not None, S)
     sent = rig.t
     fault = rig.run_to_fault(S)
-    assert fault.cause == "no ack for StartChannelListMode within 200 ms"
+    assert fault.cause == ("no ack for StartChannelListMode within 200 ms; nothing arrived from the stimulator since "
+                           "its last packet: is it still on, and its cable or adapter in?")
     assert fault.t_ns == sent + 205 * MS
     # the device still hears: it takes the Stop (its ack is lost) and the tear-down gives up
     assert fault.t_ns in rig.received(STOP)

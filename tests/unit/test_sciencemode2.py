@@ -215,6 +215,25 @@ def test_garbage_before_and_between_frames() -> None:
     assert got2 == got and d2.bytes_discarded == d.bytes_discarded
 
 
+def test_bytes_in_and_bytes_since_the_last_packet_are_counted_across_feeds() -> None:
+    """What a link reports when an answer is missing: how much came after the last valid packet."""
+    init = sm2.init(1)
+    d = sm2.Decoder()
+    assert (d.bytes_in, d.bytes_since_packet) == (0, 0)
+    d.feed(b"\x01\x02\x03")
+    assert (d.bytes_in, d.bytes_since_packet) == (3, 3)  # before any packet: all of it
+    d.feed(init + b"\x04\x05")  # a packet, then two bytes after it in the same chunk
+    assert (d.bytes_in, d.bytes_since_packet, d.frames_ok) == (3 + len(init) + 2, 2, 1)
+    d.feed(init[:4])  # the start of the next packet: counted while it is incomplete
+    assert d.bytes_since_packet == 6
+    d.feed(init[4:])  # it completes: nothing after it
+    assert (d.bytes_since_packet, d.frames_ok) == (0, 2)
+    d.feed(b"\xf0\x00\x0f")  # a bad frame is no packet
+    assert (d.bytes_since_packet, d.frames_bad) == (3, 1)
+    d.feed(init + init[:2])
+    assert d.bytes_since_packet == 2 and d.bytes_in == 3 + 2 * len(init) + 2 + 3 + len(init) + 2
+
+
 def test_truncated_frame_then_good_frame_resyncs() -> None:
     a10, a11 = _frames("A-10", "A-11")
     truncated = a10.frame[:9]

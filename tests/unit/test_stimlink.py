@@ -279,6 +279,7 @@ def test_what_came_names_silence_foreign_bytes_and_unexpected_packets() -> None:
     @dataclasses.dataclass
     class Rx:
         bytes_in: int = 0
+        bytes_since_packet: int = 0
         frames_ok: int = 0
         frames_bad: int = 0
         bytes_discarded: int = 0

@@ -38,7 +38,7 @@ from fescontrol.control.session_records import SessionRecords
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core import events as ev
 from fescontrol.core.detectors import Detector, build_detector
-from fescontrol.errors import SafetyTrip, SensorLost
+from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
 from fescontrol.stimulators.base import StimulatorBackend
@@ -225,6 +225,8 @@ class ControlLoop:
             self.liveness.tick(now_ns)
         except SensorLost as exc:  # say what did arrive on the port, and what to check
             raise SensorLost(f"{exc.cause}; {self._why_no_sample()}", t_s=exc.t_s) from exc
+        except AckTimeout as exc:
+            raise AckTimeout(f"{exc.cause}; {self._why_no_ack()}", t_s=exc.t_s) from exc
         if self.liveness.overrun_off_ns:
             self._log_overrun_with_output_off(self.liveness.overrun_off_ns)
         self.gate.tick(now_ns)
@@ -277,6 +279,14 @@ class ControlLoop:
             return "nothing arrived since the last sample: the sensor stopped sending (its power, cable or radio link?)"
         return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt} sample (noise on the "
                 "line, or the sensor changed its output format or baud rate?)")
+
+    def _why_no_ack(self) -> str:
+        """What came from a stimulator that did not answer: the likely cause, for the operator."""
+        junk = self.link.rx_decoder.bytes_since_packet
+        if not junk:
+            return ("nothing arrived from the stimulator since its last packet: is it still on, and its cable "
+                    "or adapter in?")
+        return f"{junk} bytes arrived from the stimulator since its last packet and none formed one (noise on the line?)"
 
     def _log_overrun_with_output_off(self, gap_ns: int) -> None:
         """A stall that left nothing on: the session goes on, the record keeps it."""

@@ -103,7 +103,8 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
 
     A codec subclasses this with its limits, ``_packet_type``, ``_check_frame`` (one span from
     F0 to 0F -> packet or bad frame) and ``_bad_span``; ``_accept`` may rewrite a valid packet.
-    Counters: ``bytes_in`` bytes fed; ``frames_ok`` valid frames; ``frames_bad`` bad frames
+    Counters: ``bytes_in`` bytes fed; ``bytes_since_packet`` bytes fed after the last valid
+    frame (all of them before the first); ``frames_ok`` valid frames; ``frames_bad`` bad frames
     returned (their bytes are in ``raw``); ``bytes_discarded`` bytes outside any start..stop span.
     """
 
@@ -115,6 +116,7 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
         self._buf = bytearray()
         self._resume = 0
         self.bytes_in = 0
+        self.bytes_since_packet = 0
         self.frames_ok = 0
         self.frames_bad = 0
         self.bytes_discarded = 0
@@ -133,6 +135,8 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
         buf = self._buf
         buf += data
         self.bytes_in += len(data)
+        self.bytes_since_packet += len(data)
+        ok_before = self.frames_ok
         out: list[tuple[bytes, PacketT | BadT]] = []
         max_len = self.max_frame_len
         needs_escape = self.start_needs_escape
@@ -176,6 +180,9 @@ class FrameDecoder(ABC, Generic[PacketT, BadT]):
                 raw = bytes(buf[pos:idx + 1])
                 out.extend(self._judge(raw))
                 pos = idx + 1
+                if self.frames_ok != ok_before:  # a valid frame ends here: count from its end
+                    ok_before = self.frames_ok
+                    self.bytes_since_packet = n - pos
         del buf[:pos]
         return out
 

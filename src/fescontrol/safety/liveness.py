@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from fescontrol.errors import SafetyTrip, SensorLost
+from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -219,7 +219,7 @@ class Liveness:
         if self._in_flight is not None:
             name, sent = self._in_flight
             if now_ns - sent > self.limits.ack_timeout_ns:
-                raise SafetyTrip(f"no ack for {name} within {self.limits.ack_timeout_ns // NS_PER_MS} ms",
+                raise AckTimeout(f"no ack for {name} within {self.limits.ack_timeout_ns // NS_PER_MS} ms",
                                  t_s=self._t_s())
 
     def sample_fresh(self, now_ns: int) -> bool:

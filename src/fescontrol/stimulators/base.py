@@ -69,6 +69,7 @@ class RxCounters(Protocol):
     """The receive decoder's counters (bad frames, bytes outside any frame), for the link health log."""
 
     bytes_in: int
+    bytes_since_packet: int
     frames_ok: int
     frames_bad: int
     bytes_discarded: int
