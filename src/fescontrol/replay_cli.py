@@ -98,6 +98,7 @@ def _replay(args: argparse.Namespace) -> int:
         load_device,
         load_profile,
     )
+    from fescontrol.records.report_text import format_signal_episodes
     from fescontrol.records.scoring import format_report_table
     from fescontrol.replay import (
         ReplaySettings,
@@ -138,6 +139,9 @@ def _replay(args: argparse.Namespace) -> int:
             stdout.write(f"not scored: {report.get('not_scored_because', 'no truth')}\n")
         if footsteps is not None:
             stdout.write(footsteps + "\n")
+        episodes = format_signal_episodes([(float(t), m) for t, m in report.get("signal_health", [])])
+        if episodes:  # a signal the detector cannot use is said on screen, not only in the records
+            stdout.write("sensor signal (what the detector could not use):\n" + "\n".join(episodes) + "\n")
     stdout.write(f"output folder: {out}\n")
     stdout.flush()
     return 0

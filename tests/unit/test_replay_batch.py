@@ -224,3 +224,18 @@ def test_an_imu_recording_replays_on_the_default_imu_profile(tmp_path: Path, cap
     assert foot["profile_sha256"] == shank["profile_sha256"]
     assert foot["coverage"] == 1.0 and foot["stance_intrusion"] <= 0.03
     assert shank["swings"] == 8
+
+
+def test_a_signal_the_detector_cannot_use_is_said_on_screen_and_in_report_txt(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A heel cell that reads -5 N throughout (unplugged, or not under the foot): batch replay
+    says so under its table, not only in session.jsonl."""
+    rec = tmp_path / "stuck.csv"
+    rec.write_text("t_s,heel_N\n" + "".join(f"{k / 100:.2f},-5\n" for k in range(1500)))
+    assert main(["replay", str(rec), "--out", str(tmp_path / "out")]) == 0
+    screen = capsys.readouterr().out
+    said = screen.split("sensor signal (what the detector could not use):\n", 1)[1].splitlines()
+    assert said[0].startswith("  4.99 s to 9.99 s: heel_N never crosses: range 0.0 N"), screen
+    assert said[1] == "  9.99 s: heel_N stuck at -5.0 N for 15 s (sensor stuck, disconnected or not under the foot?)"
+    text = (tmp_path / "out" / "report.txt").read_text()
+    assert "sensor signal (what the detector could not use)\n  4.99 s to 9.99 s: heel_N never crosses" in text

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fescontrol.records.scoring import format_report_table
 
-__all__ = ["EXIT_MEANINGS", "render_report_text", "session_facts", "write_report_text"]
+__all__ = ["EXIT_MEANINGS", "SessionFacts", "format_signal_episodes", "render_report_text", "session_facts", "signal_episodes",
+           "write_report_text"]
 
 EXIT_MEANINGS = {
     0: "done",
@@ -36,14 +39,26 @@ _START_FACTS = (
     ("profile_path", "profile"), ("profile_sha256", "profile sha256"),
 )
 """Fields of the `session_start` record shown, in this order, with their labels."""
-_RECORD_KINDS = ('"kind":"session_start"', '"kind":"fault"')
+_RECORD_KINDS = ('"kind":"session_start"', '"kind":"fault"', '"kind":"signal_health"')
+MAX_EPISODES = 10
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+"""Signal problems listed in report.txt; more are counted."""
 
 
-def session_facts(lines: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The `session_start` record and the `fault` records of session.jsonl's lines; a line that
-    is not JSON (a record cut by a full disk) is passed over: the report still gets written."""
-    start: dict[str, Any] = {}
-    faults: list[dict[str, Any]] = []
+@dataclass
+class SessionFacts:
+    """What report.txt takes from session.jsonl."""
+
+    start: dict[str, Any] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    signal: list[tuple[float, str | None]] = field(default_factory=list)
+    """Each `signal_health` record: (session time, the problem, or None when it cleared)."""
+
+
+def session_facts(lines: Iterable[str]) -> SessionFacts:
+    """The `session_start`, `fault` and `signal_health` records of session.jsonl's lines; a line
+    that is not JSON (a record cut by a full disk) is passed over: the report still gets written."""
+    facts = SessionFacts()
     for line in lines:
         if not any(kind in line for kind in _RECORD_KINDS):
             continue  # most records are acks and states: not parsed
@@ -53,11 +68,47 @@ def session_facts(lines: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, 
             continue
         if not isinstance(record, dict):
             continue
-        if record.get("kind") == "session_start" and not start:
-            start = record
-        elif record.get("kind") == "fault":
-            faults.append(record)
-    return start, faults
+        kind = record.get("kind")
+        if kind == "session_start" and not facts.start:
+            facts.start = record
+        elif kind == "fault":
+            facts.faults.append(record)
+        elif kind == "signal_health":
+            problem = record.get("problem")
+            facts.signal.append((float(record.get("t_s", 0.0)), None if problem is None else str(problem)))
+    return facts
+
+
+def _kind(problem: str) -> str:
+    """A problem's wording without its numbers: 'stuck at 0 N for 5 s' and '... for 6 s' are one kind."""
+    return _NUMBER.sub("#", problem)
+
+
+def signal_episodes(reports: Sequence[tuple[float, str | None]]) -> list[tuple[float, float | None, str]]:
+    """Signal problems as episodes: (from, until it cleared or became another problem, or None;
+    the episode's last wording: a problem's text grows with its duration, so the last says the most)."""
+    out: list[tuple[float, float | None, str]] = []
+    start: float | None = None
+    text = ""
+    for t, problem in reports:
+        if start is not None and (problem is None or _kind(problem) != _kind(text)):
+            out.append((start, t, text))
+            start = None
+        if problem is not None:
+            start = t if start is None else start
+            text = problem
+    if start is not None:
+        out.append((start, None, text))
+    return out
+
+
+def format_signal_episodes(reports: Sequence[tuple[float, str | None]], indent: str = "  ") -> list[str]:
+    """One line an episode (at most MAX_EPISODES, the rest counted)."""
+    episodes = signal_episodes(reports)
+    lines = [f"{indent}{a:.2f} s{'' if b is None else f' to {b:.2f} s'}: {text}" for a, b, text in episodes[:MAX_EPISODES]]
+    if len(episodes) > MAX_EPISODES:
+        lines.append(f"{indent}(+{len(episodes) - MAX_EPISODES} more in session.jsonl, kind signal_health)")
+    return lines
 
 
 def _spans(intervals: Sequence[Sequence[float]]) -> str:
@@ -69,9 +120,9 @@ def _count(report: Mapping[str, Any], key: str) -> str:
     return "n/a" if value is None else str(value)
 
 
-def render_report_text(report: Mapping[str, Any], out_dir: Path, start: Mapping[str, Any],
-                       faults: Sequence[Mapping[str, Any]]) -> str:
+def render_report_text(report: Mapping[str, Any], out_dir: Path, facts: SessionFacts) -> str:
     """The whole text of report.txt."""
+    start, faults = facts.start, facts.faults
     title = "fescontrol session report"
     out = [title, "=" * len(title), f"{'folder':<16}{out_dir}"]
     out += [f"{label:<16}{start[key]}" for key, label in _START_FACTS if start.get(key) not in (None, "")]
@@ -80,6 +131,8 @@ def render_report_text(report: Mapping[str, Any], out_dir: Path, start: Mapping[
     out += [f"{'ended':<16}{report.get('end_reason', 'unknown')}", f"{'exit status':<16}{status}: {meaning}", ""]
     out.append("faults")
     out += [f"  at {f.get('t_s', 0.0):.2f} s: {f.get('reason', '?')}" for f in faults] or ["  none"]
+    out += ["", "sensor signal (what the detector could not use)"]
+    out += format_signal_episodes(facts.signal) or ["  no problem seen"]
     out += ["", "counts"]
     end_s = report.get("end_s")
     out.append(f"  session time {end_s:.1f} s, samples {_count(report, 'samples')}, detected steps "
@@ -107,11 +160,10 @@ def render_report_text(report: Mapping[str, Any], out_dir: Path, start: Mapping[
 def write_report_text(out_dir: Path, report: Mapping[str, Any]) -> None:
     """Render report.txt from `report` and the folder's session.jsonl; write it atomically."""
     jsonl = out_dir / "session.jsonl"
-    start: dict[str, Any] = {}
-    faults: list[dict[str, Any]] = []
+    facts = SessionFacts()
     if jsonl.exists():
         with jsonl.open(encoding="utf-8", errors="replace") as fh:
-            start, faults = session_facts(fh)
+            facts = session_facts(fh)
     tmp = out_dir / "report.txt.tmp"
-    tmp.write_text(render_report_text(report, out_dir, start, faults), encoding="utf-8")
+    tmp.write_text(render_report_text(report, out_dir, facts), encoding="utf-8")
     os.replace(tmp, out_dir / "report.txt")
