@@ -131,6 +131,10 @@ def _replay(args: argparse.Namespace) -> int:
         stdout.write(format_replay_table(summary_rows(outcomes)) + "\n")
         if footsteps is not None:
             stdout.write(footsteps + "\n")
+        troubled = [o.name for o in outcomes if any(m is not None for _, m in o.report.get("signal_health", []))]
+        if troubled:
+            stdout.write(f"sensor signal the detector could not use, in {len(troubled)} of {len(outcomes)} "
+                         f"recordings (see their report.txt): {', '.join(troubled)}\n")
     else:
         report = outcomes[0].report
         if report.get("scored"):

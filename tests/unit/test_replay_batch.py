@@ -239,3 +239,14 @@ def test_a_signal_the_detector_cannot_use_is_said_on_screen_and_in_report_txt(
     assert said[1] == "  9.99 s: heel_N stuck at -5.0 N for 15 s (sensor stuck, disconnected or not under the foot?)"
     text = (tmp_path / "out" / "report.txt").read_text()
     assert "sensor signal (what the detector could not use)\n  4.99 s to 9.99 s: heel_N never crosses" in text
+
+
+def test_a_folder_replay_names_the_recordings_whose_signal_could_not_be_used(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    make_recording(folder, "walk", seed=3)
+    (folder / "stuck.csv").write_text("t_s,heel_N\n" + "".join(f"{k / 100:.2f},-5\n" for k in range(1500)))
+    assert main(["replay", str(folder), "--out", str(tmp_path / "out")]) == 0
+    screen = capsys.readouterr().out
+    assert "sensor signal the detector could not use, in 1 of 2 recordings (see their report.txt): stuck\n" in screen
