@@ -52,7 +52,7 @@ def test_session_meets_the_simulated_targets(sessions, case) -> None:  # type: i
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
     # the table the screen showed is in report.txt too, for whoever opens the folder later
-    table = result.stdout.split("(exit status 0)\n", 1)[1].split("\noutput folder:", 1)[0]
+    table = result.stdout.split("(exit status 0)\n", 1)[1].split("\noutput folder:", 1)[0].split("\nsensor signal", 1)[0]
     assert table.startswith("metric") and table in (out / "report.txt").read_text()
     assert report["swings"] >= 15
     assert report["coverage"] >= 0.99, report
