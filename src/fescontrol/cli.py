@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--yes", action="store_true",
                      help="confirm in advance that the electrodes are placed and the operator is present (scripted "
                           "benches): the stimulation table is still shown, then stimulation is armed without asking")
+    chk = sub.add_parser("check", help="validate a patient profile for a stimulator and show what it would deliver "
+                                       "(no port is opened)")
+    chk.add_argument("--profile", type=Path, help="patient profile TOML (default: embedded example)")
+    chk.add_argument("--device", choices=DEVICE_MODELS, default="rehastim2",
+                     help="stimulator model; its embedded device profile is used unless --device-config is given "
+                          "(default rehastim2)")
+    chk.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
     ports = sub.add_parser("ports", help="list serial ports with USB ids and which device each looks like")
     ports.add_argument("--json", action="store_true", help="print a JSON list instead of the table (for scripts)")
     replay_cli.add_commands(sub)
@@ -85,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return console.simulate_command(args)
         if args.command == "ports":
             return console.ports_command(args)
+        if args.command == "check":
+            return console.check_command(args)
         return console.run_command(args)
     except ConfigError as exc:
         console.show(sys.stderr, f"fescontrol: bad input: {exc}\n")

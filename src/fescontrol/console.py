@@ -25,7 +25,7 @@ from fescontrol.config.loading import (
     load_device,
     load_profile,
 )
-from fescontrol.control.bench import StimulationTable, format_stimulation_table
+from fescontrol.control.bench import StimulationTable, format_stimulation_table, stimulation_table
 from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, operator_signals, run_session
 from fescontrol.control.simulate import (
@@ -36,11 +36,13 @@ from fescontrol.control.simulate import (
     simulate_configs,
     validate,
 )
+from fescontrol.core.detectors import IMU_KINDS
 from fescontrol.errors import ConfigError
 from fescontrol.records.report import finish_records
 from fescontrol.records.report_text import format_signal_episodes, session_facts
 from fescontrol.records.scoring import format_report_table
 from fescontrol.sensing.link_budget import check_sensor_link
+from fescontrol.stimulators import backend_module
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,41 @@ def speed_note(speed: float) -> str:
             "coverage, onset lead and offset lag are comparable with the targets only at --speed 1\n")
 
 
+def check_command(args: argparse.Namespace) -> int:
+    """`fescontrol check`: a therapist's edited profile, validated for a stimulator without one
+    attached: bad input is exit 2 naming file, key, value and range (as `run` would say it); a
+    good one shows the stimulation table `run` would show before arming, and the limits around it."""
+    device_path = Path(args.device_config or default_device_path(args.device))
+    profile_path = Path(args.profile or default_profile_path())
+    device, device_sha = load_device(device_path)
+    _same_model(args, device_path, device.device.model)
+    profile, profile_sha = load_profile(profile_path, device)
+    dev = device.device
+    frequency = backend_module(dev.protocol).delivered_frequency_hz(profile.stimulation.frequency_hz)
+    table = stimulation_table(profile, device, frequency, {"state": "not connected (fescontrol check)"})
+    s = profile.safety
+    sensor = "IMU" if profile.detector.kind in IMU_KINDS else "heel / insole force frames"
+    show(sys.stdout, "\n".join([
+        f"profile {profile_path} (sha256 {profile_sha[:16]}...) is valid for the {dev.model}",
+        f"device caps {device_path} (sha256 {device_sha[:16]}...)",
+        format_stimulation_table(table),
+        f"detector: {profile.detector.kind} (sensor: {sensor})",
+        f"interlocks: sensor stale {s.sensor_stale_ms} ms while stimulating, lost {s.sensor_lost_ms} ms, first "
+        f"sample within {s.sensor_first_sample_ms} ms; loop overrun {s.loop_overrun_ms} ms ({s.loop_overrun_off_ms} "
+        f"ms with the output off); one channel on <= {s.max_on_time_s:g} s at a stretch and <= {s.max_duty_pct} % of "
+        f"any {s.duty_window_s:g} s; <= {s.max_session_stim_s:g} s a session",
+        "nothing was sent to any device; `run` shows this table again, from the device, before it arms",
+    ]) + "\n")
+    return 0
+
+
+def _same_model(args: argparse.Namespace, device_path: Path, model: str) -> None:
+    """A --device-config must describe the --device it is given with."""
+    if args.device_config is not None and model != args.device:
+        raise ConfigError(f"--device-config {str(device_path)!r}: describes a {model}, "
+                          f"not the --device {args.device} (allowed: a {args.device} profile)")
+
+
 def ports_command(args: argparse.Namespace) -> int:
     """`fescontrol ports`: the serial ports as a table (or JSON); always exit 0."""
     from fescontrol.ports import format_table, list_serial_ports, to_json
@@ -204,9 +241,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stimulator-port {args.stimulator_port!r}: is the same port as --sensor-port "
                           f"{args.sensor_port!r} (the sensor and the stimulator each need their own)")
     prepare_out_dir(args.out, create=False)  # refuse a bad --out before the operator confirms
-    if args.device_config is not None and device.device.model != args.device:
-        raise ConfigError(f"--device-config {str(device_path)!r}: describes a {device.device.model}, "
-                          f"not the --device {args.device} (allowed: a {args.device} profile)")
+    _same_model(args, device_path, device.device.model)
     if not args.yes and not sys.stdin.isatty():
         raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")
     out_dir = prepare_out_dir(args.out)

@@ -163,3 +163,6 @@ class BackendModule(Protocol):
 
     def emulator_args(self, device: DeviceConfig) -> list[str]:
         """`fescontrol-hil` arguments that start an emulator of this device (simulate)."""
+
+    def delivered_frequency_hz(self, frequency_hz: float) -> float:
+        """The pulse frequency the device delivers for the profile's `frequency_hz` (its own grid)."""

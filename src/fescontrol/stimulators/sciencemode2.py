@@ -49,6 +49,11 @@ def emulator_args(device: DeviceConfig) -> list[str]:
     return ["stimulator"]
 
 
+def delivered_frequency_hz(frequency_hz: float) -> float:
+    """1000 / main interval: the device's 0.5 ms grid of `frequency_hz`."""
+    return sm2.frequency_hz(sm2.frequency_code_for_hz(frequency_hz))
+
+
 class StimulatorLink(GateStopping):
     """One RehaStim 2: Init/InitAck, InitChannelListMode, updates, Stop; acks matched by (pn, cmd)."""
 

@@ -69,6 +69,11 @@ def period_ms(frequency_hz: float) -> float:
     return round(2000.0 / frequency_hz) / 2
 
 
+def delivered_frequency_hz(frequency_hz: float) -> float:
+    """1000 / the period on the protocol's 0.5 ms grid."""
+    return 1000.0 / period_ms(frequency_hz)
+
+
 class ScienceMode4Link(GateStopping):
     """One RehaMove3 or P24 in mid level: Ml_init, Ml_update, Ml_get_current_data, Ml_stop."""
 
@@ -109,7 +114,7 @@ class ScienceMode4Link(GateStopping):
     @property
     def delivered_frequency_hz(self) -> float:
         """1000 / the period on the protocol's 0.5 ms grid."""
-        return 1000.0 / self.period_ms
+        return 1000.0 / self.period_ms  # = delivered_frequency_hz(the profile's frequency)
 
     @property
     def rx_decoder(self) -> sm4.Decoder:
