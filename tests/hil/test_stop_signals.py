@@ -92,8 +92,10 @@ def test_a_controller_frozen_while_the_output_is_off_rides_it_out(rig: Rig, tmp_
     assert rig.controller.returncode == 130, stderr
     records = read_jsonl(run_dir / "session.jsonl")
     stalls = [r for r in records if r["kind"] == "loop_overrun"]
-    assert len(stalls) == 1 and stalls[0]["output"] == "off", stalls
-    assert FREEZE_WHILE_OFF_S * 1000 - 20 <= int(stalls[0]["gap_ms"]) < 500, stalls  # type: ignore[call-overload]
+    assert all(r["output"] == "off" for r in stalls), stalls
+    # the freeze (the machine's own stalls over 100 ms, if any, are recorded too)
+    frozen = [r for r in stalls if int(r["gap_ms"]) >= FREEZE_WHILE_OFF_S * 1000 - 20]  # type: ignore[call-overload]
+    assert len(frozen) == 1 and int(frozen[0]["gap_ms"]) < 500, stalls  # type: ignore[call-overload]
     assert not [r for r in records if r["kind"] == "fault"]
     report = [r for r in records if r["kind"] == "report"][0]["report"]
-    assert report["loop_overruns_output_off"] == 1  # type: ignore[index]
+    assert report["loop_overruns_output_off"] == len(stalls)  # type: ignore[index]
