@@ -67,6 +67,11 @@ class SensorPort(Protocol):
     def read(self, size: int = 1) -> bytes: ...
 
 
+SENSOR_PORT_CLOSED = "the sensor closed its port or was unplugged"
+EMULATOR_PORT_CLOSED = "the sensor emulator closed its port: its walk is over (hil-sensor.log says if it failed)"
+"""The end reason's note when the sensor is our emulator (simulate, live replay): its normal end."""
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     """Everything the loop computes with, converted once from the profile and device."""
@@ -87,6 +92,9 @@ class LoopSettings:
     sensor_format: str = FORCE_FORMAT
     """The sensor's wire format (`control.sensor_input.sensor_format_for`): `force`, or the IMU's
     `imu6`, `wt901`, `csv`."""
+    port_closed_means: str = SENSOR_PORT_CLOSED
+    """What a sensor port that hangs up (EIO) means here, for the end reason: a real sensor's, or
+    (simulate, live replay) the emulator's normal end."""
 
 
 @dataclass
@@ -316,7 +324,7 @@ class ControlLoop:
             return "sensor stream ended"
         except OSError as exc:
             if exc.errno == errno.EIO:  # what a read gives once the far end of a pty or a USB adapter is gone
-                return f"sensor stream ended (the sensor closed its port or was unplugged: {exc.strerror})"
+                return f"sensor stream ended ({self.settings.port_closed_means}: {exc.strerror})"
             return f"sensor stream ended ({exc.strerror})"
         self._bytes_since_sample += len(data)
         seq, decoded = self.decoder.feed(data)

@@ -27,7 +27,7 @@ import serial
 from fescontrol import __version__
 from fescontrol.config.models import DeviceConfig, PatientProfile
 from fescontrol.control.bench import Operator, start_up
-from fescontrol.control.loop import ControlLoop, LoopSettings, Progress
+from fescontrol.control.loop import EMULATOR_PORT_CLOSED, SENSOR_PORT_CLOSED, ControlLoop, LoopSettings, Progress
 from fescontrol.control.machine import ControllerMachine, Phase
 from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session_records import SessionRecords
@@ -74,6 +74,8 @@ class SessionSetup:
     """Replay speed of the sensor (simulate --speed): sample time runs this much faster than wall time."""
     recording_ends_mid_step: bool = False
     """Live replay: the stream may end mid-step by design, which then stops normally (exit 0)."""
+    sensor_emulated: bool = False
+    """simulate, live replay: the sensor is our emulator, whose port closing is the end of its walk."""
     sensor_format: str | None = None
     """An IMU profile's wire format (`imu6` when None, `wt901`, `csv`: `control.sensor_input`);
     a force profile reads heel / insole frames."""
@@ -197,6 +199,7 @@ def loop_settings(setup: SessionSetup) -> LoopSettings:
         max_gap_samples=max(1, int(profile.safety.sensor_stale_ms * rate // 1000)),
         stream_end_mid_step_is_fault=not setup.recording_ends_mid_step,
         sensor_format=sensor_format_for(det.kind, setup.sensor_format),
+        port_closed_means=EMULATOR_PORT_CLOSED if setup.sensor_emulated else SENSOR_PORT_CLOSED,
     )
 
 

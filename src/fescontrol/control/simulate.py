@@ -273,6 +273,7 @@ def run_against_emulators(out_dir: Path, configs: Configs, sensor_args: list[str
             profile=configs.profile, profile_path=configs.profile_path, profile_sha256=configs.profile_sha256,
             sensor_port=sensor_port, stimulator_port=stim_port, out_dir=out_dir, sensor_rate_hz=rate_hz,
             speed=speed, recording_ends_mid_step=recording_ends_mid_step, sensor_format=sensor_format,
+            sensor_emulated=True,
             metadata={**metadata, "speed": speed, "t0_mono_ns": t0, "t0_after_ports_s": T0_AFTER_PORTS_S,
                       "sensor_format": sensor_format_for(configs.profile.detector.kind, sensor_format),
                       "emulator_pids": {"sensor": sensor_proc.pid, "stimulator": stim_proc.pid}})
