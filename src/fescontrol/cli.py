@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stimulator model; its embedded device profile is used unless --device-config is given "
                           "(default rehastim2)")
     chk.add_argument("--device-config", type=Path, help="device caps TOML (default: embedded for --device)")
+    chk.add_argument("--sensor-format", choices=["imu6", "wt901", "csv"], default=None,
+                     help="as for run: an IMU sensor's wire format (without --profile: the embedded IMU profile)")
+    chk.add_argument("--rate", type=float, default=100.0, help="as for run: sensor sample rate in Hz (default 100)")
+    chk.add_argument("--sensor-baud", type=int, default=DEFAULT_SENSOR_BAUD,
+                     help=f"as for run: the sensor port's baud rate (default {DEFAULT_SENSOR_BAUD}); checked against "
+                          "--rate")
     ports = sub.add_parser("ports", help="list serial ports with USB ids and which device each looks like")
     ports.add_argument("--json", action="store_true", help="print a JSON list instead of the table (for scripts)")
     replay_cli.add_commands(sub)

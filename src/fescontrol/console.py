@@ -41,7 +41,7 @@ from fescontrol.errors import ConfigError
 from fescontrol.records.report import finish_records
 from fescontrol.records.report_text import format_signal_episodes, session_facts
 from fescontrol.records.scoring import format_report_table
-from fescontrol.sensing.link_budget import check_sensor_link
+from fescontrol.sensing.link_budget import BYTES_PER_SAMPLE, UART_BITS_PER_BYTE, check_sensor_link
 from fescontrol.stimulators import backend_module
 
 log = logging.getLogger(__name__)
@@ -169,21 +169,24 @@ def check_command(args: argparse.Namespace) -> int:
     """`fescontrol check`: a therapist's edited profile, validated for a stimulator without one
     attached: bad input is exit 2 naming file, key, value and range (as `run` would say it); a
     good one shows the stimulation table `run` would show before arming, and the limits around it."""
+    _check_rate(args.rate)
     device_path = Path(args.device_config or default_device_path(args.device))
-    profile_path = Path(args.profile or default_profile_path())
+    profile_path = Path(args.profile or (default_imu_profile_path() if args.sensor_format else default_profile_path()))
     device, device_sha = load_device(device_path)
     _same_model(args, device_path, device.device.model)
     profile, profile_sha = load_profile(profile_path, device)
+    sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
+    check_sensor_link(sensor_format, args.rate, args.sensor_baud)
     dev = device.device
     frequency = backend_module(dev.protocol).delivered_frequency_hz(profile.stimulation.frequency_hz)
     table = stimulation_table(profile, device, frequency, {"state": "not connected (fescontrol check)"})
     s = profile.safety
-    sensor = "IMU" if profile.detector.kind in IMU_KINDS else "heel / insole force frames"
+    sensor = "an IMU" if profile.detector.kind in IMU_KINDS else "heel / insole force frames"
     show(sys.stdout, "\n".join([
         f"profile {profile_path} (sha256 {profile_sha[:16]}...) is valid for the {dev.model}",
         f"device caps {device_path} (sha256 {device_sha[:16]}...)",
         format_stimulation_table(table),
-        f"detector: {profile.detector.kind} (sensor: {sensor})",
+        f"detector: {profile.detector.kind} (sensor: {sensor}); link: {_link_use(sensor_format, args.rate, args.sensor_baud)}",
         f"interlocks: sensor stale {s.sensor_stale_ms} ms while stimulating, lost {s.sensor_lost_ms} ms, first "
         f"sample within {s.sensor_first_sample_ms} ms; loop overrun {s.loop_overrun_ms} ms ({s.loop_overrun_off_ms} "
         f"ms with the output off); one channel on <= {s.max_on_time_s:g} s at a stretch and <= {s.max_duty_pct} % of "
@@ -191,6 +194,23 @@ def check_command(args: argparse.Namespace) -> int:
         "nothing was sent to any device; `run` shows this table again, from the device, before it arms",
     ]) + "\n")
     return 0
+
+
+def _link_use(fmt: str, rate: float, baud: int) -> str:
+    """How much of the sensor link the samples take (known for fixed-size frames only)."""
+    size = BYTES_PER_SAMPLE.get(fmt)
+    if size is None:
+        return f"{fmt} at {rate:g} Hz over {baud} baud (a CSV line's length is the sketch's own: not checked)"
+    need = rate * size * UART_BITS_PER_BYTE
+    return f"{fmt} at {rate:g} Hz needs {need:g} of {baud} bit/s ({100 * need / baud:.0f} %)"
+
+
+def _check_rate(rate: float) -> None:
+    """`--rate` of `run` and `check`: the sensor's sample rate."""
+    if not math.isfinite(rate):
+        raise ConfigError(f"--rate {rate}: is not a finite number (allowed: 20 to 1000 Hz)")
+    if not 20.0 <= rate <= 1000.0:
+        raise ConfigError(f"--rate {rate}: allowed 20 to 1000 Hz")
 
 
 def _same_model(args: argparse.Namespace, device_path: Path, model: str) -> None:
@@ -213,10 +233,7 @@ def ports_command(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     # every input is checked before a port is opened, anything is created or the operator is asked
     rate = args.rate
-    if not math.isfinite(rate):
-        raise ConfigError(f"--rate {rate}: is not a finite number (allowed: 20 to 1000 Hz)")
-    if not 20.0 <= rate <= 1000.0:
-        raise ConfigError(f"--rate {rate}: allowed 20 to 1000 Hz")
+    _check_rate(rate)
     device_path = Path(args.device_config or default_device_path(args.device))
     profile_path = Path(args.profile or (default_imu_profile_path() if args.sensor_format else default_profile_path()))
     device, device_sha = load_device(device_path)

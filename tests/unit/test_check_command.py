@@ -24,14 +24,30 @@ def test_a_valid_profile_shows_the_table_run_would_show_and_exits_0(
     assert lines[0].startswith(f"profile {default_profile_path()} (sha256 ") and lines[0].endswith(f"valid for the {device}")
     assert lines[2].startswith(f"stimulator: {device} (") and lines[2].endswith("state not connected (fescontrol check)")
     assert lines[4].split()[:3] == ["1", "tibialis", "anterior"]  # the example's channel 1 and its plateau
-    assert "detector: adaptive_heel (sensor: heel / insole force frames)" in lines
+    assert ("detector: adaptive_heel (sensor: heel / insole force frames); link: force at 100 Hz needs 11000 of "
+            "115200 bit/s (10 %)") in lines
     assert any(line.startswith("interlocks: sensor stale 150 ms while stimulating, lost 2000 ms, first sample "
                                "within 10000 ms; loop overrun 100 ms (500 ms with the output off)") for line in lines)
 
 
-def test_an_imu_profile_names_its_sensor(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_imu_profile_names_its_sensor_and_the_link_is_checked_as_run_checks_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--profile", str(default_imu_profile_path()), "--device", "p24"]) == 0
-    assert "detector: foot_imu (sensor: IMU)" in capsys.readouterr().out
+    assert "detector: foot_imu (sensor: an IMU); link: imu6 at 100 Hz needs 19000 of 115200 bit/s (16 %)" in \
+        capsys.readouterr().out
+    # --sensor-format alone picks the embedded IMU profile, as in run
+    assert main(["check", "--sensor-format", "wt901", "--rate", "200"]) == 0
+    assert "link: wt901 at 200 Hz needs 44000 of 115200 bit/s (38 %)" in capsys.readouterr().out
+    assert main(["check", "--sensor-format", "csv"]) == 0
+    assert "csv at 100 Hz over 115200 baud (a CSV line's length is the sketch's own: not checked)" in \
+        capsys.readouterr().out
+    # a link that cannot carry the rate, a rate out of range, an IMU format for a force profile: exit 2
+    assert main(["check", "--sensor-format", "wt901", "--rate", "200", "--sensor-baud", "9600"]) == 2
+    assert "--sensor-baud 9600: 200 Hz of wt901 samples (22 bytes each) need 44000 bit/s" in capsys.readouterr().err
+    assert main(["check", "--rate", "5"]) == 2
+    assert "--rate 5.0: allowed 20 to 1000 Hz" in capsys.readouterr().err
+    assert main(["check", "--profile", str(default_profile_path()), "--sensor-format", "imu6"]) == 2
+    assert "an IMU format needs an IMU profile" in capsys.readouterr().err
 
 
 def test_a_bad_profile_is_exit_2_naming_file_key_value_and_range(
