@@ -15,6 +15,7 @@ import select
 import stat
 import sys
 import termios
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -25,6 +26,7 @@ from fescontrol.config.loading import (
     load_device,
     load_profile,
 )
+from fescontrol.config.models import DeviceConfig, PatientProfile
 from fescontrol.control.bench import StimulationTable, format_stimulation_table, stimulation_table
 from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.session import Progress, SessionOutcome, SessionSetup, operator_signals, run_session
@@ -169,22 +171,16 @@ def check_command(args: argparse.Namespace) -> int:
     """`fescontrol check`: a therapist's edited profile, validated for a stimulator without one
     attached: bad input is exit 2 naming file, key, value and range (as `run` would say it); a
     good one shows the stimulation table `run` would show before arming, and the limits around it."""
-    _check_rate(args.rate)
-    device_path = Path(args.device_config or default_device_path(args.device))
-    profile_path = Path(args.profile or (default_imu_profile_path() if args.sensor_format else default_profile_path()))
-    device, device_sha = load_device(device_path)
-    _same_model(args, device_path, device.device.model)
-    profile, profile_sha = load_profile(profile_path, device)
-    sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
-    check_sensor_link(sensor_format, args.rate, args.sensor_baud)
+    c = _session_configs(args)
+    device, profile, sensor_format = c.device, c.profile, c.sensor_format
     dev = device.device
     frequency = backend_module(dev.protocol).delivered_frequency_hz(profile.stimulation.frequency_hz)
     table = stimulation_table(profile, device, frequency, {"state": "not connected (fescontrol check)"})
     s = profile.safety
     sensor = "an IMU" if profile.detector.kind in IMU_KINDS else "heel / insole force frames"
     show(sys.stdout, "\n".join([
-        f"profile {profile_path} (sha256 {profile_sha[:16]}...) is valid for the {dev.model}",
-        f"device caps {device_path} (sha256 {device_sha[:16]}...)",
+        f"profile {c.profile_path} (sha256 {c.profile_sha256[:16]}...) is valid for the {dev.model}",
+        f"device caps {c.device_path} (sha256 {c.device_sha256[:16]}...)",
         format_stimulation_table(table),
         f"detector: {profile.detector.kind} (sensor: {sensor}); link: {_link_use(sensor_format, args.rate, args.sensor_baud)}",
         f"interlocks: sensor stale {s.sensor_stale_ms} ms while stimulating, lost {s.sensor_lost_ms} ms, first "
@@ -194,6 +190,31 @@ def check_command(args: argparse.Namespace) -> int:
         "nothing was sent to any device; `run` shows this table again, from the device, before it arms",
     ]) + "\n")
     return 0
+
+
+@dataclass(frozen=True)
+class _SessionConfigs:
+    device_path: Path
+    device: DeviceConfig
+    device_sha256: str
+    profile_path: Path
+    profile: PatientProfile
+    profile_sha256: str
+    sensor_format: str
+
+
+def _session_configs(args: argparse.Namespace) -> _SessionConfigs:
+    """`run` and `check`: --rate, the device and profile files, and the sensor's wire format and
+    link, each checked (exit 2 naming the problem) before anything is opened or created."""
+    _check_rate(args.rate)
+    device_path = Path(args.device_config or default_device_path(args.device))
+    profile_path = Path(args.profile or (default_imu_profile_path() if args.sensor_format else default_profile_path()))
+    device, device_sha = load_device(device_path)
+    _same_model(args, device_path, device.device.model)
+    profile, profile_sha = load_profile(profile_path, device)
+    sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
+    check_sensor_link(sensor_format, args.rate, args.sensor_baud)
+    return _SessionConfigs(device_path, device, device_sha, profile_path, profile, profile_sha, sensor_format)
 
 
 def _link_use(fmt: str, rate: float, baud: int) -> str:
@@ -232,14 +253,9 @@ def ports_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     # every input is checked before a port is opened, anything is created or the operator is asked
-    rate = args.rate
-    _check_rate(rate)
-    device_path = Path(args.device_config or default_device_path(args.device))
-    profile_path = Path(args.profile or (default_imu_profile_path() if args.sensor_format else default_profile_path()))
-    device, device_sha = load_device(device_path)
-    profile, profile_sha = load_profile(profile_path, device)
-    sensor_format = sensor_format_for(profile.detector.kind, args.sensor_format)
-    check_sensor_link(sensor_format, rate, args.sensor_baud)
+    c = _session_configs(args)
+    device, device_path, device_sha = c.device, c.device_path, c.device_sha256
+    profile, profile_path, profile_sha, sensor_format = c.profile, c.profile_path, c.profile_sha256, c.sensor_format
     devices: list[object] = []
     for option, port in (("--sensor-port", args.sensor_port), ("--stimulator-port", args.stimulator_port)):
         if "://" in port:
@@ -258,7 +274,6 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stimulator-port {args.stimulator_port!r}: is the same port as --sensor-port "
                           f"{args.sensor_port!r} (the sensor and the stimulator each need their own)")
     prepare_out_dir(args.out, create=False)  # refuse a bad --out before the operator confirms
-    _same_model(args, device_path, device.device.model)
     if not args.yes and not sys.stdin.isatty():
         raise ConfigError("--yes is required when not interactive (confirms electrodes placed, operator present)")
     out_dir = prepare_out_dir(args.out)
