@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fescontrol_hil.rehastim2_model import FaultPlan
 
-from fescontrol.errors import DeviceInitError, SafetyTrip
+from fescontrol.errors import AckTimeout, DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.safety.gate import GateState
 from fescontrol.sensing.frames import encode_heel_frame
-from fescontrol.stimulators.base import what_came
+from fescontrol.stimulators.base import what_came, what_came_since_packet
 from fescontrol.stimulators.sciencemode2 import MAX_INIT_CROSSINGS, InFlight, LinkTiming, _name
 from tests.unit.loop_rig import MS, START_NS, LoopRig
 
@@ -117,7 +117,9 @@ def test_handshake_times_out_without_the_channel_list_ack(tmp_path: Path) -> Non
 
 def test_a_missing_ack_during_the_handshake_is_a_fault(tmp_path: Path) -> None:
     rig = LoopRig(tmp_path, faults=FaultPlan(silent_from_ns=START_NS + 1))
-    with pytest.raises(SafetyTrip, match="^no ack for InitChannelListMode within 200 ms$"):
+    with pytest.raises(AckTimeout, match="^no ack for InitChannelListMode within 200 ms; nothing arrived from the "
+                                         "stimulator since its last packet: is it still on, and its cable or adapter "
+                                         "in\\?$"):
         rig.connect()
 
 
@@ -289,3 +291,6 @@ def test_what_came_names_silence_foreign_bytes_and_unexpected_packets() -> None:
         "90 bytes arrived and none formed a ScienceMode2 packet: is it the stimulator's port (not the sensor's), "
         "and does the device speak ScienceMode2 (--device)?")
     assert what_came(Rx(bytes_in=90, frames_ok=2), "ScienceMode2") == "2 ScienceMode2 packets arrived, not the one awaited"
+    assert what_came_since_packet(Rx(bytes_in=90, frames_ok=2)).startswith("nothing arrived from the stimulator since")
+    assert what_came_since_packet(Rx(bytes_in=90, bytes_since_packet=7, frames_ok=2)) == (
+        "7 bytes arrived from the stimulator since its last packet and none formed one (noise on the line?)")

@@ -31,7 +31,7 @@ from fescontrol.control.policy import quantise_current
 from fescontrol.core.warmup import warm_up
 from fescontrol.errors import OperatorStop
 from fescontrol.safety.limits import limits_from_config
-from fescontrol.stimulators.base import StimulatorBackend
+from fescontrol.stimulators.base import StimulatorBackend, check_ack
 
 __all__ = ["ChannelRow", "Operator", "StimulationTable", "format_stimulation_table", "start_up",
            "stimulation_table"]
@@ -178,7 +178,7 @@ def _await_answer(link: StimulatorBackend, operator: Operator) -> bool:
         answer = operator.answer(ANSWER_POLL_S)
         now = time.monotonic_ns()
         link.poll(now)
-        link.liveness.check_ack(now)
+        check_ack(link.liveness, link.rx_decoder, now)
         link.keepalive(now)
         if answer is not None:
             return answer

@@ -41,7 +41,7 @@ from fescontrol.core.detectors import Detector, build_detector
 from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import StimulatorBackend
+from fescontrol.stimulators.base import StimulatorBackend, what_came_since_packet
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class ControlLoop:
         except SensorLost as exc:  # say what did arrive on the port, and what to check
             raise SensorLost(f"{exc.cause}; {self._why_no_sample()}", t_s=exc.t_s) from exc
         except AckTimeout as exc:
-            raise AckTimeout(f"{exc.cause}; {self._why_no_ack()}", t_s=exc.t_s) from exc
+            raise AckTimeout(f"{exc.cause}; {what_came_since_packet(self.link.rx_decoder)}", t_s=exc.t_s) from exc
         if self.liveness.overrun_off_ns:
             self._log_overrun_with_output_off(self.liveness.overrun_off_ns)
         self.gate.tick(now_ns)
@@ -287,14 +287,6 @@ class ControlLoop:
             return "nothing arrived since the last sample: the sensor stopped sending (its power, cable or radio link?)"
         return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt} sample (noise on the "
                 "line, or the sensor changed its output format or baud rate?)")
-
-    def _why_no_ack(self) -> str:
-        """What came from a stimulator that did not answer: the likely cause, for the operator."""
-        junk = self.link.rx_decoder.bytes_since_packet
-        if not junk:
-            return ("nothing arrived from the stimulator since its last packet: is it still on, and its cable "
-                    "or adapter in?")
-        return f"{junk} bytes arrived from the stimulator since its last packet and none formed one (noise on the line?)"
 
     def _log_overrun_with_output_off(self, gap_ns: int) -> None:
         """A stall that left nothing on: the session goes on, the record keeps it."""

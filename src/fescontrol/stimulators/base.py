@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from fescontrol.config.models import DeviceConfig
+from fescontrol.errors import AckTimeout
 from fescontrol.safety.gate import GateState, SafetyGate, Verdict
 from fescontrol.safety.hook import DecoderHook
 from fescontrol.safety.limits import GateLimits
@@ -85,6 +86,22 @@ def what_came(rx: RxCounters, protocol: str) -> str:
         return (f"{rx.bytes_in} bytes arrived and none formed a {protocol} packet: is it the stimulator's port (not "
                 f"the sensor's), and does the device speak {protocol} (--device)?")
     return f"{rx.frames_ok} {protocol} packets arrived, not the one awaited"
+
+
+def what_came_since_packet(rx: RxCounters) -> str:
+    """For an answer that did not come: what arrived from the device since its last packet."""
+    if not rx.bytes_since_packet:
+        return "nothing arrived from the stimulator since its last packet: is it still on, and its cable or adapter in?"
+    return (f"{rx.bytes_since_packet} bytes arrived from the stimulator since its last packet and none formed one "
+            "(noise on the line?)")
+
+
+def check_ack(liveness: Liveness, rx: RxCounters, now_ns: int) -> None:
+    """The ack time-out of the command in flight, with what came instead in the fault's reason."""
+    try:
+        liveness.check_ack(now_ns)
+    except AckTimeout as exc:
+        raise AckTimeout(f"{exc.cause}; {what_came_since_packet(rx)}", t_s=exc.t_s) from exc
 
 
 class StimulatorBackend(Protocol):

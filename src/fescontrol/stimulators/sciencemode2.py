@@ -20,7 +20,7 @@ from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode2 import ScienceMode2Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, what_came
+from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, check_ack, what_came
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class StimulatorLink(GateStopping):
                     f"{what_came(self._decoder, 'ScienceMode2')}")
             self._connect_polls += 1
             self.poll(now)
-            self.liveness.check_ack(now)
+            check_ack(self.liveness, self._decoder, now)
             if self.linked and not self.initialised and self.in_flight is None:
                 self.initialise_channels(now)
             if self.initialised:
@@ -285,7 +285,7 @@ class StimulatorLink(GateStopping):
                 sleep(0.001)
                 now = clock()
                 self.poll(now)
-                self.liveness.check_ack(now)
+                check_ack(self.liveness, self._decoder, now)
             answer = self.last_answer
             if answer is not None:
                 mode = answer.mode

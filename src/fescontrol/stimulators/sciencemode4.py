@@ -30,7 +30,7 @@ from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode4 import ScienceMode4Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, what_came
+from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, check_ack, what_came
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class ScienceMode4Link(GateStopping):
                 raise DeviceInitError(f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: "
                                       f"no Ml_init ack; {what_came(self._decoder, 'ScienceMode4')}")
             self.poll(now)
-            self.liveness.check_ack(now)
+            check_ack(self.liveness, self._decoder, now)
             if not self.linked and self.in_flight is None:
                 self.initialise_channels(now)
             if self.linked:
@@ -305,7 +305,7 @@ class ScienceMode4Link(GateStopping):
                 sleep(0.001)
                 now = clock()
                 self.poll(now)
-                self.liveness.check_ack(now)
+                check_ack(self.liveness, self._decoder, now)
             if self.last_answer is not None:
                 return self.last_answer
 
