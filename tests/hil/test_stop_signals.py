@@ -72,12 +72,13 @@ def test_a_controller_frozen_mid_burst_and_resumed_never_turns_the_output_on_aga
     print(f"controller frozen 3 s -> {stderr.strip().splitlines()[-1]}")
 
 
-FREEZE_WHILE_OFF_S = 0.35
-"""Longer than loop_overrun_ms (100 ms), shorter than loop_overrun_off_ms (500 ms)."""
+FREEZE_WHILE_OFF_S = 0.25
+"""Longer than loop_overrun_ms (100 ms), shorter than loop_overrun_off_ms (500 ms), with room for the
+machine's own stalls either way."""
 
 
 def test_a_controller_frozen_while_the_output_is_off_rides_it_out(rig: Rig, tmp_path: Path) -> None:
-    """SIGSTOP the controller for 0.35 s while the wearer still stands (the scenario walks from 2.7 s):
+    """SIGSTOP the controller for 0.25 s while the wearer still stands (the scenario walks from 2.7 s):
     nothing is on, so the stall is recorded and the session goes on; its first burst comes when the
     wearer walks, then SIGTERM ends it as usual. (Frozen mid-burst, it faults: the test above.)"""
     run_dir = tmp_path / "run"
