@@ -57,6 +57,11 @@ class SensorLost(SafetyTrip):
     adds what did arrive on the port when no sample has come at all."""
 
 
+class SensorFormatMismatch(SafetyTrip):
+    """The sensor sends another known wire format than the session reads (named, with the option
+    that reads it), before its first valid sample: nothing was stimulated."""
+
+
 class AckTimeout(SafetyTrip):
     """The command in flight was not answered within the ack time-out; the loop adds what did
     arrive from the stimulator since its last packet."""

@@ -194,22 +194,29 @@ def test_an_imu_lost_mid_swing_ends_safe_with_exit_3(lost_imu_runs, name: str, f
     assert max(t for t, _ in last.values()) - t_lost <= SAFE_WITHIN_S, (last, t_lost)
 
 
-def test_a_sensor_read_in_the_wrong_format_is_a_fault_that_says_why(tmp_path: Path) -> None:
-    """A WT901 read as `--sensor-format imu6` (or at a wrong baud rate): bytes arrive, no sample
-    ever does. The session must not sit armed and silent: after the lost limit it is a fault
-    that names what came and what to check, and nothing was ever stimulated."""
+@pytest.mark.parametrize("kind,run_args,names", [
+    ("wt901", ["--sensor-format", "imu6"], ["the sensor sends WitMotion WT901 packets (wt901), not the 6-axis IMU "
+                                            "frames (type 0x02, imu6)", "run with --sensor-format wt901"]),
+    ("foot-imu", [], ["the sensor sends 6-axis IMU frames (type 0x02, imu6), not the heel-switch or insole frames",
+                      "an IMU profile reads them: run with --sensor-format imu6"]),
+])
+def test_a_sensor_read_in_the_wrong_format_is_a_fault_that_names_its_format(
+        tmp_path: Path, kind: str, run_args: list[str], names: list[str]) -> None:
+    """A WT901 read as `--sensor-format imu6`, an IMU on the (force) default profile: bytes
+    arrive, no sample ever does. The session must not sit armed and silent: it is a fault that
+    names what the sensor sends and the option that reads it, and nothing was ever stimulated."""
     t0 = time.monotonic_ns() + int(T0_AHEAD_S * 1e9)
     stim, stim_port = start_hil("stimulator", "--out", str(tmp_path / "emu"), "--t0-mono-ns", str(t0))
-    sensor, sensor_port = start_hil("sensor", "--kind", "wt901", "--duration", "20", "--t0-mono-ns", str(t0))
+    sensor, sensor_port = start_hil("sensor", "--kind", kind, "--duration", "20", "--t0-mono-ns", str(t0))
     try:
         r = subprocess.run([sys.executable, "-m", "fescontrol", "run", "--device", "rehastim2", "--sensor-port",
-                            sensor_port, "--stimulator-port", stim_port, "--sensor-format", "imu6", "--yes",
+                            sensor_port, "--stimulator-port", stim_port, *run_args, "--yes",
                             "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
     finally:
         stop_process(sensor)
         stop_process(stim)
     assert r.returncode == 3, r.stderr
-    assert "sensor lost: no valid sample in the first" in r.stderr
-    assert "bytes arrived and none formed a valid imu6 sample" in r.stderr
-    assert "none formed a valid imu6 sample" in (tmp_path / "run" / "report.txt").read_text()
+    report = (tmp_path / "run" / "report.txt").read_text()
+    for text in names:
+        assert text in r.stderr and text in report, (text, r.stderr)
     assert all(int(row["current_mA"]) == 0 for row in read_csv(tmp_path / "emu" / "stim.csv"))

@@ -22,12 +22,13 @@ from fescontrol_hil.gait import generate
 from fescontrol.config.loading import default_device_path, default_imu_profile_path, load_device, load_profile
 from fescontrol.config.models import PatientProfile
 from fescontrol.control import loop as loop_mod
+from fescontrol.control.format_sniff import MIN_SAMPLES
 from fescontrol.control.loop import MAX_READ_BYTES, ControlLoop, Progress, blank_gaps, hold_through_gaps
 from fescontrol.control.machine import Phase
 from fescontrol.control.sensor_input import sensor_format_for
 from fescontrol.control.virtual_port import VirtualPort
 from fescontrol.core import events as ev
-from fescontrol.errors import AckTimeout, ConfigError, DeviceIOError, SafetyTrip
+from fescontrol.errors import AckTimeout, ConfigError, DeviceIOError, SafetyTrip, SensorFormatMismatch, SensorLost
 from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.replay import run_profile_detector
 from fescontrol.safety.gate import GateState
@@ -287,8 +288,8 @@ def test_a_sensor_that_sends_only_noise_after_its_samples_is_lost_and_the_fault_
         except SafetyTrip:
             pass
     assert rig.fault.cause == (f"sensor lost: no sample for 2005 ms (limit 2000 ms); {sent} bytes arrived since the "
-                               "last sample and none formed a valid force sample (noise on the line, or the sensor "
-                               "changed its output format or baud rate?)")
+                               "last sample and none formed a valid heel-switch or insole frame (type 0x01 / 0x03) "
+                               "(noise on the line, or the sensor changed its output format or baud rate?)")
     assert_fault_handled(rig, rig.fault)
 
 
@@ -306,24 +307,52 @@ def test_a_sensor_that_never_sends_anything_is_lost_and_the_fault_says_so(tmp_pa
     assert_fault_handled(rig, fault)
 
 
-def test_a_sensor_in_another_format_is_lost_and_the_fault_counts_what_came(tmp_path: Path) -> None:
-    """WT901 packets on a port read as our heel frames (a wrong --sensor-format, or a wrong baud
-    rate, which looks alike): bytes come, no sample ever does."""
+def test_a_sensor_in_another_format_is_named_at_once(tmp_path: Path) -> None:
+    """WT901 packets on a port read as our heel frames (a wrong --sensor-format or profile): the
+    session ends as soon as the packets are known for what they are, not after the first-sample
+    wait, and the fault says what the sensor sends and what reads it. Nothing was delivered."""
     rig = LoopRig(tmp_path)
     rig.connect()
     rig.feeder.silence()
-    sent = 0
-    for _ in range(11 * S // TICK_NS):
+    sent = ticks = 0
+    while rig.fault is None:
         rig.dev_sensor.write(wt901.encode_sample((0.0, 1.0, 2.0), (0.0, 0.0, 1.0)))
         sent += 2 * wt901.PACKET_LEN
+        ticks += 1
         try:
             rig.step()
-        except SafetyTrip:
+        except SensorFormatMismatch:
+            pass
+    assert ticks == MIN_SAMPLES  # the twentieth cycle names it
+    assert rig.fault.cause == (
+        "the sensor sends WitMotion WT901 packets (wt901), not the heel-switch or insole frames (type 0x01 / 0x03) "
+        f"this session reads: its first {sent} bytes formed {MIN_SAMPLES} wt901 samples and none the session reads; "
+        "an IMU profile reads them: run with --sensor-format wt901 (without --profile it takes the embedded IMU "
+        "profile; or --profile configs/patients/imu-default.toml)")
+    assert rig.loop.counts.samples == 0 and rig.changes == []
+    assert_fault_handled(rig, rig.fault)
+
+
+def test_bytes_of_no_known_format_wait_out_the_first_sample_limit_and_are_counted(tmp_path: Path) -> None:
+    """Noise, or a sensor at another baud rate (random bytes to every decoder): nothing to name,
+    so the first-sample limit ends it, and the reason counts the bytes."""
+    rig = LoopRig(tmp_path)
+    rig.connect()
+    rig.feeder.silence()
+    rng = np.random.default_rng(3)
+    sent = 0
+    for _ in range(11 * S // TICK_NS):
+        rig.dev_sensor.write(rng.integers(0, 256, 22, dtype=np.uint8).tobytes())
+        sent += 22
+        try:
+            rig.step()
+        except SensorLost:  # a SensorFormatMismatch (a format named in noise) would fail the test
             break
     assert rig.fault is not None
     assert rig.fault.cause == ("sensor lost: no valid sample in the first 10005 ms of the session (limit 10000 ms); "
-                               f"{sent} bytes arrived and none formed a valid force sample: does the sensor send "
-                               "force (--sensor-format), at the port's baud rate (--sensor-baud)?")
+                               f"{sent} bytes arrived and none formed a valid heel-switch or insole frame (type 0x01 "
+                               "/ 0x03): does the sensor send that format (--sensor-format and the profile choose "
+                               "it), at the port's baud rate (--sensor-baud)?")
     assert rig.loop.counts.samples == 0 and rig.changes == []
     assert_fault_handled(rig, rig.fault)
 

@@ -31,6 +31,7 @@ from typing import Callable, Protocol
 import numpy as np
 import serial
 
+from fescontrol.control.format_sniff import FormatSniffer, one_of
 from fescontrol.control.machine import ControllerMachine
 from fescontrol.control.policy import channel_targets
 from fescontrol.control.sensor_input import FORCE_FORMAT, make_sensor_input
@@ -38,7 +39,7 @@ from fescontrol.control.session_records import SessionRecords
 from fescontrol.core import envelope as env_kernels
 from fescontrol.core import events as ev
 from fescontrol.core.detectors import Detector, build_detector
-from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
+from fescontrol.errors import AckTimeout, SafetyTrip, SensorFormatMismatch, SensorLost
 from fescontrol.safety.gate import GateState
 from fescontrol.safety.liveness import Liveness
 from fescontrol.stimulators.base import StimulatorBackend, what_came_since_packet
@@ -178,6 +179,8 @@ class ControlLoop:
         self._bytes_since_sample = 0
         """Sensor bytes read since the last valid sample (all of them before the first): what a lost
         sensor sent instead, for the fault's reason."""
+        self._sniffer: FormatSniffer | None = FormatSniffer(settings.sensor_format, settings.rate_hz)
+        """Until the first valid sample: the other wire formats tried on the same bytes."""
 
     # -- running ------------------------------------------------------------------------------
     def run(self, clock: Callable[[], int], wait: Callable[[float], set[str]],
@@ -275,17 +278,17 @@ class ControlLoop:
 
     def _why_no_sample(self) -> str:
         """What came from a sensor gone silent (or never heard): the likely cause, for the operator."""
-        fmt = self.settings.sensor_format
+        fmt = one_of(self.settings.sensor_format)
         junk = self._bytes_since_sample
         if self.next_index is None:
             if not junk:
                 return ("nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
                         "sending?")
-            return (f"{junk} bytes arrived and none formed a valid {fmt} sample: does the sensor send {fmt} "
-                    f"(--sensor-format), at the port's baud rate (--sensor-baud)?")
+            return (f"{junk} bytes arrived and none formed a valid {fmt}: does the sensor send that format "
+                    "(--sensor-format and the profile choose it), at the port's baud rate (--sensor-baud)?")
         if not junk:
             return "nothing arrived since the last sample: the sensor stopped sending (its power, cable or radio link?)"
-        return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt} sample (noise on the "
+        return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt} (noise on the "
                 "line, or the sensor changed its output format or baud rate?)")
 
     def _log_overrun_with_output_off(self, gap_ns: int) -> None:
@@ -328,7 +331,12 @@ class ControlLoop:
                              "(a power dip or a reset?); its samples no longer follow the session's")
         if len(seq):
             self._bytes_since_sample = 0
+            self._sniffer = None
             self._process(now_ns, seq, decoded)
+        elif self._sniffer is not None:
+            self._sniffer.feed(data)
+            if self._sniffer.found() is not None:
+                raise SensorFormatMismatch(self._sniffer.reason())
         return None
 
     def _process(self, now_ns: int, seq: np.ndarray, decoded: dict[str, np.ndarray]) -> None:
