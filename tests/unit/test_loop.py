@@ -226,7 +226,8 @@ def test_sensor_at_another_rate_than_configured_is_a_clock_drift_fault(
     drift_ms = int(fault.cause.split()[2])
     assert 250 < drift_ms <= 250 + 1000 / true  # drift moves one sample period at a time
     assert fault.cause == (f"sensor clock {drift_ms} ms {direction} wall time (limit 250 ms): "
-                           f"the sensor's real rate is not {configured:g} Hz")
+                           f"the sensor's real rate is not {configured:g} Hz; its samples came at about "
+                           f"{true:g} Hz: run with --rate {true:g}, or set the sensor to {configured:g} Hz")
     assert_fault_handled(rig, fault)
 
 

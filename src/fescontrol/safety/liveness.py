@@ -24,6 +24,7 @@ loop turns that into Stop, a latched fault and exit 3. Standard library only; no
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -31,6 +32,10 @@ from fescontrol.errors import AckTimeout, SafetyTrip, SensorLost
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
+RATE_MIN_SPAN_NS = 100 * NS_PER_MS
+"""Wall time since the first sample before a drift fault names the rate the samples came at."""
+RATE_MIN_SHARE = 0.05
+"""How far from the configured rate that rate must be to be named (5 %)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,10 @@ class Liveness:
         self._last_sample_ns: int | None = None
         self._last_seq: int | None = None
         self._offset0_ns: int | None = None
+        self._first_sample: tuple[int, int] | None = None
+        """(wall ns, sequence) of the first sample: the rate the sensor really sends, for a drift fault."""
+        self._half_drift_ns: int | None = None
+        """When the drift first passed half its limit: a drift that grew steadily is a rate."""
         self._window: deque[int] = deque()
         self._burst_start_ns: int | None = None
         self._burst_start_seq: int | None = None
@@ -112,6 +121,26 @@ class Liveness:
         """The last tick's gap if it was such an overrun, else 0 (for the loop to record)."""
 
     # -- what happened -----------------------------------------------------------------------
+    def _measured_rate(self, now_ns: int, seq: int) -> str:
+        """The rate the samples came at since the first (counted by their sequence, so lost frames
+        do not lower it), as the operator sets it: what to put in `--rate`, or set the sensor to.
+        Said only when the drift is a rate: it grew steadily (it passed half its limit neither in
+        the first nor in the last quarter of the time since the first sample: a stall or a burst
+        of late samples jumps), over at least `RATE_MIN_SPAN_NS`, to a rate at least
+        `RATE_MIN_SHARE` off the configured one; two significant digits (arrival jitter)."""
+        if self._first_sample is None or self._half_drift_ns is None:
+            return ""
+        t0, seq0 = self._first_sample
+        whole, first_half = now_ns - t0, self._half_drift_ns - t0
+        if whole < RATE_MIN_SPAN_NS or not whole <= 4 * first_half <= 3 * whole:
+            return ""
+        rate = (seq - seq0) * NS_PER_S / (whole * self.limits.speed)
+        configured = self.limits.rate_hz
+        if rate <= 0 or abs(rate - configured) < RATE_MIN_SHARE * configured:
+            return ""
+        shown = f"{round(rate, 1 - math.floor(math.log10(rate))):g}"
+        return f"; its samples came at about {shown} Hz: run with --rate {shown}, or set the sensor to {configured:g} Hz"
+
     def samples(self, now_ns: int, seqs: list[int]) -> None:
         """Valid samples (absolute, increasing sequence numbers) arrived at `now_ns`."""
         if not seqs:
@@ -123,13 +152,16 @@ class Liveness:
         offset = now_ns - round(seqs[-1] * NS_PER_S / (lim.rate_hz * lim.speed))
         if self._offset0_ns is None:
             self._offset0_ns = offset
+            self._first_sample = (now_ns, seqs[0])
         drift = offset - self._offset0_ns
+        if self._half_drift_ns is None and 2 * abs(drift) > lim.max_drift_ns:
+            self._half_drift_ns = now_ns
         if abs(drift) > lim.max_drift_ns:
             direction = "behind" if drift > 0 else "ahead of"
             raise SafetyTrip(
                 f"sensor clock {abs(drift) // NS_PER_MS} ms {direction} wall time (limit "
-                f"{lim.max_drift_ns // NS_PER_MS} ms): the sensor's real rate is not {lim.rate_hz:g} Hz",
-                t_s=self._t_s())
+                f"{lim.max_drift_ns // NS_PER_MS} ms): the sensor's real rate is not {lim.rate_hz:g} Hz"
+                f"{self._measured_rate(now_ns, seqs[-1])}", t_s=self._t_s())
         window = self._window
         window.extend(seqs)
         horizon = seqs[-1] - lim.loss_window_samples
