@@ -41,7 +41,7 @@ from fescontrol.safety.liveness import limits_from_config as liveness_limits_fro
 from fescontrol.sensing.link_budget import DEFAULT_SENSOR_BAUD
 from fescontrol.serial_tuning import request_low_latency
 from fescontrol.stimulators import backend_module
-from fescontrol.stimulators.base import ChannelPlan, LinkTiming, StimulatorBackend
+from fescontrol.stimulators.base import ChannelPlan, LinkTiming, StimulatorBackend, what_came_since_packet
 
 __all__ = ["Progress", "SessionOutcome", "SessionSetup", "run_session", "operator_signals"]
 
@@ -338,7 +338,7 @@ def _stop_with_retry(link: StimulatorBackend) -> None:
             raise DeviceIOError(f"{link.STOP_NAME} answered with result {result} after {tries} tries")
         time.sleep(0.0005)
     raise DeviceIOError(f"no ack for {link.STOP_NAME} within {STOP_ACK_TIMEOUT_S * 1000:.0f} ms "
-                        f"({tries} tries)")
+                        f"({tries} {'try' if tries == 1 else 'tries'}); {what_came_since_packet(link.rx_decoder)}")
 
 
 def _check_stop_not_contradicted(link: StimulatorBackend, stop_pn: int) -> None:
