@@ -41,7 +41,7 @@ from fescontrol.control.simulate import (
 from fescontrol.core.detectors import IMU_KINDS
 from fescontrol.errors import ConfigError
 from fescontrol.records.report import finish_records
-from fescontrol.records.report_text import format_signal_episodes, session_facts
+from fescontrol.records.report_text import format_episodes
 from fescontrol.records.scoring import format_report_table
 from fescontrol.sensing.link_budget import BYTES_PER_SAMPLE, UART_BITS_PER_BYTE, check_sensor_link
 from fescontrol.stimulators import backend_module
@@ -119,20 +119,17 @@ class TerminalOperator:
 
 def _finish(outcome: SessionOutcome, report: dict[str, object], out_dir: Path) -> int:
     show(sys.stdout, f"\nsession ended: {outcome.reason} (exit status {outcome.exit_status})\n"
-                      f"{format_report_table(report)}\n{_signal_summary(out_dir)}output folder: {out_dir}\n")
+                      f"{format_report_table(report)}\n{_signal_summary(report)}output folder: {out_dir}\n")
     if outcome.exit_status == 3:
         show(sys.stderr, f"fescontrol: safety fault: {outcome.fault_cause or outcome.reason}\n")
     return outcome.exit_status
 
 
-def _signal_summary(out_dir: Path) -> str:
-    """The stretches of sensor signal the detector could not use, under the table (they were
-    warned of as they came, and scrolled away); empty when there were none or no log."""
-    try:
-        with (out_dir / "session.jsonl").open(encoding="utf-8", errors="replace") as fh:
-            episodes = format_signal_episodes(session_facts(fh).signal)
-    except OSError:
-        return ""
+def _signal_summary(report: dict[str, object]) -> str:
+    """The stretches of sensor signal the detector could not use (report.json's `signal_problems`),
+    under the table: they were warned of as they came, and scrolled away. Empty when none."""
+    problems = report.get("signal_problems")
+    episodes = format_episodes(problems) if isinstance(problems, list) else []
     return "sensor signal (what the detector could not use):\n" + "\n".join(episodes) + "\n" if episodes else ""
 
 

@@ -63,8 +63,7 @@ from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.records.footstep_scoring import aggregate_footsteps, score_footsteps
 from fescontrol.records.readers import STIM_HEADER, Event, StimRow
 from fescontrol.records.recording import IMU_COLUMNS, KIND_IMU, Recording, read_recording
-from fescontrol.records.report import write_report
-from fescontrol.records.report_text import write_report_text
+from fescontrol.records.report import build_report, save_report
 from fescontrol.records.scoring import aggregate, score
 from fescontrol.records.writers import JsonlLog, format_time_s, utc_now
 
@@ -100,7 +99,7 @@ HEALTH_CHUNK_S = 1.0
 
 @dataclass(frozen=True)
 class _BatchOutcome:
-    """What `write_report` reads from a session's outcome, for a run without ports or gate."""
+    """What `build_report` reads from a session's outcome, for a run without ports or gate."""
 
     samples: int
     steps: int
@@ -357,7 +356,7 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
         outcome = _BatchOutcome(samples=int(rec.t_s.shape[0]),
                                 steps=int(np.count_nonzero(result.event == EV_HEEL_STRIKE)),
                                 bursts=bursts, t_end_s=t_end, sensor_samples_dropped=rec.missing_samples)
-        report = write_report(out_dir, profile, settings.profile_sha256, outcome)
+        report = build_report(out_dir, profile, settings.profile_sha256, outcome)
         report.update({"mode": "batch", "recording": str(rec.path), "sensor_kind": rec.kind,
                        "detector": kind, "input_column": used[0], "input_columns": list(used),
                        "rate_hz": rate, "group": rec.group,
@@ -367,8 +366,7 @@ def replay_batch(rec: Recording, out_dir: Path, settings: ReplaySettings) -> dic
                        "safety_gate": "not run (batch replay)"})
         if rec.truth is not None:
             _add_footsteps(report, rows, rec.truth, profile, t0, t_end)
-        _write_json(out_dir / "report.json", report)
-        write_report_text(out_dir, report)
+        save_report(out_dir, report)
         log.write({"t_mono": time.monotonic_ns(), "t_s": round(t_end, 4), "kind": "session_end",
                    "exit_status": 0, "reason": outcome.reason, "samples": outcome.samples,
                    "steps": outcome.steps, "bursts": bursts, "faults": 0, "blocked_commands": 0})

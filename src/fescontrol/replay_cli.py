@@ -98,7 +98,7 @@ def _replay(args: argparse.Namespace) -> int:
         load_device,
         load_profile,
     )
-    from fescontrol.records.report_text import format_signal_episodes
+    from fescontrol.records.report_text import format_episodes
     from fescontrol.records.scoring import format_report_table
     from fescontrol.replay import (
         ReplaySettings,
@@ -131,7 +131,7 @@ def _replay(args: argparse.Namespace) -> int:
         stdout.write(format_replay_table(summary_rows(outcomes)) + "\n")
         if footsteps is not None:
             stdout.write(footsteps + "\n")
-        troubled = [o.name for o in outcomes if any(m is not None for _, m in o.report.get("signal_health", []))]
+        troubled = [o.name for o in outcomes if o.report.get("signal_problems")]
         if troubled:
             stdout.write(f"sensor signal the detector could not use, in {len(troubled)} of {len(outcomes)} "
                          f"recordings (see their report.txt): {', '.join(troubled)}\n")
@@ -143,7 +143,7 @@ def _replay(args: argparse.Namespace) -> int:
             stdout.write(f"not scored: {report.get('not_scored_because', 'no truth')}\n")
         if footsteps is not None:
             stdout.write(footsteps + "\n")
-        episodes = format_signal_episodes([(float(t), m) for t, m in report.get("signal_health", [])])
+        episodes = format_episodes(report.get("signal_problems", []))
         if episodes:  # a signal the detector cannot use is said on screen, not only in the records
             stdout.write("sensor signal (what the detector could not use):\n" + "\n".join(episodes) + "\n")
     stdout.write(f"output folder: {out}\n")

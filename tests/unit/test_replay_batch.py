@@ -239,6 +239,8 @@ def test_a_signal_the_detector_cannot_use_is_said_on_screen_and_in_report_txt(
     assert said[1] == "  9.99 s: heel_N stuck at -5.0 N for 15 s (sensor stuck, disconnected or not under the foot?)"
     text = (tmp_path / "out" / "report.txt").read_text()
     assert "sensor signal (what the detector could not use)\n  4.99 s to 9.99 s: heel_N never crosses" in text
+    problems = json.loads((tmp_path / "out" / "report.json").read_text())["signal_problems"]
+    assert [p[:2] for p in problems] == [[4.99, 9.99], [9.99, None]] and problems[1][2].startswith("heel_N stuck")
 
 
 def test_a_folder_replay_names_the_recordings_whose_signal_could_not_be_used(

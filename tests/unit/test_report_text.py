@@ -11,6 +11,7 @@ from fescontrol.records.report_text import (
     MAX_EPISODES,
     SessionFacts,
     format_signal_episodes,
+    read_session_facts,
     render_report_text,
     session_facts,
     signal_episodes,
@@ -91,12 +92,13 @@ def test_write_report_text_reads_the_folders_log_and_replaces_the_file_whole(tmp
     (tmp_path / "session.jsonl").write_text("\n".join(_lines({"kind": "session_start", "command": "simulate"},
                                                              {"kind": "fault", "t_s": 1.0, "reason": "x"})) + "\n")
     (tmp_path / "report.txt").write_text("old")
-    write_report_text(tmp_path, SCORED)
+    write_report_text(tmp_path, SCORED, read_session_facts(tmp_path))
     text = (tmp_path / "report.txt").read_text()
     assert "command         simulate" in text and "  at 1.00 s: x" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.txt", "session.jsonl"]  # no tmp file left
     (tmp_path / "session.jsonl").unlink()
-    write_report_text(tmp_path, SCORED)  # no log (it could not be created): the report still comes
+    assert read_session_facts(tmp_path) == SessionFacts()
+    write_report_text(tmp_path, SCORED, read_session_facts(tmp_path))  # no log: the report still comes
     assert "faults\n  none" in (tmp_path / "report.txt").read_text()
 
 

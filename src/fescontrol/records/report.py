@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fescontrol.records.readers import read_events_csv, read_stim_csv
-from fescontrol.records.report_text import write_report_text
+from fescontrol.records.report_text import read_session_facts, signal_episodes, write_report_text
 from fescontrol.records.scoring import score
 from fescontrol.records.writers import JsonlLog
 
@@ -24,7 +24,15 @@ log = logging.getLogger(__name__)
 
 def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
                  score_dir: Path | None = None) -> dict[str, Any]:
-    """Score what is there (stim.csv against truth.csv), add the counts, write report.json atomically.
+    """`build_report`, then `save_report`: report.json and report.txt of a finished session."""
+    report = build_report(out_dir, profile, profile_sha256, outcome, score_dir)
+    save_report(out_dir, report)
+    return report
+
+
+def build_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
+                 score_dir: Path | None = None) -> dict[str, Any]:
+    """Score what is there (stim.csv against truth.csv) and add the counts (nothing written).
 
     `score_dir` is where the stimulator and the sensor wrote `stim.csv` and `truth.csv` when
     that is not the output folder (emulators started by hand); default: the output folder.
@@ -55,11 +63,20 @@ def write_report(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,
         "sensor_samples_dropped": outcome.sensor_samples_dropped,
         "loop_overruns_output_off": outcome.loop_overruns_output_off,
     })
+    return report
+
+
+def save_report(out_dir: Path, report: dict[str, Any]) -> None:
+    """Add the session's signal problems (from session.jsonl: each stretch the detector could not
+    use, `[from_s, to_s or null, text]`) to `report`, then write report.json and report.txt, each
+    atomically. One read of the log serves both."""
+    facts = read_session_facts(out_dir)
+    report["signal_problems"] = [[round(a, 3), None if b is None else round(b, 3), text]
+                                 for a, b, text in signal_episodes(facts.signal)]
     tmp = out_dir / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "report.json")
-    write_report_text(out_dir, report)
-    return report
+    write_report_text(out_dir, report, facts)
 
 
 def finish_records(out_dir: Path, profile: Any, profile_sha256: str, outcome: Any,

@@ -19,8 +19,8 @@ from typing import Any
 
 from fescontrol.records.scoring import format_report_table
 
-__all__ = ["EXIT_MEANINGS", "SessionFacts", "format_signal_episodes", "render_report_text", "session_facts", "signal_episodes",
-           "write_report_text"]
+__all__ = ["EXIT_MEANINGS", "SessionFacts", "format_episodes", "format_signal_episodes", "read_session_facts",
+           "render_report_text", "session_facts", "signal_episodes", "write_report_text"]
 
 EXIT_MEANINGS = {
     0: "done",
@@ -103,8 +103,13 @@ def signal_episodes(reports: Sequence[tuple[float, str | None]]) -> list[tuple[f
 
 
 def format_signal_episodes(reports: Sequence[tuple[float, str | None]], indent: str = "  ") -> list[str]:
-    """One line an episode (at most MAX_EPISODES, the rest counted)."""
-    episodes = signal_episodes(reports)
+    """One line an episode of these `signal_health` reports (at most MAX_EPISODES, the rest counted)."""
+    return format_episodes(signal_episodes(reports), indent)
+
+
+def format_episodes(episodes: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
+    """One line an episode, (from, to or None, text) as `signal_episodes` or report.json's
+    `signal_problems` give them (at most MAX_EPISODES, the rest counted)."""
     lines = [f"{indent}{a:.2f} s{'' if b is None else f' to {b:.2f} s'}: {text}" for a, b, text in episodes[:MAX_EPISODES]]
     if len(episodes) > MAX_EPISODES:
         lines.append(f"{indent}(+{len(episodes) - MAX_EPISODES} more in session.jsonl, kind signal_health)")
@@ -157,13 +162,17 @@ def render_report_text(report: Mapping[str, Any], out_dir: Path, facts: SessionF
     return "\n".join(out)
 
 
-def write_report_text(out_dir: Path, report: Mapping[str, Any]) -> None:
-    """Render report.txt from `report` and the folder's session.jsonl; write it atomically."""
+def read_session_facts(out_dir: Path) -> SessionFacts:
+    """The facts of the folder's session.jsonl (none when there is no log)."""
     jsonl = out_dir / "session.jsonl"
-    facts = SessionFacts()
-    if jsonl.exists():
-        with jsonl.open(encoding="utf-8", errors="replace") as fh:
-            facts = session_facts(fh)
+    if not jsonl.exists():
+        return SessionFacts()
+    with jsonl.open(encoding="utf-8", errors="replace") as fh:
+        return session_facts(fh)
+
+
+def write_report_text(out_dir: Path, report: Mapping[str, Any], facts: SessionFacts) -> None:
+    """Render report.txt from `report` and the session's facts; write it atomically."""
     tmp = out_dir / "report.txt.tmp"
     tmp.write_text(render_report_text(report, out_dir, facts), encoding="utf-8")
     os.replace(tmp, out_dir / "report.txt")
