@@ -130,6 +130,29 @@ def test_swapped_ports_fail_the_handshake_with_what_came(tmp_path: Path) -> None
     assert not [rec for rec in read_jsonl(emu / "device.jsonl") if rec.get("dir") == "rx"]
 
 
+def test_a_rehastim2_driven_as_a_p24_is_named_and_the_fault_says_which_device_to_give(tmp_path: Path) -> None:
+    """`--device p24` on a RehaStim 2: its Inits are ScienceMode2, so the fault names the
+    protocol and `--device rehastim2`; the tear-down's unanswered Stop is a warning, not an
+    error, as the session never armed (nothing was commanded)."""
+    emu = tmp_path / "emulator"
+    emu.mkdir()
+    stim, stim_port = start_hil("stimulator", "--out", str(emu))
+    sensor, sensor_port = start_hil("sensor", "--seed", "5", "--duration", "20")
+    try:
+        r = fescontrol("run", "--device", "p24", "--sensor-port", sensor_port, "--stimulator-port", stim_port,
+                       "--yes", "--out", str(tmp_path / "run"), timeout=60)
+    finally:
+        stop_process(sensor)
+        stop_process(stim)
+    assert r.returncode == 3, r.stderr
+    assert re.search(r"they are ScienceMode2 \(\d+ packets?\): the device speaks ScienceMode2, run with --device "
+                     r"rehastim2", r.stderr), r.stderr
+    assert "ERROR" not in r.stderr and "never armed" in r.stderr
+    stop_failed = [rec for rec in read_jsonl(tmp_path / "run" / "session.jsonl") if rec["kind"] == "stop_failed"]
+    assert [rec["never_armed"] for rec in stop_failed] == [True]
+    assert all(int(row["current_mA"]) == 0 for row in read_csv(emu / "stim.csv"))
+
+
 def test_a_screen_that_goes_away_does_not_change_the_exit_status(tmp_path: Path) -> None:
     """stdout piped into a reader that quits after the first line (`| head -1`, a monitor that
     died): the session runs to its end, its records are whole, and the exit status is the

@@ -416,7 +416,7 @@ def test_fresh_liveness_state() -> None:
     live = Liveness(LIM)
     assert live.limits is LIM
     assert (live.max_tick_gap_ns, live.overruns_off, live.overrun_off_ns) == (0, 0, 0)
-    assert (live._last_tick, live._last_sample_ns, live._last_seq, live._offset0_ns, live._burst_start_ns,
+    assert (live._last_tick, live._last_sample_ns, live._last_seq, live._origin, live._burst_start_ns,
             live._burst_start_seq, live._in_flight, live._busy_in_a_row) == (None,) * 7 + (0,)
     assert list(live._window) == []
 
@@ -461,3 +461,80 @@ def test_trips_carry_the_sample_time() -> None:
     live.samples(0, [450])
     live.output(0, True)
     assert trip(live.tick, 1730 * MS + 1).t_s == 4.5
+
+
+# -- the rate a drift fault names -------------------------------------------------------------------
+NO_RATE = "the sensor's real rate is not 100 Hz"
+
+
+def _rate_said(limits: LivenessLimits, samples: list[tuple[int, int]]) -> str:
+    """Feed (wall ns, sequence) samples one by one until the drift trips; the cause's tail. The
+    loss check is off (a few hand-placed samples are no stream)."""
+    live = Liveness(dataclasses.replace(limits, max_loss_pct=100))
+    for t, seq in samples:
+        try:
+            live.samples(t, [seq])
+        except SafetyTrip as exc:
+            return exc.cause.split("): ", 1)[1]
+    raise AssertionError("no drift fault")
+
+
+def _steady(true_hz: float, first_seq: int = 0, speed: float = 1.0) -> list[tuple[int, int]]:
+    return [(round(k * S / (true_hz * speed)), first_seq + k) for k in range(100_000)]
+
+
+@pytest.mark.parametrize("true_hz,first_seq,speed,shown", [
+    (200.0, 0, 1.0, "200"), (50.0, 0, 1.0, "50"), (120.0, 0, 1.0, "120"), (90.0, 0, 1.0, "90"), (94.0, 0, 1.0, "94"),
+    (300.0, 0, 1.0, "300"), (333.3, 0, 1.0, "333"), (200.0, 61_000, 1.0, "200"), (150.0, 7, 2.0, "150"),
+    (50.0, 3, 4.0, "50"),
+])
+def test_a_drift_that_grows_steadily_names_the_rate_the_samples_came_at(
+        true_hz: float, first_seq: int, speed: float, shown: str) -> None:
+    """A sensor set to another rate (its counter starting anywhere; in a replay at `speed`, the
+    rate in the sensor's own time): the fault says which, and the two ways to mend it."""
+    said = _rate_said(dataclasses.replace(LIM, speed=speed), _steady(true_hz, first_seq, speed))
+    assert said == f"{NO_RATE}; its samples came at about {shown} Hz: run with --rate {shown}, or set the sensor to 100 Hz"
+
+
+@pytest.mark.parametrize("late_from", [5, 50, 500])
+def test_a_drift_from_one_stall_names_no_rate(late_from: int) -> None:
+    """Samples on time, then 300 ms late at once (a stalled USB adapter): the clock jumped, no
+    other rate was seen, so none is named."""
+    samples = [(k * 10 * MS, k) for k in range(late_from)] + [(late_from * 10 * MS + 300 * MS, late_from)]
+    assert _rate_said(LIM, samples) == NO_RATE
+
+
+def test_a_rate_within_five_percent_or_measured_under_100_ms_is_not_named() -> None:
+    """96 Hz (4 % off) drifts 250 ms only after 6 s: no rate is named, a clock that slow is as
+    likely a sensor's crystal or a busy host; nor is one measured over less than 0.1 s."""
+    assert _rate_said(LIM, _steady(96.0)) == NO_RATE
+    assert _rate_said(dataclasses.replace(LIM, max_drift_ns=40 * MS), _steady(400.0)) == NO_RATE  # trips at 14 ms
+
+
+@pytest.mark.parametrize("end_ns,named", [(100 * MS, True), (100 * MS - 1, False)])
+def test_the_rate_needs_100_ms_of_samples(end_ns: int, named: bool) -> None:
+    """200 Hz read as 100 Hz: half the limit passed at the middle, the limit at 100 ms (or 1 ns sooner)."""
+    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=60 * MS), [(0, 0), (50 * MS, 10), (end_ns, 20)])
+    assert said == (f"{NO_RATE}; its samples came at about 200 Hz: run with --rate 200, or set the sensor to 100 Hz"
+                    if named else NO_RATE)
+
+
+@pytest.mark.parametrize("half_ns,seq,named", [
+    (100 * MS, 20, True), (100 * MS - 1, 20, False),  # half the limit passed at a quarter of the time, or sooner
+    (300 * MS, 40, True), (300 * MS + 1, 40, False),  # at three quarters, or later
+])
+def test_the_drift_must_pass_half_its_limit_in_the_middle_half_of_the_time(half_ns: int, seq: int, named: bool) -> None:
+    """Steady growth passes half the limit half-way; a jump passes it at the end (a stall) and a
+    jump at the start (late first samples) passes it at once. 0.4 s of a 200 Hz sensor, limit 150 ms."""
+    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=150 * MS), [(0, 0), (half_ns, seq), (400 * MS, 80)])
+    assert said == (f"{NO_RATE}; its samples came at about 200 Hz: run with --rate 200, or set the sensor to 100 Hz"
+                    if named else NO_RATE)
+
+
+@pytest.mark.parametrize("seq,shown", [(95, "95"), (105, "105")])
+def test_a_rate_five_percent_off_is_named(seq: int, shown: str) -> None:
+    """Exactly 95 and 105 samples in 1 s (limit 40 ms, half of it passed at 0.5 s)."""
+    half = 47 if seq < 100 else 53
+    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=40 * MS), [(0, 0), (500 * MS, half), (S, seq)])
+    assert said == f"{NO_RATE}; its samples came at about {shown} Hz: run with --rate {shown}, or set the sensor to 100 Hz"
+

@@ -10,6 +10,7 @@ from fescontrol_hil.rehastim2_model import FaultPlan
 
 from fescontrol.errors import AckTimeout, DeviceInitError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.protocol import sciencemode4 as sm4
 from fescontrol.safety.gate import GateState
 from fescontrol.sensing.frames import encode_heel_frame
 from fescontrol.stimulators.base import what_came, what_came_since_packet
@@ -104,6 +105,19 @@ def test_a_handshake_with_the_sensor_on_the_stimulator_port_says_what_came(tmp_p
     with pytest.raises(DeviceInitError, match=rf"no Init from the device; {len(frames)} bytes arrived and none formed "
                                               r"a ScienceMode2 packet: is it the stimulator's port \(not the sensor's\)"):
         rig.connect()
+
+
+def test_sciencemode4_packets_on_a_rehastim2_link_are_named(tmp_path: Path) -> None:
+    """`--device rehastim2` on a ScienceMode4 device that answers something (a P24 sends nothing
+    unasked; here an ack arrives): the failure names its protocol and the --device for it."""
+    rig = LoopRig(tmp_path, faults=FaultPlan(silent_from_ns=0))
+    packet = sm4.ack(3, sm4.Cmd.ML_INIT_ACK, sm4.Result.SUCCESSFUL)
+    rig.inject(packet)
+    with pytest.raises(DeviceInitError) as info:
+        rig.connect()
+    assert str(info.value).endswith(
+        f"no Init from the device; {len(packet)} bytes arrived and none formed a ScienceMode2 packet; they are "
+        "ScienceMode4 (1 packet): the device speaks ScienceMode4, run with --device rehamove3 or p24")
 
 
 def test_handshake_times_out_without_the_channel_list_ack(tmp_path: Path) -> None:

@@ -29,10 +29,11 @@ START_NS = 10**12
 class Rig:
     """Host link, gate and device model on one fake clock; `run` moves time and bytes both ways."""
 
-    def __init__(self, model: str = "p24", faults: FaultPlan | None = None, handshake_ms: int = 3000) -> None:
+    def __init__(self, model: str = "p24", faults: FaultPlan | None = None, handshake_ms: int = 3000,
+                 device_model: str | None = None) -> None:
         self.now = START_NS
         self.host, self.dev = virtual_pair("host", "device")
-        self.device = ScienceMode4Model(model, faults=faults)
+        self.device = ScienceMode4Model(device_model or model, faults=faults)  # `--device model` on this device
         cfg, _ = load_device(default_device_path(model))
         profile, _ = load_profile(default_profile_path(), cfg)
         limits = limits_from_config(cfg, profile)
@@ -232,13 +233,54 @@ def test_no_answer_to_ml_init_fails_the_handshake() -> None:
 
 
 def test_a_rehastim2_on_a_sciencemode4_link_is_named_in_the_handshake_failure() -> None:
-    """`--device p24` with a RehaStim 2 on the port: its ScienceMode2 Inits are no ScienceMode4 packet."""
+    """`--device p24` with a RehaStim 2 on the port: its ScienceMode2 Inits are no ScienceMode4
+    packet, and the failure says what they are and which --device drives that device."""
     rig = Rig("p24", FaultPlan(no_ack_from_ns=START_NS), handshake_ms=100)
     inits = sm2.init(1) + sm2.init(2)
     rig.dev.write(inits)
-    with pytest.raises(DeviceInitError, match=rf"no Ml_init ack; {len(inits)} bytes arrived and none formed a "
-                                              r"ScienceMode4 packet"):
+    with pytest.raises(DeviceInitError) as info:
         rig.link.connect(rig.clock, rig.sleep)
+    assert str(info.value).endswith(
+        f"no Ml_init ack; {len(inits)} bytes arrived and none formed a ScienceMode4 packet; they are ScienceMode2 "
+        "(2 packets): the device speaks ScienceMode2, run with --device rehastim2")
+
+
+def test_a_rehastim2_that_sends_its_init_while_ml_init_waits_is_named_in_the_ack_time_out() -> None:
+    """The same with the ack time-out first (200 ms, before the 3 s handshake limit), as a real
+    RehaStim 2 gives it: one Init a second, no answer to Ml_init."""
+    rig = Rig("p24", FaultPlan(no_ack_from_ns=START_NS))
+    init = sm2.init(1)
+    rig.dev.write(init)
+    with pytest.raises(SafetyTrip) as info:
+        rig.link.connect(rig.clock, rig.sleep)
+    assert info.value.cause == (f"no ack for MlInit within 200 ms; {len(init)} bytes arrived from the stimulator and "
+                                "none formed a packet of the protocol --device speaks; they are ScienceMode2 (1 "
+                                "packet): the device speaks ScienceMode2, run with --device rehastim2")
+
+
+def test_noise_is_not_taken_for_the_other_protocol() -> None:
+    rig = Rig("p24", FaultPlan(no_ack_from_ns=START_NS), handshake_ms=100)
+    rig.dev.write(bytes(range(256)) * 4)
+    with pytest.raises(DeviceInitError, match="none formed a ScienceMode4 packet: is it the stimulator's port"):
+        rig.link.connect(rig.clock, rig.sleep)
+    assert rig.link.foreign.packets == 0
+
+
+@pytest.mark.parametrize("asked,device,selection,other", [("p24", "rehamove3", 4, "a rehamove3 documents 2"),
+                                                          ("rehamove3", "p24", 2, "a p24 documents 4")])
+def test_a_current_data_selection_the_device_refuses_asks_whether_device_is_right(
+        asked: str, device: str, selection: int, other: str) -> None:
+    """Each model documents one Ml_get_current_data selection (trap C-14); the emulated model
+    refuses the other's, as the wrong `--device` would be refused."""
+    rig = Rig(asked, device_model=device)
+    rig.connect()
+    rig.run(250 * MS)  # a keep-alive period
+    assert rig.link.keepalive(rig.now)
+    with pytest.raises(SafetyTrip) as info:
+        rig.settle()
+    assert info.value.cause == (f"stimulator refused MlGetCurrentData with result 2 (PARAMETER_ERROR): the device does "
+                                f"not take data selection {selection}, the one --device {asked} asks for ({other}): is "
+                                "--device right?")
 
 
 def test_backend_module_is_found_by_the_protocol_name() -> None:

@@ -277,11 +277,16 @@ def _teardown(link: StimulatorBackend | None, loop: ControlLoop | None, machine:
         if link is not None:
             outcome.blocked_commands = link.gate.counters.blocked
             link.closing = True
+            never_armed = machine.phase is Phase.IDLE
             try:
                 _stop_with_retry(link)
             except Exception as exc:  # noqa: BLE001 - a failed Stop is reported, never swallowed silently
-                records.log("stop_failed", error=f"{type(exc).__name__}: {exc}")
-                log.error("Stop could not be confirmed: %s", exc)
+                records.log("stop_failed", error=f"{type(exc).__name__}: {exc}", never_armed=never_armed)
+                if never_armed:  # a device that never linked (off, wrong port or --device) was told nothing
+                    log.warning("Stop could not be confirmed (the session never armed: no stimulation was "
+                                "commanded): %s", exc)
+                else:
+                    log.error("Stop could not be confirmed: %s", exc)
                 if outcome.exit_status == EXIT_OK:
                     outcome.exit_status, outcome.reason = EXIT_FAULT, f"Stop could not be confirmed: {exc}"
                     outcome.fault_cause = outcome.reason

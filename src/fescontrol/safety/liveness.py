@@ -24,7 +24,6 @@ loop turns that into Stop, a latched fault and exit 3. Standard library only; no
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -104,9 +103,9 @@ class Liveness:
         """When the last tick was, and whether the output was on then (through the gap after it)."""
         self._last_sample_ns: int | None = None
         self._last_seq: int | None = None
-        self._offset0_ns: int | None = None
-        self._first_sample: tuple[int, int] | None = None
-        """(wall ns, sequence) of the first sample: the rate the sensor really sends, for a drift fault."""
+        self._origin: tuple[int, int, int] | None = None
+        """(wall minus sample time, wall ns, sequence) of the first sample: the drift's zero, and
+        where the rate the sensor really sends is measured from, for a drift fault."""
         self._half_drift_ns: int | None = None
         """When the drift first passed half its limit: a drift that grew steadily is a rate."""
         self._window: deque[int] = deque()
@@ -121,24 +120,22 @@ class Liveness:
         """The last tick's gap if it was such an overrun, else 0 (for the loop to record)."""
 
     # -- what happened -----------------------------------------------------------------------
-    def _measured_rate(self, now_ns: int, seq: int) -> str:
+    def _measured_rate(self, now_ns: int, seq: int, t0: int, seq0: int, half_ns: int) -> str:
         """The rate the samples came at since the first (counted by their sequence, so lost frames
         do not lower it), as the operator sets it: what to put in `--rate`, or set the sensor to.
         Said only when the drift is a rate: it grew steadily (it passed half its limit neither in
         the first nor in the last quarter of the time since the first sample: a stall or a burst
         of late samples jumps), over at least `RATE_MIN_SPAN_NS`, to a rate at least
-        `RATE_MIN_SHARE` off the configured one; two significant digits (arrival jitter)."""
-        if self._first_sample is None or self._half_drift_ns is None:
-            return ""
-        t0, seq0 = self._first_sample
-        whole, first_half = now_ns - t0, self._half_drift_ns - t0
+        `RATE_MIN_SHARE` off the configured one; in whole Hz (it is 'about': arrival jitter moves it
+        a few percent over the shortest span)."""
+        whole, first_half = now_ns - t0, half_ns - t0
         if whole < RATE_MIN_SPAN_NS or not whole <= 4 * first_half <= 3 * whole:
             return ""
         rate = (seq - seq0) * NS_PER_S / (whole * self.limits.speed)
         configured = self.limits.rate_hz
         if rate <= 0 or abs(rate - configured) < RATE_MIN_SHARE * configured:
             return ""
-        shown = f"{round(rate, 1 - math.floor(math.log10(rate))):g}"
+        shown = f"{rate:.0f}"
         return f"; its samples came at about {shown} Hz: run with --rate {shown}, or set the sensor to {configured:g} Hz"
 
     def samples(self, now_ns: int, seqs: list[int]) -> None:
@@ -150,18 +147,19 @@ class Liveness:
         self._last_seq = seqs[-1]
         # wall time minus sample time (both in wall ns): constant for a sensor at the configured rate
         offset = now_ns - round(seqs[-1] * NS_PER_S / (lim.rate_hz * lim.speed))
-        if self._offset0_ns is None:
-            self._offset0_ns = offset
-            self._first_sample = (now_ns, seqs[0])
-        drift = offset - self._offset0_ns
-        if self._half_drift_ns is None and 2 * abs(drift) > lim.max_drift_ns:
-            self._half_drift_ns = now_ns
-        if abs(drift) > lim.max_drift_ns:
-            direction = "behind" if drift > 0 else "ahead of"
-            raise SafetyTrip(
-                f"sensor clock {abs(drift) // NS_PER_MS} ms {direction} wall time (limit "
-                f"{lim.max_drift_ns // NS_PER_MS} ms): the sensor's real rate is not {lim.rate_hz:g} Hz"
-                f"{self._measured_rate(now_ns, seqs[-1])}", t_s=self._t_s())
+        if self._origin is None:
+            self._origin = (offset, now_ns, seqs[0])
+        offset0, t0, seq0 = self._origin
+        drift = offset - offset0
+        if 2 * abs(drift) > lim.max_drift_ns:
+            if self._half_drift_ns is None:
+                self._half_drift_ns = now_ns
+            if abs(drift) > lim.max_drift_ns:
+                direction = "behind" if drift > 0 else "ahead of"
+                raise SafetyTrip(
+                    f"sensor clock {abs(drift) // NS_PER_MS} ms {direction} wall time (limit "
+                    f"{lim.max_drift_ns // NS_PER_MS} ms): the sensor's real rate is not {lim.rate_hz:g} Hz"
+                    f"{self._measured_rate(now_ns, seqs[-1], t0, seq0, self._half_drift_ns)}", t_s=self._t_s())
         window = self._window
         window.extend(seqs)
         horizon = seqs[-1] - lim.loss_window_samples

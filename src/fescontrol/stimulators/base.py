@@ -9,7 +9,7 @@ gate decoder hook checks its frames, and which emulator stands in for its device
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from fescontrol.config.models import DeviceConfig
 from fescontrol.errors import AckTimeout
@@ -76,32 +76,72 @@ class RxCounters(Protocol):
     bytes_discarded: int
 
 
-def what_came(rx: RxCounters, protocol: str) -> str:
+class RxDecoder(RxCounters, Protocol):
+    """A receive decoder: bytes in, packets and bad frames out, counted."""
+
+    def feed(self, data: bytes) -> list[Any]: ...
+
+
+class ForeignPackets:
+    """Until the link is up, the other ScienceMode protocol's decoder on the same bytes: a device
+    of the other protocol is then named, and the `--device` that drives it (a RehaStim 2 driven
+    as a P24 sends ScienceMode2 Inits, which the ScienceMode4 decoder sees only as bad frames).
+    Counts checksummed packets only; stops after `LIMIT_BYTES`."""
+
+    LIMIT_BYTES = 16384
+
+    def __init__(self, decoder: RxDecoder, protocol: str, devices: str) -> None:
+        self._decoder = decoder
+        self.protocol = protocol
+        self.devices = devices
+
+    def feed(self, data: bytes) -> None:
+        if self._decoder.bytes_in < self.LIMIT_BYTES:
+            self._decoder.feed(data)
+
+    @property
+    def packets(self) -> int:
+        return self._decoder.frames_ok
+
+    def said(self) -> str:
+        """What the bytes were, if they formed the other protocol's packets ('' if not)."""
+        if not self.packets:
+            return ""
+        packets = f"{self.packets} packet{'s' if self.packets > 1 else ''}"
+        return f"they are {self.protocol} ({packets}): the device speaks {self.protocol}, run with --device {self.devices}"
+
+
+def what_came(rx: RxCounters, protocol: str, foreign: ForeignPackets | None = None) -> str:
     """For a handshake that failed: what did arrive on the stimulator port, and what to check
     (a wrong port, a device that is off, a device of another protocol than `--device` says)."""
     if not rx.bytes_in:
         return (f"nothing arrived on the stimulator port: is it the stimulator's port, is the device on, and does it "
                 f"speak {protocol} (--device)?")
     if not rx.frames_ok:
+        if foreign is not None and foreign.packets:
+            return f"{rx.bytes_in} bytes arrived and none formed a {protocol} packet; {foreign.said()}"
         return (f"{rx.bytes_in} bytes arrived and none formed a {protocol} packet: is it the stimulator's port (not "
                 f"the sensor's), and does the device speak {protocol} (--device)?")
     return f"{rx.frames_ok} {protocol} packets arrived, not the one awaited"
 
 
-def what_came_since_packet(rx: RxCounters) -> str:
+def what_came_since_packet(rx: RxCounters, foreign: ForeignPackets | None = None) -> str:
     """For an answer that did not come: what arrived from the device since its last packet."""
     if not rx.bytes_since_packet:
         return "nothing arrived from the stimulator since its last packet: is it still on, and its cable or adapter in?"
+    if foreign is not None and foreign.packets:
+        return (f"{rx.bytes_since_packet} bytes arrived from the stimulator and none formed a packet of the protocol "
+                f"--device speaks; {foreign.said()}")
     return (f"{rx.bytes_since_packet} bytes arrived from the stimulator since its last packet and none formed one "
             "(noise on the line?)")
 
 
-def check_ack(liveness: Liveness, rx: RxCounters, now_ns: int) -> None:
+def check_ack(liveness: Liveness, rx: RxCounters, now_ns: int, foreign: ForeignPackets | None = None) -> None:
     """The ack time-out of the command in flight, with what came instead in the fault's reason."""
     try:
         liveness.check_ack(now_ns)
     except AckTimeout as exc:
-        raise AckTimeout(f"{exc.cause}; {what_came_since_packet(rx)}", t_s=exc.t_s) from exc
+        raise AckTimeout(f"{exc.cause}; {what_came_since_packet(rx, foreign)}", t_s=exc.t_s) from exc
 
 
 class StimulatorBackend(Protocol):

@@ -16,11 +16,21 @@ from typing import Callable
 from fescontrol.config.models import DeviceConfig
 from fescontrol.errors import DeviceInitError, ProtocolError, SafetyTrip
 from fescontrol.protocol import sciencemode2 as sm2
+from fescontrol.protocol import sciencemode4 as sm4
 from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode2 import ScienceMode2Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, check_ack, what_came
+from fescontrol.stimulators.base import (
+    ChannelPlan,
+    ForeignPackets,
+    GateStopping,
+    InFlight,
+    LinkTiming,
+    Record,
+    check_ack,
+    what_came,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,8 @@ class StimulatorLink(GateStopping):
         self.group_time_code = group_time_code
         self._on_record = on_record or (lambda rec: None)
         self._decoder = sm2.Decoder()
+        self.foreign = ForeignPackets(sm4.Decoder(), "ScienceMode4", "rehamove3 or p24")
+        """Until the link is up: a device of the other protocol is named (`base.ForeignPackets`)."""
         self.linked = False
         self.initialised = False
         self.in_flight: InFlight | None = None
@@ -118,6 +130,8 @@ class StimulatorLink(GateStopping):
         data = self.gate.read_available()
         first: SafetyTrip | None = None
         items = self._decoder.feed(data) if data else []
+        if data and not self.linked:
+            self.foreign.feed(data)
         skipped = 0
         if not self.linked and not self.closing:
             # Inits buffered while the host was busy (the port opens before the start-up work):
@@ -262,10 +276,10 @@ class StimulatorLink(GateStopping):
                 state = "no Init from the device" if not self.linked else "no InitChannelListMode ack"
                 raise DeviceInitError(
                     f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: {state}; "
-                    f"{what_came(self._decoder, 'ScienceMode2')}")
+                    f"{what_came(self._decoder, 'ScienceMode2', self.foreign)}")
             self._connect_polls += 1
             self.poll(now)
-            check_ack(self.liveness, self._decoder, now)
+            check_ack(self.liveness, self._decoder, now, self.foreign)
             if self.linked and not self.initialised and self.in_flight is None:
                 self.initialise_channels(now)
             if self.initialised:

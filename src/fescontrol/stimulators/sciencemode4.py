@@ -25,12 +25,22 @@ from typing import Callable
 
 from fescontrol.config.models import DeviceConfig
 from fescontrol.errors import DeviceInitError, ProtocolError, SafetyTrip
+from fescontrol.protocol import sciencemode2 as sm2
 from fescontrol.protocol import sciencemode4 as sm4
 from fescontrol.safety.gate import SafetyGate, Verdict
 from fescontrol.safety.hook_sciencemode4 import ScienceMode4Hook
 from fescontrol.safety.limits import GateLimits
 from fescontrol.safety.liveness import Liveness
-from fescontrol.stimulators.base import ChannelPlan, GateStopping, InFlight, LinkTiming, Record, check_ack, what_came
+from fescontrol.stimulators.base import (
+    ChannelPlan,
+    ForeignPackets,
+    GateStopping,
+    InFlight,
+    LinkTiming,
+    Record,
+    check_ack,
+    what_came,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +105,8 @@ class ScienceMode4Link(GateStopping):
         self.channel_count = channel_count
         self._on_record = on_record or (lambda rec: None)
         self._decoder = sm4.Decoder()
+        self.foreign = ForeignPackets(sm2.Decoder(), "ScienceMode2", "rehastim2")
+        """Until the link is up: a device of the other protocol is named (`base.ForeignPackets`)."""
         self.linked = False
         """Ml_init was acknowledged: the device takes updates."""
         self.in_flight: InFlight | None = None
@@ -116,6 +128,16 @@ class ScienceMode4Link(GateStopping):
         """1000 / the period on the protocol's 0.5 ms grid."""
         return 1000.0 / self.period_ms  # = delivered_frequency_hz(the profile's frequency)
 
+    def _refusal_meaning(self, command: int, result: int) -> str:
+        """What a refusal means for the operator, where the result name alone does not say it."""
+        if command == sm4.Cmd.ML_GET_CURRENT_DATA and result == sm4.Result.PARAMETER_ERROR:
+            # each model documents one data selection (trap C-14): the other model refuses it
+            asked = next(model for model, sel in SELECTION.items() if sel == self.selection)
+            others = ", ".join(f"a {model} documents {int(sel)}" for model, sel in SELECTION.items() if model != asked)
+            return (f": the device does not take data selection {int(self.selection)}, the one --device {asked} "
+                    f"asks for ({others}): is --device right?")
+        return _REFUSAL_MEANING.get(result, "")
+
     @property
     def rx_decoder(self) -> sm4.Decoder:
         return self._decoder
@@ -125,6 +147,8 @@ class ScienceMode4Link(GateStopping):
         """Read what the device sent and act on all of it; then raise the first device fault."""
         data = self.gate.read_available()
         first: SafetyTrip | None = None
+        if data and not self.linked:
+            self.foreign.feed(data)
         for item in self._decoder.feed(data) if data else ():
             try:
                 self._handle(item, now_ns)
@@ -184,7 +208,7 @@ class ScienceMode4Link(GateStopping):
             return
         if result != self.RESULT_OK:
             raise SafetyTrip(f"stimulator refused {_name(flight.command)} with result {_result(result)}"
-                             + _REFUSAL_MEANING.get(result, ""))
+                             + self._refusal_meaning(flight.command, result))
         if flight.command == sm4.Cmd.ML_INIT:
             self.linked = True
         elif flight.command == sm4.Cmd.ML_UPDATE and flight.frame_currents is not None:
@@ -264,9 +288,9 @@ class ScienceMode4Link(GateStopping):
             now = clock()
             if now - start > self.timing.handshake_timeout_ns:
                 raise DeviceInitError(f"stimulator handshake failed after {self.timing.handshake_timeout_ns / 1e9:.1f} s: "
-                                      f"no Ml_init ack; {what_came(self._decoder, 'ScienceMode4')}")
+                                      f"no Ml_init ack; {what_came(self._decoder, 'ScienceMode4', self.foreign)}")
             self.poll(now)
-            check_ack(self.liveness, self._decoder, now)
+            check_ack(self.liveness, self._decoder, now, self.foreign)
             if not self.linked and self.in_flight is None:
                 self.initialise_channels(now)
             if self.linked:
