@@ -467,13 +467,16 @@ def test_trips_carry_the_sample_time() -> None:
 NO_RATE = "the sensor's real rate is not 100 Hz"
 
 
+RATE_T0 = 7 * S  # the first sample's wall time: the rate is measured from it, not from 0
+
+
 def _rate_said(limits: LivenessLimits, samples: list[tuple[int, int]]) -> str:
-    """Feed (wall ns, sequence) samples one by one until the drift trips; the cause's tail. The
-    loss check is off (a few hand-placed samples are no stream)."""
+    """Feed (wall ns after the first sample, sequence) samples one by one until the drift
+    trips; the cause's tail. The loss check is off (a few hand-placed samples are no stream)."""
     live = Liveness(dataclasses.replace(limits, max_loss_pct=100))
     for t, seq in samples:
         try:
-            live.samples(t, [seq])
+            live.samples(RATE_T0 + t, [seq])
         except SafetyTrip as exc:
             return exc.cause.split("): ", 1)[1]
     raise AssertionError("no drift fault")
@@ -527,6 +530,17 @@ def test_the_drift_must_pass_half_its_limit_in_the_middle_half_of_the_time(half_
     """Steady growth passes half the limit half-way; a jump passes it at the end (a stall) and a
     jump at the start (late first samples) passes it at once. 0.4 s of a 200 Hz sensor, limit 150 ms."""
     said = _rate_said(dataclasses.replace(LIM, max_drift_ns=150 * MS), [(0, 0), (half_ns, seq), (400 * MS, 80)])
+    assert said == (f"{NO_RATE}; its samples came at about 200 Hz: run with --rate 200, or set the sensor to 100 Hz"
+                    if named else NO_RATE)
+
+
+@pytest.mark.parametrize("half_seq,named", [(28, False), (29, True)])
+def test_half_the_limit_is_passed_only_beyond_it(half_seq: int, named: bool) -> None:
+    """Sample 28 at 205 ms is exactly 75 ms ahead, half the 150 ms limit: not past it, so the
+    trip at 0.4 s finds half passed only at its own sample (a jump: no rate). Sample 29 is 85 ms
+    ahead: half passed in the middle, a steady 200 Hz."""
+    samples = [(0, 0), (205 * MS, half_seq), (400 * MS, 80)]
+    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=150 * MS), samples)
     assert said == (f"{NO_RATE}; its samples came at about 200 Hz: run with --rate 200, or set the sensor to 100 Hz"
                     if named else NO_RATE)
 

@@ -133,7 +133,7 @@ class Liveness:
             return ""
         rate = (seq - seq0) * NS_PER_S / (whole * self.limits.speed)
         configured = self.limits.rate_hz
-        if rate <= 0 or abs(rate - configured) < RATE_MIN_SHARE * configured:
+        if abs(rate - configured) < RATE_MIN_SHARE * configured:
             return ""
         shown = f"{rate:.0f}"
         return f"; its samples came at about {shown} Hz: run with --rate {shown}, or set the sensor to {configured:g} Hz"
