@@ -48,8 +48,8 @@ def test_session_meets_the_simulated_targets(sessions, case) -> None:  # type: i
     assert result.returncode == 0, result.stderr
     assert f"output folder: {out}" in result.stdout
     # its normal end reads as one: the emulator's walk is over (a real sensor's port closing reads otherwise)
-    assert ("session ended: sensor stream ended (the sensor emulator closed its port: its walk is over "
-            "(hil-sensor.log says if it failed)") in result.stdout, result.stdout[-600:]
+    assert ("session ended: sensor stream ended: the sensor emulator's walk is over (it closed its port; "
+            "hil-sensor.log says if it failed) (exit status 0)") in result.stdout, result.stdout[-600:]
     for name in ("stim.csv", "events.csv", "commands.csv", "truth.csv", "session.jsonl", "report.json",
                  "report.txt", "device.jsonl"):
         assert (out / name).is_file(), name

@@ -639,6 +639,13 @@ def test_sensor_port_read_error_names_the_os_error(tmp_path: Path) -> None:
     assert rig.loop.tick(rig.t + TICK_NS, True) is True
     assert rig.loop.counts.end_reason == ("sensor stream ended (the sensor closed its port or was unplugged: "
                                           "Input/output error)")
+    rig = LoopRig(tmp_path / "emulated")  # simulate, live replay: the emulator's normal end, no error shown
+    standing(rig)
+    rig.loop.settings = dataclasses.replace(rig.loop.settings, port_closed_means=loop_mod.EMULATOR_PORT_CLOSED)
+    rig.loop.sensor = BrokenPort()
+    assert rig.loop.tick(rig.t + TICK_NS, True) is True
+    assert rig.loop.counts.end_reason == ("sensor stream ended: the sensor emulator's walk is over (it closed its "
+                                          "port; hil-sensor.log says if it failed)")
     rig = LoopRig(tmp_path / "other")
     standing(rig)
 

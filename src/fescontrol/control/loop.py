@@ -69,7 +69,7 @@ class SensorPort(Protocol):
 
 
 SENSOR_PORT_CLOSED = "the sensor closed its port or was unplugged"
-EMULATOR_PORT_CLOSED = "the sensor emulator closed its port: its walk is over (hil-sensor.log says if it failed)"
+EMULATOR_PORT_CLOSED = "the sensor emulator's walk is over (it closed its port; hil-sensor.log says if it failed)"
 """The end reason's note when the sensor is our emulator (simulate, live replay): its normal end."""
 
 
@@ -319,7 +319,10 @@ class ControlLoop:
             return "sensor stream ended"
         except OSError as exc:
             if exc.errno == errno.EIO:  # what a read gives once the far end of a pty or a USB adapter is gone
-                return f"sensor stream ended ({self.settings.port_closed_means}: {exc.strerror})"
+                means = self.settings.port_closed_means
+                if means == EMULATOR_PORT_CLOSED:  # the normal end of a simulation: no error to show
+                    return f"sensor stream ended: {means}"
+                return f"sensor stream ended ({means}: {exc.strerror})"
             return f"sensor stream ended ({exc.strerror})"
         self._bytes_since_sample += len(data)
         seq, decoded = self.decoder.feed(data)
