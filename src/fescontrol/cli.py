@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "--rate")
     ports = sub.add_parser("ports", help="list serial ports with USB ids and which device each looks like")
     ports.add_argument("--json", action="store_true", help="print a JSON list instead of the table (for scripts)")
+    ports.add_argument("--listen", nargs="*", metavar="PORT", default=None,
+                       help="also listen to each port (these, or every port listed) and say what it sends by "
+                            "itself: a sensor and its format, a RehaStim 2, or nothing; nothing is written to any port")
+    ports.add_argument("--seconds", type=float, default=1.5, help="--listen: how long to listen to each port, 0.2 to "
+                                                                   "10 s (default 1.5)")
+    ports.add_argument("--baud", type=int, default=DEFAULT_SENSOR_BAUD,
+                       help=f"--listen: the baud rate to listen at (default {DEFAULT_SENSOR_BAUD})")
     replay_cli.add_commands(sub)
     return parser
 

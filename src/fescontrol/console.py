@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 import os
@@ -239,11 +240,26 @@ def _same_model(args: argparse.Namespace, device_path: Path, model: str) -> None
 
 
 def ports_command(args: argparse.Namespace) -> int:
-    """`fescontrol ports`: the serial ports as a table (or JSON); always exit 0."""
+    """`fescontrol ports`: the serial ports as a table (or JSON), and with `--listen` what each
+    sends by itself; exit 0, or 2 for a bad `--seconds` / `--baud`."""
+    from fescontrol.port_listen import format_heard, listen
     from fescontrol.ports import format_table, list_serial_ports, to_json
 
+    if args.listen is not None:
+        if not 0.2 <= args.seconds <= 10.0:
+            raise ConfigError(f"--seconds {args.seconds:g}: allowed 0.2 to 10")
+        if not 300 <= args.baud <= 4_000_000:
+            raise ConfigError(f"--baud {args.baud}: allowed 300 to 4000000")
     rows = list_serial_ports()
-    sys.stdout.write((to_json(rows) if args.json else format_table(rows)) + "\n")
+    heard = [listen(port, args.seconds, args.baud) for port in (args.listen or [r.device for r in rows])] \
+        if args.listen is not None else None
+    if args.json:
+        listened = {h.port: {"bytes": h.bytes_in, "what": h.what, "use": h.use} for h in heard or []}
+        text = to_json(rows) if heard is None else json.dumps({"ports": json.loads(to_json(rows)),
+                                                              "listened": listened}, indent=2)
+    else:
+        text = format_table(rows) + ("" if heard is None else "\n" + format_heard(heard, args.seconds, args.baud))
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
     return 0
 

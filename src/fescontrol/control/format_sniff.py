@@ -57,7 +57,8 @@ def remedy(found: str, session_format: str) -> str:
 class FormatSniffer:
     """Decoders of every format but the session's, fed the same bytes; counts their samples."""
 
-    def __init__(self, session_format: str, rate_hz: float) -> None:
+    def __init__(self, session_format: str | None, rate_hz: float) -> None:
+        """`session_format` None: every format is tried (`fescontrol ports --listen`)."""
         self.session_format = session_format
         self._inputs: dict[str, SensorInput] = {
             fmt: make_sensor_input(fmt, rate_hz) for fmt in SNIFF_FORMATS if fmt != session_format}
@@ -81,8 +82,8 @@ class FormatSniffer:
     def reason(self) -> str:
         """The fault's reason once `found` names a format."""
         found = self.found()
-        if found is None:
-            raise ValueError("no other format found yet")
+        if found is None or self.session_format is None:
+            raise ValueError("no other format found yet, or no session format")
         return (f"the sensor sends {WHAT_THEY_ARE[found]}, not the {WHAT_THEY_ARE[self.session_format]} this "
                 f"session reads: its first {self.bytes_tried} bytes formed {self.samples[found]} {found} samples and none the "
                 f"session reads; {remedy(found, self.session_format)}")
