@@ -182,7 +182,8 @@ def check_command(args: argparse.Namespace) -> int:
         format_stimulation_table(table),
         f"detector: {profile.detector.kind} (sensor: {sensor}); link: {_link_use(sensor_format, args.rate, args.sensor_baud)}",
         f"interlocks: sensor stale {s.sensor_stale_ms} ms while stimulating, lost {s.sensor_lost_ms} ms, first "
-        f"sample within {s.sensor_first_sample_ms} ms; loop overrun {s.loop_overrun_ms} ms ({s.loop_overrun_off_ms} "
+        f"sample within {s.sensor_first_sample_ms} ms; clock drift {s.max_clock_drift_ms} ms beyond a "
+        f"{s.max_sensor_rate_error_pct} % rate error; loop overrun {s.loop_overrun_ms} ms ({s.loop_overrun_off_ms} "
         f"ms with the output off); one channel on <= {s.max_on_time_s:g} s at a stretch and <= {s.max_duty_pct} % of "
         f"any {s.duty_window_s:g} s; <= {s.max_session_stim_s:g} s a session",
         "nothing was sent to any device; `run` shows this table again, from the device, before it arms",

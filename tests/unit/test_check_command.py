@@ -27,7 +27,8 @@ def test_a_valid_profile_shows_the_table_run_would_show_and_exits_0(
     assert ("detector: adaptive_heel (sensor: heel / insole force frames); link: force at 100 Hz needs 11000 of "
             "115200 bit/s (10 %)") in lines
     assert any(line.startswith("interlocks: sensor stale 150 ms while stimulating, lost 2000 ms, first sample "
-                               "within 10000 ms; loop overrun 100 ms (500 ms with the output off)") for line in lines)
+                               "within 10000 ms; clock drift 250 ms beyond a 3 % rate error; loop overrun 100 ms "
+                               "(500 ms with the output off)") for line in lines)
 
 
 def test_an_imu_profile_names_its_sensor_and_the_link_is_checked_as_run_checks_it(

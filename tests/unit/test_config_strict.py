@@ -26,7 +26,7 @@ from fescontrol.errors import ConfigError
 NEW_SAFETY_KEYS = {
     "sensor_lost_ms": 2000, "sensor_first_sample_ms": 10000, "max_sensor_loss_pct": 20, "max_clock_drift_ms": 250, "max_busy_retries": 3,
     "loop_overrun_ms": 100, "loop_overrun_off_ms": 500, "max_on_time_s": 3.0, "duty_window_s": 10.0, "max_duty_pct": 85,
-    "max_session_stim_s": 3600.0,
+    "max_session_stim_s": 3600.0, "max_sensor_rate_error_pct": 3,
 }
 
 
@@ -200,6 +200,8 @@ def test_a_profile_without_the_new_keys_still_loads(tmp_path: Path) -> None:
     ("sensor_lost_ms = 2000", "sensor_lost_ms = 100", ["safety.sensor_lost_ms = 100", ">= 200 and <= 10000"]),
     ("max_sensor_loss_pct = 20", "max_sensor_loss_pct = 95", ["safety.max_sensor_loss_pct = 95", "<= 90"]),
     ("max_clock_drift_ms = 250", "max_clock_drift_ms = 10", ["safety.max_clock_drift_ms = 10", ">= 50"]),
+    ("max_sensor_rate_error_pct = 3", "max_sensor_rate_error_pct = 11", ["safety.max_sensor_rate_error_pct = 11",
+                                                                         "<= 10"]),
     ("max_busy_retries = 3", "max_busy_retries = 11", ["safety.max_busy_retries = 11", "<= 10"]),
     ("loop_overrun_ms = 100", "loop_overrun_ms = 5", ["safety.loop_overrun_ms = 5", ">= 20"]),
     ("sensor_first_sample_ms = 10000", "sensor_first_sample_ms = 60001",

@@ -40,7 +40,8 @@ def test_limits_from_config_converts_the_profile_and_device() -> None:
         rate_hz=100.0, speed=2.0, stale_ns=150 * MS, lost_ns=2000 * MS, first_sample_ns=10 * S, max_loss_pct=20,
         max_drift_ns=250 * MS,
         # max_stim 1.5 s + extension 0.05 s + ramp down 0.08 s + one response of 100 ms
-        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS)
+        max_burst_ns=1730 * MS, ack_timeout_ns=200 * MS, max_busy_retries=3, loop_overrun_ns=100 * MS, loop_overrun_off_ns=500 * MS,
+        max_rate_error_pct=3)
     assert limits_from_config(profile, device, 50.0).speed == 1.0
 
 

@@ -346,6 +346,7 @@ class SafetySection(_Frozen):
     sensor_first_sample_ms: int = Field(default=10000, ge=200, le=60000)
     max_sensor_loss_pct: int = Field(default=20, ge=0, le=90)
     max_clock_drift_ms: int = Field(default=250, ge=50, le=2000)
+    max_sensor_rate_error_pct: int = Field(default=3, ge=0, le=10)
     max_busy_retries: int = Field(default=3, ge=0, le=10)
     loop_overrun_ms: int = Field(default=100, ge=20, le=1000)
     loop_overrun_off_ms: int = Field(default=500, ge=20, le=2000)

@@ -33,8 +33,9 @@ NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 RATE_MIN_SPAN_NS = 100 * NS_PER_MS
 """Wall time since the first sample before a drift fault names the rate the samples came at."""
-RATE_MIN_SHARE = 0.05
-"""How far from the configured rate that rate must be to be named (5 %)."""
+RATE_MIN_SHARE = 0.01
+"""How far from the configured rate that rate must be to be named (1 %: at a steady drift's
+trip the measured rate is off by far more than the arrival jitter, 250 ms against a few ms)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class LivenessLimits:
     """Longest gap between two ticks while the output is on (or being ramped down)."""
     loop_overrun_off_ns: int
     """Longest gap between two ticks while the output was off at the tick before."""
+    max_rate_error_pct: int = 0
+    """How far the sensor's real rate may be off `rate_hz`: the drift limit grows by this share of
+    the wall time since the first sample (0: the drift limit alone)."""
 
     @property
     def loss_window_samples(self) -> int:
@@ -90,6 +94,7 @@ def limits_from_config(profile: object, device: object, rate_hz: float, speed: f
         max_busy_retries=int(safety.max_busy_retries),
         loop_overrun_ns=int(safety.loop_overrun_ms) * NS_PER_MS,
         loop_overrun_off_ns=int(safety.loop_overrun_off_ms) * NS_PER_MS,
+        max_rate_error_pct=int(safety.max_sensor_rate_error_pct),
     )
 
 
@@ -123,10 +128,10 @@ class Liveness:
     def _measured_rate(self, now_ns: int, seq: int, t0: int, seq0: int, half_ns: int) -> str:
         """The rate the samples came at since the first (counted by their sequence, so lost frames
         do not lower it), as the operator sets it: what to put in `--rate`, or set the sensor to.
-        Said only when the drift is a rate: it grew steadily (it passed half its limit neither in
-        the first nor in the last quarter of the time since the first sample: a stall or a burst
-        of late samples jumps), over at least `RATE_MIN_SPAN_NS`, to a rate at least
-        `RATE_MIN_SHARE` off the configured one; in whole Hz (it is 'about': arrival jitter moves it
+        Said only when the drift is a rate: it grew steadily (its excess over the rate error
+        allowed passed half the limit neither in the first nor in the last quarter of the time
+        since the first sample: a stall or a burst of late samples jumps), over at least
+        `RATE_MIN_SPAN_NS`, to a rate at least `RATE_MIN_SHARE` off the configured one; in whole Hz (it is 'about': arrival jitter moves it
         a few percent over the shortest span)."""
         whole, first_half = now_ns - t0, half_ns - t0
         if whole < RATE_MIN_SPAN_NS or not whole <= 4 * first_half <= 3 * whole:
@@ -151,14 +156,18 @@ class Liveness:
             self._origin = (offset, now_ns, seqs[0])
         offset0, t0, seq0 = self._origin
         drift = offset - offset0
-        if 2 * abs(drift) > lim.max_drift_ns:
+        # a sensor whose clock is a little off its rate drifts steadily: allowed, up to the rate error
+        excess = abs(drift) - (now_ns - t0) * lim.max_rate_error_pct // 100
+        if 2 * excess > lim.max_drift_ns:
             if self._half_drift_ns is None:
                 self._half_drift_ns = now_ns
-            if abs(drift) > lim.max_drift_ns:
+            if excess > lim.max_drift_ns:
                 direction = "behind" if drift > 0 else "ahead of"
+                allowance = (f" + {lim.max_rate_error_pct} % of the {(now_ns - t0) / NS_PER_S:.1f} s since its first "
+                             "sample" if lim.max_rate_error_pct else "")
                 raise SafetyTrip(
                     f"sensor clock {abs(drift) // NS_PER_MS} ms {direction} wall time (limit "
-                    f"{lim.max_drift_ns // NS_PER_MS} ms): the sensor's real rate is not {lim.rate_hz:g} Hz"
+                    f"{lim.max_drift_ns // NS_PER_MS} ms{allowance}): the sensor's real rate is not {lim.rate_hz:g} Hz"
                     f"{self._measured_rate(now_ns, seqs[-1], t0, seq0, self._half_drift_ns)}", t_s=self._t_s())
         window = self._window
         window.extend(seqs)
