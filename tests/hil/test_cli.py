@@ -109,48 +109,47 @@ def test_electrode_error_stops_and_exits_3(tmp_path: Path) -> None:
         stop_process(stim)
 
 
-def test_swapped_ports_fail_the_handshake_with_what_came(tmp_path: Path) -> None:
-    """The sensor's port given as the stimulator's and the other way round: the handshake fails
-    (exit 3) naming what arrived on the "stimulator" port (heel frames, no ScienceMode2 packet),
-    and the real stimulator received no command."""
+def _run_on_a_rehastim2(tmp_path: Path, device: str, *, swapped: bool) -> subprocess.CompletedProcess[str]:
+    """`run --device DEVICE` against a RehaStim 2 emulator and a heel sensor (their ports swapped
+    if `swapped`); the emulator's records are in tmp_path/emulator, the session's in tmp_path/run."""
     emu = tmp_path / "emulator"
     emu.mkdir()
     stim, stim_port = start_hil("stimulator", "--out", str(emu))
     sensor, sensor_port = start_hil("sensor", "--seed", "5", "--duration", "20")
+    if swapped:
+        sensor_port, stim_port = stim_port, sensor_port
     try:
-        r = fescontrol("run", "--device", "rehastim2", "--sensor-port", stim_port, "--stimulator-port",
-                       sensor_port, "--yes", "--out", str(tmp_path / "run"), timeout=60)
+        return fescontrol("run", "--device", device, "--sensor-port", sensor_port, "--stimulator-port", stim_port,
+                          "--yes", "--out", str(tmp_path / "run"), timeout=60)
     finally:
         stop_process(sensor)
         stop_process(stim)
+
+
+def test_swapped_ports_fail_the_handshake_with_what_came(tmp_path: Path) -> None:
+    """The sensor's port given as the stimulator's and the other way round: the handshake fails
+    (exit 3) naming what arrived on the "stimulator" port (heel frames, no ScienceMode2 packet),
+    and the real stimulator received no command."""
+    r = _run_on_a_rehastim2(tmp_path, "rehastim2", swapped=True)
     assert r.returncode == 3, r.stderr
     assert re.search(r"stimulator handshake failed after 3\.0 s: no Init from the device; \d+ bytes arrived and none "
                      r"formed a ScienceMode2 packet: is it the stimulator's port \(not the sensor's\)", r.stderr), r.stderr
     assert "bytes arrived and none formed a ScienceMode2 packet" in (tmp_path / "run" / "report.txt").read_text()
-    assert not [rec for rec in read_jsonl(emu / "device.jsonl") if rec.get("dir") == "rx"]
+    assert not [rec for rec in read_jsonl(tmp_path / "emulator" / "device.jsonl") if rec.get("dir") == "rx"]
 
 
 def test_a_rehastim2_driven_as_a_p24_is_named_and_the_fault_says_which_device_to_give(tmp_path: Path) -> None:
     """`--device p24` on a RehaStim 2: its Inits are ScienceMode2, so the fault names the
     protocol and `--device rehastim2`; the tear-down's unanswered Stop is a warning, not an
     error, as the session never armed (nothing was commanded)."""
-    emu = tmp_path / "emulator"
-    emu.mkdir()
-    stim, stim_port = start_hil("stimulator", "--out", str(emu))
-    sensor, sensor_port = start_hil("sensor", "--seed", "5", "--duration", "20")
-    try:
-        r = fescontrol("run", "--device", "p24", "--sensor-port", sensor_port, "--stimulator-port", stim_port,
-                       "--yes", "--out", str(tmp_path / "run"), timeout=60)
-    finally:
-        stop_process(sensor)
-        stop_process(stim)
+    r = _run_on_a_rehastim2(tmp_path, "p24", swapped=False)
     assert r.returncode == 3, r.stderr
     assert re.search(r"they are ScienceMode2 \(\d+ packets?\): the device speaks ScienceMode2, run with --device "
                      r"rehastim2", r.stderr), r.stderr
     assert "ERROR" not in r.stderr and "never armed" in r.stderr
     stop_failed = [rec for rec in read_jsonl(tmp_path / "run" / "session.jsonl") if rec["kind"] == "stop_failed"]
     assert [rec["never_armed"] for rec in stop_failed] == [True]
-    assert all(int(row["current_mA"]) == 0 for row in read_csv(emu / "stim.csv"))
+    assert all(int(row["current_mA"]) == 0 for row in read_csv(tmp_path / "emulator" / "stim.csv"))
 
 
 def test_a_screen_that_goes_away_does_not_change_the_exit_status(tmp_path: Path) -> None:

@@ -82,3 +82,19 @@ def test_an_endless_line_is_dropped_once() -> None:
     assert dec.bytes_pending == 0 and dec.lines_bad == 1
     dec.feed(b"y" * 50 + b"\n" + encode_line(0, (0, 0, 0), (0, 0, 1)))
     assert dec.lines_bad == 1 and dec.frames_ok == 1
+
+
+def test_the_last_rejected_line_is_kept_with_why_for_the_operator() -> None:
+    """A sketch that prints six numbers and no counter: the fault can quote its line and say
+    what a line must hold; a long line is cut, a line of other bytes stays readable."""
+    dec = CsvLineDecoder()
+    assert dec.last_rejected is None
+    dec.feed(b"1.00,2.00,3.00,0.1000,0.2000,0.9800\r\n")
+    assert dec.last_rejected == ("'1.00,2.00,3.00,0.1000,0.2000,0.9800': 6 fields, expected 7 "
+                                 "(seq,gyr_x,gyr_y,gyr_z,acc_x,acc_y,acc_z)")
+    dec.feed(b"1," + b"9" * 60 + b",2,3,4,5,6\n")
+    assert dec.last_rejected == "'1," + "9" * 46 + "...': a value is not finite or beyond +-4000 deg/s / +-32 g"
+    dec.feed(b"\xff\xfe boot\n")
+    assert dec.last_rejected == "'\\\\xff\\\\xfe boot': not ASCII"
+    dec.feed(b"x" * 250)
+    assert dec.last_rejected == "longer than 200 bytes"

@@ -355,12 +355,50 @@ def test_bytes_of_no_known_format_wait_out_the_first_sample_limit_and_are_counte
         except SensorLost:  # a SensorFormatMismatch (a format named in noise) would fail the test
             break
     assert rig.fault is not None
-    assert rig.fault.cause == ("sensor lost: no valid sample in the first 10005 ms of the session (limit 10000 ms); "
-                               f"{sent} bytes arrived and none formed a valid heel-switch or insole frame (type 0x01 "
-                               "/ 0x03): does the sensor send that format (--sensor-format and the profile choose "
-                               "it), at the port's baud rate (--sensor-baud)?")
+    assert re.fullmatch(r"sensor lost: no valid sample in the first 10005 ms of the session \(limit 10000 ms\); "
+                        rf"{sent} bytes arrived and none formed a valid heel-switch or insole frame \(type 0x01 "
+                        r"/ 0x03\) \(the last one rejected: bad (length \d+ for type 0x[0-9A-F]{2}|CRC 0x[0-9A-F]{2}, "
+                        r"expected 0x[0-9A-F]{2})\): does the sensor send that format \(--sensor-format and the "
+                        r"profile choose it\), at the port's baud rate \(--sensor-baud\)\?", rig.fault.cause), rig.fault
     assert rig.loop.counts.samples == 0 and rig.changes == []
     assert_fault_handled(rig, rig.fault)
+
+
+def test_a_firmware_with_a_wrong_crc_is_told_so(tmp_path: Path) -> None:
+    """Heel frames whose CRC byte is wrong (a firmware's own CRC-8 that is not CRC-8/SMBUS): every
+    frame is rejected; the fault quotes the last rejection, the CRC it had and the one expected."""
+    rig = LoopRig(tmp_path)
+    rig.connect()
+    rig.feeder.silence()
+    frame = bytearray(encode_heel_frame(7, 300.0))
+    good = frame[-1]
+    frame[-1] ^= 0xFF
+    for _ in range(11 * S // TICK_NS):
+        rig.dev_sensor.write(bytes(frame))
+        try:
+            rig.step()
+        except SensorLost:
+            break
+    assert rig.fault is not None
+    assert f"(the last one rejected: bad CRC 0x{frame[-1]:02X}, expected 0x{good:02X}): does the sensor" in \
+        rig.fault.cause, rig.fault.cause
+
+
+def test_a_rejection_before_the_last_sample_is_not_blamed_for_a_later_silence(tmp_path: Path) -> None:
+    """A bad frame, then good samples, then noise without a sync byte: the reason for the loss
+    names no rejection (the old one says nothing about what the sensor sends now)."""
+    rig = LoopRig(tmp_path)
+    rig.dev_sensor.write(b"\xa5\x5a\x01\x09")  # a frame header with a bad length: rejected
+    standing(rig)
+    assert rig.loop.decoder.frames_bad >= 1 and rig.loop.decoder.last_rejected == "bad length 9 for type 0x01"
+    rig.feeder.silence()
+    while rig.fault is None:
+        rig.dev_sensor.write(bytes(range(0x10, 0x30)))
+        try:
+            rig.step()
+        except SafetyTrip:
+            pass
+    assert "rejected" not in rig.fault.cause and "none formed a valid heel-switch" in rig.fault.cause
 
 
 def test_a_gap_longer_than_max_gap_samples_is_a_fault(tmp_path: Path) -> None:

@@ -179,6 +179,8 @@ class ControlLoop:
         self._bytes_since_sample = 0
         """Sensor bytes read since the last valid sample (all of them before the first): what a lost
         sensor sent instead, for the fault's reason."""
+        self._bad_at_sample = 0
+        """The decoder's bad frames at the last valid sample: a rejection after it is what a lost sensor sent."""
         self._sniffer: FormatSniffer | None = FormatSniffer(settings.sensor_format, settings.rate_hz)
         """Until the first valid sample: the other wire formats tried on the same bytes."""
 
@@ -280,15 +282,17 @@ class ControlLoop:
         """What came from a sensor gone silent (or never heard): the likely cause, for the operator."""
         fmt = one_of(self.settings.sensor_format)
         junk = self._bytes_since_sample
+        rejected = self.decoder.last_rejected if self.decoder.frames_bad > self._bad_at_sample else None
+        last = "" if rejected is None else f" (the last one rejected: {rejected})"
         if self.next_index is None:
             if not junk:
                 return ("nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
                         "sending?")
-            return (f"{junk} bytes arrived and none formed a valid {fmt}: does the sensor send that format "
+            return (f"{junk} bytes arrived and none formed a valid {fmt}{last}: does the sensor send that format "
                     "(--sensor-format and the profile choose it), at the port's baud rate (--sensor-baud)?")
         if not junk:
             return "nothing arrived since the last sample: the sensor stopped sending (its power, cable or radio link?)"
-        return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt} (noise on the "
+        return (f"{junk} bytes arrived since the last sample and none formed a valid {fmt}{last} (noise on the "
                 "line, or the sensor changed its output format or baud rate?)")
 
     def _log_overrun_with_output_off(self, gap_ns: int) -> None:
@@ -334,6 +338,7 @@ class ControlLoop:
                              "(a power dip or a reset?); its samples no longer follow the session's")
         if len(seq):
             self._bytes_since_sample = 0
+            self._bad_at_sample = self.decoder.frames_bad
             self._sniffer = None
             self._process(now_ns, seq, decoded)
         elif self._sniffer is not None:

@@ -79,6 +79,11 @@ class SensorInput(Protocol):
         """(last counter before, first after) once the sensor's counter started again lower."""
         ...
 
+    @property
+    def last_rejected(self) -> str | None:
+        """Why the last bad frame or line was rejected (None: none was)."""
+        ...
+
     def feed(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Bytes in; the sample indices (int64) and the CONTRACT columns of the samples completed."""
         ...
@@ -104,6 +109,10 @@ class _DecoderCounts:
     @property
     def sensor_restart(self) -> tuple[int, int] | None:
         return self.decoder.sensor_restart
+
+    @property
+    def last_rejected(self) -> str | None:
+        return self.decoder.last_rejected
 
 
 class ForceInput(_DecoderCounts):

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 HEADER = "seq,gyr_x,gyr_y,gyr_z,acc_x,acc_y,acc_z"
 FIELDS = 7
 MAX_LINE_LEN = 200
+LINE_SHOWN = 48
+"""Characters of a rejected line kept for the operator."""
 GYRO_LIMIT_DPS = 4000.0
 ACC_LIMIT_G = 32.0
 _COUNTER = re.compile(r"[0-9]{1,5}")
@@ -77,6 +79,8 @@ class CsvLineDecoder:
         self.lines_bad = 0
         self.header_lines = 0
         self.bytes_discarded = 0
+        self.last_rejected: str | None = None
+        """The last line rejected and why (a sketch author's missing counter or field shows here)."""
 
     @property
     def frames_bad(self) -> int:
@@ -158,7 +162,7 @@ class CsvLineDecoder:
             self.bytes_discarded += nbytes
             return
         if len(fields) != FIELDS:
-            self._bad(raw, f"{len(fields)} fields, expected {FIELDS}", nbytes)
+            self._bad(raw, f"{len(fields)} fields, expected {FIELDS} ({HEADER})", nbytes)
             return
         if not (_COUNTER.fullmatch(fields[0]) and all(_NUMBER.fullmatch(f) for f in fields[1:])):
             self._bad(raw, "a field is not a decimal number", nbytes)
@@ -184,4 +188,6 @@ class CsvLineDecoder:
     def _bad(self, raw: bytes, why: str, nbytes: int = 0) -> None:
         self.lines_bad += 1
         self.bytes_discarded += nbytes
+        shown = raw[:LINE_SHOWN].decode("ascii", "backslashreplace") + ("..." if len(raw) > LINE_SHOWN else "")
+        self.last_rejected = f"{shown!r}: {why}" if raw else why
         log.debug("CSV line %r rejected: %s", raw[:40], why)

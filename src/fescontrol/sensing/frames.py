@@ -208,6 +208,8 @@ class _FrameStream(ABC):
         self.frames_skipped = 0
         self.frames_out_of_order = 0
         self.bytes_discarded = 0
+        self.last_rejected: str | None = None
+        """Why the last bad frame was rejected (a firmware's wrong CRC or length shows here)."""
 
     @property
     def samples_dropped(self) -> int:
@@ -298,6 +300,7 @@ class _FrameStream(ABC):
         """Count a bad frame; its first byte is discarded, the rest is searched again."""
         self.frames_bad += 1
         self.bytes_discarded += 1
+        self.last_rejected = why
         log.debug("sensor frame at buffer offset %d rejected: %s", pos, why)
 
 

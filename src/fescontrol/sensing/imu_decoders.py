@@ -20,6 +20,7 @@ from fescontrol.sensing.wt901 import Wt901Decoder
 class ImuDecoder(Protocol):
     frames_ok: int
     bytes_discarded: int
+    last_rejected: str | None
 
     @property
     def frames_bad(self) -> int: ...

@@ -189,6 +189,8 @@ class Wt901Decoder:
         self._next_seq = 0
         self.frames_ok = 0
         self.frames_bad = 0
+        self.last_rejected: str | None = None
+        """Why the last bad packet was rejected."""
         self.frames_skipped = 0
         self.pairs_broken = 0
         self.bytes_discarded = 0
@@ -318,4 +320,5 @@ class Wt901Decoder:
     def _reject(self, pos: int, why: str) -> None:
         self.frames_bad += 1
         self.bytes_discarded += 1
+        self.last_rejected = why
         log.debug("WT901 packet at buffer offset %d rejected: %s", pos, why)
