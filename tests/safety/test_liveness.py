@@ -527,36 +527,40 @@ def test_the_rate_needs_100_ms_of_samples(end_ns: int, named: bool) -> None:
                     if named else NO_RATE)
 
 
-@pytest.mark.parametrize("half_ns,seq,named", [
-    (100 * MS, 20, True), (100 * MS - 1, 20, False),  # half the limit passed at a quarter of the time, or sooner
-    (300 * MS, 40, True), (300 * MS + 1, 40, False),  # at three quarters, or later
+@pytest.mark.parametrize("limit_ms,half_ns,seq,end_seq,named", [
+    # 200 Hz read as 100 Hz, limit 150 ms: half of it passed at a quarter of the 0.4 s (or just before)
+    (150, 100 * MS, 20, 80, "200"), (150, 100 * MS - 1, 20, 80, None),
+    # 140 Hz, limit 120 ms: half of it passed at three quarters (or just after)
+    (120, 300 * MS, 42, 56, "140"), (120, 300 * MS + 1, 42, 56, None),
 ])
-def test_the_drift_must_pass_half_its_limit_in_the_middle_half_of_the_time(half_ns: int, seq: int, named: bool) -> None:
-    """Steady growth passes half the limit half-way; a jump passes it at the end (a stall) and a
-    jump at the start (late first samples) passes it at once. 0.4 s of a 200 Hz sensor, limit 150 ms."""
-    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=150 * MS), [(0, 0), (half_ns, seq), (400 * MS, 80)])
-    assert said == (f"{NO_RATE}; its samples came at about 200 Hz: run with --rate 200, or set the sensor to 100 Hz"
-                    if named else NO_RATE)
+def test_the_drift_must_pass_half_its_limit_in_the_middle_half_of_the_time(
+        limit_ms: int, half_ns: int, seq: int, end_seq: int, named: str | None) -> None:
+    """Steady growth passes half the limit in the middle; a jump passes it at the end (a stall)
+    and a jump at the start (late first samples) at once. The rate is measured from the half-way
+    sample to the trip."""
+    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=limit_ms * MS), [(0, 0), (half_ns, seq), (400 * MS, end_seq)])
+    assert said == (f"{NO_RATE}; its samples came at about {named} Hz: run with --rate {named}, or set the sensor to "
+                    "100 Hz" if named else NO_RATE)
 
 
-@pytest.mark.parametrize("half_seq,named", [(28, False), (29, True)])
-def test_half_the_limit_is_passed_only_beyond_it(half_seq: int, named: bool) -> None:
-    """Sample 28 at 205 ms is exactly 75 ms ahead, half the 150 ms limit: not past it, so the
-    trip at 0.4 s finds half passed only at its own sample (a jump: no rate). Sample 29 is 85 ms
-    ahead: half passed in the middle, a steady 200 Hz."""
-    samples = [(0, 0), (205 * MS, half_seq), (400 * MS, 80)]
+@pytest.mark.parametrize("half_at,named", [((75 * MS, 15), False), ((80 * MS, 16), True)])
+def test_half_the_limit_is_passed_only_beyond_it(half_at: tuple[int, int], named: bool) -> None:
+    """200 Hz read as 100 Hz, limit 150 ms: sample 15 at 75 ms is exactly 75 ms ahead, half the
+    limit, not past it, so the trip at 0.3 s finds half passed only at its own sample (a jump: no
+    rate). Sample 16 at 80 ms is 80 ms ahead: half passed in the middle, a steady 200 Hz."""
+    samples = [(0, 0), half_at, (300 * MS, 60)]
     said = _rate_said(dataclasses.replace(LIM, max_drift_ns=150 * MS), samples)
     assert said == (f"{NO_RATE}; its samples came at about 200 Hz: run with --rate 200, or set the sensor to 100 Hz"
                     if named else NO_RATE)
 
 
-@pytest.mark.parametrize("seq,shown", [(99, "99"), (101, "101")])
-def test_a_rate_one_percent_off_is_named(seq: int, shown: str) -> None:
-    """Exactly 99 and 101 samples in 1 s, each on time for that rate (limit 8 ms; half of it
-    passed at the middle sample, 4.95 or 5.05 ms off)."""
-    half = 49 if seq < 100 else 51
-    samples = [(0, 0), (round(half * S / seq), half), (S, seq)]
-    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=8 * MS), samples)
+@pytest.mark.parametrize("per_s,shown", [(99, "99"), (101, "101")])
+def test_a_rate_one_percent_off_is_named(per_s: int, shown: str) -> None:
+    """Exactly 99 (or 101) samples a second, limit 15 ms: 10 ms off at 1 s (half the limit passed,
+    in the middle), 20 ms at 2 s (the trip); measured from 1 s to 2 s, the rate is 99.0 exactly,
+    1 % off: named."""
+    samples = [(0, 0), (S, per_s), (2 * S, 2 * per_s)]
+    said = _rate_said(dataclasses.replace(LIM, max_drift_ns=15 * MS), samples)
     assert said == f"{NO_RATE}; its samples came at about {shown} Hz: run with --rate {shown}, or set the sensor to 100 Hz"
 
 

@@ -111,8 +111,9 @@ class Liveness:
         self._origin: tuple[int, int, int] | None = None
         """(wall minus sample time, wall ns, sequence) of the first sample: the drift's zero, and
         where the rate the sensor really sends is measured from, for a drift fault."""
-        self._half_drift_ns: int | None = None
-        """When the drift first passed half its limit: a drift that grew steadily is a rate."""
+        self._half_drift: tuple[int, int] | None = None
+        """(wall ns, sequence) where the drift's excess first passed half its limit: a drift that
+        grew steadily is a rate, measured from here (past any backlog of the first reads)."""
         self._window: deque[int] = deque()
         self._burst_start_ns: int | None = None
         self._burst_start_seq: int | None = None
@@ -125,18 +126,20 @@ class Liveness:
         """The last tick's gap if it was such an overrun, else 0 (for the loop to record)."""
 
     # -- what happened -----------------------------------------------------------------------
-    def _measured_rate(self, now_ns: int, seq: int, t0: int, seq0: int, half_ns: int) -> str:
-        """The rate the samples came at since the first (counted by their sequence, so lost frames
-        do not lower it), as the operator sets it: what to put in `--rate`, or set the sensor to.
-        Said only when the drift is a rate: it grew steadily (its excess over the rate error
-        allowed passed half the limit neither in the first nor in the last quarter of the time
-        since the first sample: a stall or a burst of late samples jumps), over at least
-        `RATE_MIN_SPAN_NS`, to a rate at least `RATE_MIN_SHARE` off the configured one; in whole Hz (it is 'about': arrival jitter moves it
-        a few percent over the shortest span)."""
+    def _measured_rate(self, now_ns: int, seq: int, t0: int, half: tuple[int, int]) -> str:
+        """The rate the samples came at, as the operator sets it: what to put in `--rate`, or set
+        the sensor to. Said only when the drift is a rate: it grew steadily (its excess over the
+        rate error allowed passed half the limit neither in the first nor in the last quarter of
+        the time since the first sample, `t0`: a stall or a burst of late samples jumps), over at
+        least `RATE_MIN_SPAN_NS`. Measured from that half-way sample to this one, by the counter
+        (lost frames do not lower it), not from the first sample: the first reads may be a backlog
+        read late, which would make the rate look higher. Named when at least `RATE_MIN_SHARE` off
+        the configured rate, in whole Hz ('about': arrival jitter moves it a little)."""
+        half_ns, half_seq = half
         whole, first_half = now_ns - t0, half_ns - t0
         if whole < RATE_MIN_SPAN_NS or not whole <= 4 * first_half <= 3 * whole:
             return ""
-        rate = (seq - seq0) * NS_PER_S / (whole * self.limits.speed)
+        rate = (seq - half_seq) * NS_PER_S / ((now_ns - half_ns) * self.limits.speed)
         configured = self.limits.rate_hz
         if abs(rate - configured) < RATE_MIN_SHARE * configured:
             return ""
@@ -154,13 +157,13 @@ class Liveness:
         offset = now_ns - round(seqs[-1] * NS_PER_S / (lim.rate_hz * lim.speed))
         if self._origin is None:
             self._origin = (offset, now_ns, seqs[0])
-        offset0, t0, seq0 = self._origin
+        offset0, t0, _ = self._origin
         drift = offset - offset0
         # a sensor whose clock is a little off its rate drifts steadily: allowed, up to the rate error
         excess = abs(drift) - (now_ns - t0) * lim.max_rate_error_pct // 100
         if 2 * excess > lim.max_drift_ns:
-            if self._half_drift_ns is None:
-                self._half_drift_ns = now_ns
+            if self._half_drift is None:
+                self._half_drift = (now_ns, seqs[-1])
             if excess > lim.max_drift_ns:
                 direction = "behind" if drift > 0 else "ahead of"
                 allowance = (f" + {lim.max_rate_error_pct} % of the {(now_ns - t0) / NS_PER_S:.1f} s since its first "
@@ -168,7 +171,7 @@ class Liveness:
                 raise SafetyTrip(
                     f"sensor clock {abs(drift) // NS_PER_MS} ms {direction} wall time (limit "
                     f"{lim.max_drift_ns // NS_PER_MS} ms{allowance}): the sensor's real rate is not {lim.rate_hz:g} Hz"
-                    f"{self._measured_rate(now_ns, seqs[-1], t0, seq0, self._half_drift_ns)}", t_s=self._t_s())
+                    f"{self._measured_rate(now_ns, seqs[-1], t0, self._half_drift)}", t_s=self._t_s())
         window = self._window
         window.extend(seqs)
         horizon = seqs[-1] - lim.loss_window_samples
