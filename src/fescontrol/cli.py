@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="drive a real (or stand-alone emulated) sensor and stimulator")
     run.add_argument("--device", required=True, choices=DEVICE_MODELS,
                      help="stimulator model; its embedded device profile is used unless --device-config is given")
-    run.add_argument("--sensor-port", required=True, help="serial port of the heel-switch sensor")
+    run.add_argument("--sensor-port", required=True,
+                     help="the sensor's serial port (a device path), or a pyserial URL such as socket://HOST:PORT "
+                          "for a sensor that streams its frames over the network")
     run.add_argument("--stimulator-port", required=True, help="serial port of the stimulator")
     run.add_argument("--sensor-format", choices=["imu6", "wt901", "csv"], default=None,
                      help="an IMU sensor's wire format: imu6 = frame type 0x02 (the default for an IMU profile), "

@@ -151,10 +151,15 @@ def start_up(link: StimulatorBackend, sensor: serial.Serial, profile: PatientPro
     if operator is not None:  # simulate (emulators started by the command) has nobody to ask
         _confirm(link, profile, device, operator, log)
     waiting = sensor.in_waiting
-    if waiting > KEEP_BACKLOG_BYTES:
+    # a network port (socket://) says only whether bytes wait, not how many: its backlog, of any
+    # size, cannot be known to fit one read, so it is dropped (a backlog read in parts jumps the
+    # sensor's clock ahead)
+    unsized = not isinstance(sensor, serial.Serial)
+    dropped = waiting > KEEP_BACKLOG_BYTES or (unsized and waiting > 0)
+    if dropped:
         sensor.reset_input_buffer()
     log("sensor_backlog", bytes=waiting, since_ports_open_ms=round((time.monotonic_ns() - ports_open_ns) / 1e6, 1),
-        dropped=waiting > KEEP_BACKLOG_BYTES)
+        dropped=dropped, network_port=unsized)
 
 
 def _confirm(link: StimulatorBackend, profile: PatientProfile, device: DeviceConfig, operator: Operator,

@@ -318,7 +318,9 @@ class ControlLoop:
     def _read_sensor(self, now_ns: int) -> str | None:
         """Read and process what the sensor sent; the reason if its port has closed."""
         try:
-            data = self.sensor.read(max(1, min(self.sensor.in_waiting, MAX_READ_BYTES)))
+            # in_waiting first: a port whose far end is gone raises EIO there (a tty); a network port
+            # (socket://) says only whether bytes wait (0 or 1), so read up to the bound either way
+            data = self.sensor.read(MAX_READ_BYTES if self.sensor.in_waiting else 1)
         except serial.SerialException:
             return "sensor stream ended"
         except OSError as exc:

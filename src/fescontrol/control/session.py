@@ -141,7 +141,8 @@ def _open_port(path: str, what: str, **kwargs: object) -> serial.Serial:
     started on the same stimulator would send its own Init and commands into this one's, and two
     readers of one sensor would each get part of its frames."""
     try:
-        return serial.Serial(path, exclusive=True, **kwargs)  # type: ignore[arg-type]
+        # serial_for_url: a device path, or a pyserial URL (socket:// for a sensor on the network)
+        return serial.serial_for_url(path, exclusive=True, **kwargs)  # type: ignore[arg-type]
     except (serial.SerialException, OSError, ValueError) as exc:
         if getattr(exc, "errno", None) == errno.EAGAIN:
             raise DeviceIOError(f"cannot open {what} port {path!r}: another program holds it (a second fescontrol "
