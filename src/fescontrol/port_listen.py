@@ -26,6 +26,7 @@ from fescontrol.protocol import sciencemode4 as sm4
 
 LISTEN_S = 1.5
 """Long enough for a RehaStim 2's Init (one a second) and for a sensor's rate to show."""
+READ_BYTES = 4096
 SNIFF_RATE_HZ = 100.0
 """The rate a WT901's time packets are placed at while listening (only their order matters here)."""
 
@@ -74,7 +75,7 @@ def classify(port: str, data: bytes, seconds: float) -> Heard:
 def listen(port: str, seconds: float = LISTEN_S, baud: int = 115200) -> Heard:
     """Open `port` (exclusively, as `run` does), read for `seconds` without writing, close, classify."""
     try:
-        handle = serial.Serial(port, baudrate=baud, timeout=0, exclusive=True)
+        handle = serial.serial_for_url(port, baudrate=baud, timeout=0, exclusive=True)  # a path or socket://
     except (serial.SerialException, OSError, ValueError) as exc:
         if getattr(exc, "errno", None) == errno.EAGAIN:
             return Heard(port, 0, "busy: another program holds it (a fescontrol session?); not disturbed")
@@ -83,7 +84,7 @@ def listen(port: str, seconds: float = LISTEN_S, baud: int = 115200) -> Heard:
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            chunk = handle.read(handle.in_waiting or 1)
+            chunk = handle.read(READ_BYTES if handle.in_waiting else 1)  # a socket's in_waiting is 0 or 1
             if chunk:
                 data += chunk
             else:

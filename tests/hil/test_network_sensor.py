@@ -62,3 +62,17 @@ def test_a_sensor_on_the_network_walks_a_session(tmp_path: Path) -> None:
     assert not [rec for rec in log if rec["kind"] == "fault"]
     end = [rec for rec in log if rec["kind"] == "session_end"][-1]
     assert end["steps"] >= 5 and end["bursts"] >= 5, end
+
+
+def test_listening_to_a_sensor_on_the_network_names_its_frames() -> None:
+    walk = generate("healthy", 4, 10.0, RATE_HZ)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    threading.Thread(target=_serve_walk, args=(server, walk.heel_N), daemon=True).start()
+    try:
+        r = subprocess.run([sys.executable, "-m", "fescontrol", "ports", "--listen", f"socket://127.0.0.1:{port}",
+                            "--seconds", "1"], capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stderr
+    assert f"socket://127.0.0.1:{port}  heel-switch or insole frames (type 0x01 / 0x03), about " in r.stdout, r.stdout
