@@ -56,6 +56,8 @@ class Limits:
     lost_s: float
     max_loss_pct: int
     drift_s: float
+    rate_error: float
+    """`max_sensor_rate_error_pct` as a share: the drift allowed grows by it per second of wall time."""
     max_busy_retries: int
     max_stim_s: float
     extension_s: float
@@ -89,7 +91,8 @@ def _limits() -> Limits:
     s, e, link = profile.safety, profile.envelope, device.link
     return Limits(
         stale_s=s.sensor_stale_ms / 1000, lost_s=s.sensor_lost_ms / 1000, max_loss_pct=s.max_sensor_loss_pct,
-        drift_s=s.max_clock_drift_ms / 1000, max_busy_retries=s.max_busy_retries,
+        drift_s=s.max_clock_drift_ms / 1000, rate_error=s.max_sensor_rate_error_pct / 100,
+        max_busy_retries=s.max_busy_retries,
         max_stim_s=e.max_stim_s, extension_s=e.extension_s, ramp_down_s=e.ramp_down_s,
         max_response_s=link.max_response_ms / 1000, ack_timeout_s=2 * link.max_response_ms / 1000,
         watchdog_s=link.watchdog_timeout_ms / 1000, keepalive_s=link.keepalive_interval_ms / 1000,

@@ -311,14 +311,16 @@ def test_heel_never_loads_again_while_frames_are_lost(wave, fault_table, request
 @cases("rate_1000", "rate_50")
 @pytest.mark.parametrize(("name", "rate"), [("rate_1000", 1000.0), ("rate_50", 50.0)], ids=["1000", "50"])
 def test_wrong_rate_is_a_fault_within_the_drift_limit(wave, fault_table, request, name, rate) -> None:  # type: ignore[no-untyped-def]
-    """`run --rate R` against the 100 Hz sensor: sample time runs R/100 times off wall time, so the
-    drift limit is crossed after max_clock_drift / |1 - 100/R| of wall time."""
+    """`run --rate R` against the 100 Hz sensor: sample time runs R/100 times off wall time, and the
+    drift allowed grows by the rate error, so the limit is crossed after max_clock_drift /
+    (|1 - 100/R| - max_sensor_rate_error) of wall time."""
     r = get(wave, name)
-    crossing_s = L.drift_s / abs(1.0 - 100.0 / rate)
+    crossing_s = L.drift_s / (abs(1.0 - 100.0 / rate) - L.rate_error)
     req = crossing_s + L.loop_overrun_s
     with fault_table.row(_test_id(request), f"`run --rate {rate:g}` against a 100 Hz sensor",
-                         f"fault <= max_clock_drift_ms / |1 - 100/{rate:g}| ({crossing_s:.3f} s) + one tick "
-                         f"({L.loop_overrun_s:g} s) after the stream start; no output", req) as row:
+                         f"fault <= max_clock_drift_ms / (|1 - 100/{rate:g}| - max_sensor_rate_error_pct) "
+                         f"({crossing_s:.3f} s) + one tick ({L.loop_overrun_s:g} s) after the stream start; no output",
+                         req) as row:
         ready(r, by_s=0.0)  # measured from the stream start: the controller must have been there
         row.exit_status = r.returncode
         row.measured_s = r.first_fault_s()
