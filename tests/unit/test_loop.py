@@ -364,6 +364,28 @@ def test_bytes_of_no_known_format_wait_out_the_first_sample_limit_and_are_counte
     assert_fault_handled(rig, rig.fault)
 
 
+def test_a_wt901_with_its_gyro_output_off_is_told_so(tmp_path: Path) -> None:
+    """A WT901 session whose sensor sends accel and angle packets only: valid packets, no sample
+    in the first-sample wait, and the fault names the setting to change (not "no valid packet")."""
+    data, _ = imu_walk()
+    rig = imu_rig(tmp_path, "wt901", data)
+    rig.feeder.silence()
+    cycle = wt901.encode_accel((0.0, 0.0, 1.0)) + wt901.encode_angle((1.0, 2.0, 3.0))
+    sent = 0
+    for _ in range(11 * S // TICK_NS):
+        rig.dev_sensor.write(cycle)
+        sent += len(cycle)
+        try:
+            rig.step()
+        except SensorLost:
+            break
+    assert rig.fault is not None
+    assert rig.fault.cause.endswith(f"; {sent} bytes arrived and formed no sample: {sent // wt901.PACKET_LEN} WT901 "
+                                    "packets and none of them a gyroscope packet (type 0x52): turn the sensor's gyro "
+                                    "output on (RSW bit 0x04, in WitMotion's software)"), rig.fault.cause
+    assert rig.changes == []
+
+
 def test_a_firmware_with_a_wrong_crc_is_told_so(tmp_path: Path) -> None:
     """Heel frames whose CRC byte is wrong (a firmware's own CRC-8 that is not CRC-8/SMBUS): every
     frame is rejected; the fault quotes the last rejection, the CRC it had and the one expected."""

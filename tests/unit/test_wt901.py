@@ -274,3 +274,15 @@ def test_the_rate_must_be_positive() -> None:
     for bad in (0.0, -100.0, float("nan"), float("inf")):
         with pytest.raises(ProtocolError, match="output rate"):
             Wt901Decoder(rate_hz=bad)
+
+
+def test_a_wt901_with_its_gyro_output_off_says_why_it_makes_no_sample() -> None:
+    """Accel and angle packets only (RSW without 0x04): valid packets, no sample, and the reason."""
+    dec = Wt901Decoder(rate_hz=100.0)
+    assert dec.no_sample_because is None  # nothing yet
+    for _ in range(5):
+        assert len(dec.feed(encode_accel((0.0, 0.0, 1.0)) + encode_angle((1.0, 2.0, 3.0))).seq) == 0
+    assert dec.no_sample_because == ("10 WT901 packets and none of them a gyroscope packet (type 0x52): turn the "
+                                     "sensor's gyro output on (RSW bit 0x04, in WitMotion's software)")
+    assert len(dec.feed(encode_sample((1.0, 2.0, 3.0), (0.0, 0.0, 1.0))).seq) == 1
+    assert dec.no_sample_because is None  # a gyro packet came

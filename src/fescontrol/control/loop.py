@@ -288,6 +288,9 @@ class ControlLoop:
             if not junk:
                 return ("nothing arrived on the sensor port: is it the sensor's port, and is the sensor on and "
                         "sending?")
+            why = self.decoder.no_sample_because
+            if why is not None:
+                return f"{junk} bytes arrived and formed no sample: {why}"
             return (f"{junk} bytes arrived and none formed a valid {fmt}{last}: does the sensor send that format "
                     "(--sensor-format and the profile choose it), at the port's baud rate (--sensor-baud)?")
         if not junk:

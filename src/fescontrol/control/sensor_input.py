@@ -84,6 +84,11 @@ class SensorInput(Protocol):
         """Why the last bad frame or line was rejected (None: none was)."""
         ...
 
+    @property
+    def no_sample_because(self) -> str | None:
+        """Why valid frames made no sample, where a format can tell (a WT901 with its gyro off)."""
+        ...
+
     def feed(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Bytes in; the sample indices (int64) and the CONTRACT columns of the samples completed."""
         ...
@@ -113,6 +118,11 @@ class _DecoderCounts:
     @property
     def last_rejected(self) -> str | None:
         return self.decoder.last_rejected
+
+    @property
+    def no_sample_because(self) -> str | None:
+        why = getattr(self.decoder, "no_sample_because", None)  # only some formats can tell
+        return why if isinstance(why, str) else None
 
 
 class ForceInput(_DecoderCounts):

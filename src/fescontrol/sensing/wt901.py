@@ -295,6 +295,15 @@ class Wt901Decoder:
         return ImuSamples(seq=np.asarray(seqs, dtype=np.int64), gyr_dps=values6[:, :3].copy(),
                           acc_g=values6[:, 3:].copy())
 
+    @property
+    def no_sample_because(self) -> str | None:
+        """Why valid packets made no sample: a WT901 whose gyroscope output is off sends accel and
+        angle packets only (None once a gyro packet has come, or before any packet)."""
+        if self.frames_ok and not self._gyro_seen:
+            return (f"{self.frames_ok} WT901 packets and none of them a gyroscope packet (type 0x52): turn the "
+                    "sensor's gyro output on (RSW bit 0x04, in WitMotion's software)")
+        return None
+
     def _place_by_time(self) -> int:
         """The index of this cycle's gyro packet: by its time packet when there is one and the
         rate is known, counted from the last sample placed so; else the next in arrival order.
