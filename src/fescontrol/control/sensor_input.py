@@ -12,8 +12,9 @@ Sample time is the sensor's own counter. A WT901 has none: its samples are numbe
 arrival order (a cycle that lost only its gyro packet still takes its number, as a gap: see
 `sensing.wt901`), so a whole lost WT901 cycle is invisible to the loss and gap checks; only
 the clock-drift check (sample time against wall time) sees a sensor that sends fewer samples
-than its rate says. A WT901 that also sends its time packet (0x50) has its samples placed by
-that time and the session's rate: then lost cycles are gaps like any lost frame.
+than its rate says, by more than the rate error allowed (`safety.max_sensor_rate_error_pct`).
+A WT901 that also sends its time packet (0x50) has its samples placed by that time and the
+session's rate: then lost cycles are gaps like any lost frame.
 
 A lost sample (a gap in the counter, up to the profile's stale limit) is filled before the
 detector sees it: a force sensor holds the last value (a heel that was loaded stays loaded,

@@ -25,8 +25,8 @@ clock-drift check would end it after a few dozen lost packets). So:
   stream (no gyro packet ever) gives no samples.
 
 A whole lost cycle cannot be seen in the packets above: only the session's clock-drift check
-sees it, as sample time running behind wall time (a link that loses one cycle in a thousand at
-100 Hz ends a session after about four minutes). A WT901 set to send its time packet too (0x50,
+sees it, as sample time running behind wall time, beyond the rate error a session allows a
+sensor's clock (`safety.max_sensor_rate_error_pct`, 3 %: fewer lost cycles go unseen). A WT901 set to send its time packet too (0x50,
 RSW bit 0x01; it comes first in each cycle) places every sample by the sensor's own clock: a
 decoder told the output rate numbers a gyro packet from the time of its cycle, counted from the
 last sample that had one, so lost cycles become gaps in the index (`samples_dropped`), as a lost
